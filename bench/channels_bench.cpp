@@ -1,0 +1,214 @@
+// Channel workloads of the custody benchmark suite.
+//
+// Every workload here has a twin of the same name in bench/go/main.go and
+// moves the same items in the same shape; bench/compare runs both sides and
+// reports custody/Go ratios. One benchmark iteration is one full workload run
+// (threads are created inside the run); the figure to read is the
+// `ns_per_op` counter: wall time of the run divided by the ops it moved (one
+// op = one item transferred, or one round trip for ping-pong workloads).
+//
+//   build/release/bench/custody-bench-channels --benchmark_filter=spsc
+//   build/release/bench/custody-bench-channels --benchmark_format=json
+//
+// Adding a workload: write a `nanoseconds fn(std::int64_t ops)` that performs
+// the run and checks its result, then add one line to `workloads` below (and
+// the Go twin in bench/go/main.go).
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include <custody/channel.hpp>
+#include <custody/select.hpp>
+
+namespace {
+
+using item = std::int64_t;
+using std::chrono::nanoseconds;
+using bench_clock = std::chrono::steady_clock;
+
+constexpr std::int64_t items_n = 2'000'000;    // items per run, throughput workloads
+constexpr std::int64_t round_trips = 200'000;  // round trips per run, ping-pong workloads
+constexpr std::int64_t warmup_div = 10;        // the warm-up run moves ops / warmup_div
+
+[[noreturn]] void fail(const char* workload, const char* what) {
+  std::fprintf(stderr, "%s: %s\n", workload, what);
+  std::abort();
+}
+
+void must_send(const char* workload, custody::status s) {
+  if (s != custody::status::ok) fail(workload, "send did not return status::ok");
+}
+
+// Aborts unless `got` is 0 + 1 + ... + (n - 1).
+void expect_sum(const char* workload, item got, std::int64_t n) {
+  if (got != n * (n - 1) / 2) fail(workload, "wrong sum of received items");
+}
+
+nanoseconds since(bench_clock::time_point start) {
+  return std::chrono::duration_cast<nanoseconds>(bench_clock::now() - start);
+}
+
+// Main sends i on a; the echo thread receives it and sends it back on b; main
+// receives. One op = one round trip.
+nanoseconds unbuffered_pingpong(std::int64_t n) {
+  constexpr const char* name = "unbuffered_pingpong";
+  custody::Channel<item> a(0), b(0);
+  auto start = bench_clock::now();
+  std::jthread echo([a, b]() mutable {
+    for (;;) {
+      auto r = a.recv();
+      if (!r) break;
+      must_send(name, b.send(*r));
+    }
+    b.close();
+  });
+  item sum = 0;
+  for (item i = 0; i < n; ++i) {
+    must_send(name, a.send(i));
+    auto r = b.recv();
+    if (!r) fail(name, "echo channel closed early");
+    sum += *r;
+  }
+  a.close();
+  if (b.recv()) fail(name, "unexpected extra echo");  // returns once echo has closed b
+  echo.join();
+  auto elapsed = since(start);
+  expect_sum(name, sum, n);
+  return elapsed;
+}
+
+// One producer sends 0..n-1 into a buffered channel and closes it; the main
+// thread receives until closed.
+nanoseconds spsc(std::int64_t n, std::size_t capacity) {
+  constexpr const char* name = "spsc";
+  custody::Channel<item> ch(capacity);
+  auto start = bench_clock::now();
+  std::jthread producer([ch, n]() mutable {
+    for (item i = 0; i < n; ++i) must_send(name, ch.send(i));
+    ch.close();
+  });
+  item sum = 0;
+  for (;;) {
+    auto r = ch.recv();
+    if (!r) break;
+    sum += *r;
+  }
+  producer.join();
+  auto elapsed = since(start);
+  expect_sum(name, sum, n);
+  return elapsed;
+}
+
+// p producers each send a disjoint share of 0..n-1; c consumers receive until
+// closed; the channel is closed once every producer has finished.
+nanoseconds mpmc(std::int64_t n, int p, int c, std::size_t capacity) {
+  constexpr const char* name = "mpmc";
+  custody::Channel<item> ch(capacity);
+  std::vector<item> sums(static_cast<std::size_t>(c), 0);
+  std::vector<std::jthread> producers, consumers;
+  auto start = bench_clock::now();
+  for (int k = 0; k < p; ++k) {
+    item lo = n * k / p, hi = n * (k + 1) / p;
+    producers.emplace_back([ch, lo, hi]() mutable {
+      for (item i = lo; i < hi; ++i) must_send(name, ch.send(i));
+    });
+  }
+  for (int k = 0; k < c; ++k) {
+    consumers.emplace_back([ch, &sums, k]() mutable {
+      item s = 0;
+      for (;;) {
+        auto r = ch.recv();
+        if (!r) break;
+        s += *r;
+      }
+      sums[static_cast<std::size_t>(k)] = s;
+    });
+  }
+  for (auto& t : producers) t.join();
+  ch.close();
+  for (auto& t : consumers) t.join();
+  auto elapsed = since(start);
+  item sum = 0;
+  for (item s : sums) sum += s;
+  expect_sum(name, sum, n);
+  return elapsed;
+}
+
+// Two producers each send half of 0..n-1 on their own channel (capacity
+// 1024); the main thread selects over both plus a third channel nobody sends
+// on, until it has all n items.
+nanoseconds select2(std::int64_t n) {
+  constexpr const char* name = "select2_cap1024";
+  custody::Channel<item> c1(1024), c2(1024), idle(0);
+  custody::Receiver<item> r1 = c1.receiver(), r2 = c2.receiver(), ri = idle.receiver();
+  auto start = bench_clock::now();
+  std::jthread p1([c1, n]() mutable {
+    for (item i = 0; i < n / 2; ++i) must_send(name, c1.send(i));
+  });
+  std::jthread p2([c2, n]() mutable {
+    for (item i = n / 2; i < n; ++i) must_send(name, c2.send(i));
+  });
+  item sum = 0;
+  for (std::int64_t got = 0; got < n; ++got) {
+    auto r = custody::select(custody::on_recv(r1, [&](item v) { sum += v; }),
+                             custody::on_recv(r2, [&](item v) { sum += v; }),
+                             custody::on_recv(ri, [&](item v) { sum += v; }));
+    if (r.status != custody::status::ok) fail(name, "select did not receive a value");
+  }
+  p1.join();
+  p2.join();
+  auto elapsed = since(start);
+  expect_sum(name, sum, n);
+  return elapsed;
+}
+
+struct workload {
+  const char* name;
+  std::int64_t ops;  // ops in a timed run
+  nanoseconds (*run)(std::int64_t ops);
+};
+
+// Output order; names match bench/go/main.go.
+const workload workloads[] = {
+    {"unbuffered_pingpong", round_trips, unbuffered_pingpong},
+    {"spsc_cap1024", items_n, [](std::int64_t n) { return spsc(n, 1024); }},
+    {"spsc_cap1", items_n, [](std::int64_t n) { return spsc(n, 1); }},
+    {"mpmc_4x4_cap1024", items_n, [](std::int64_t n) { return mpmc(n, 4, 4, 1024); }},
+    {"select2_cap1024", items_n, select2},
+};
+
+// One warm-up run (untimed), then one timed run per benchmark iteration.
+void run_workload(benchmark::State& state, const workload& w) {
+  w.run(w.ops / warmup_div);
+  double total_ns = 0;
+  for (auto _ : state) {
+    nanoseconds elapsed = w.run(w.ops);
+    state.SetIterationTime(std::chrono::duration<double>(elapsed).count());
+    total_ns += static_cast<double>(elapsed.count());
+  }
+  auto iterations = static_cast<double>(state.iterations());
+  state.counters["ns_per_op"] = total_ns / (iterations * static_cast<double>(w.ops));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * w.ops);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (const workload& w : workloads) {
+    benchmark::RegisterBenchmark(w.name, [&w](benchmark::State& s) { run_workload(s, w); })
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,3 @@
+module custody-bench
+
+go 1.19

@@ -1,0 +1,329 @@
+#pragma once
+// Go-style channels: Channel<T> and its directional handles Sender<T> and Receiver<T>.
+//
+// Semantics (all operations, all handles):
+// - Capacity 0 is unbuffered: a send completes only when a receiver has taken the value.
+//   Capacity N buffers exactly N values.
+// - A send that does not return status::ok leaves the value with the caller, untouched.
+// - After close(), receivers first drain what is buffered, then get status::closed; blocked
+//   senders and receivers wake; sends report status::closed.
+// - Happens-before: a send happens-before the receive that takes its value returns; close()
+//   happens-before every status::closed result it causes.
+// - Thread-safety: every operation may be called concurrently from any number of threads on
+//   any handles of the same channel. A single handle object is as thread-safe as a
+//   std::shared_ptr: share the channel by copying handles, not by sharing one handle object.
+// - Blocking operations wake when they complete, when the channel is closed, when their stop
+//   token is triggered or when their deadline passes; they never busy-wait (they spin briefly,
+//   then sleep). They throw only what T's move constructor throws (the channel stays
+//   consistent and the value stays with the sender) and std::logic_error on a nil handle.
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "detail/chan_core.hpp"
+#include "detail/select_engine.hpp"
+#include "status.hpp"
+
+namespace custody {
+
+template <class T>
+class Sender;
+template <class T>
+class Receiver;
+template <class T>
+class Channel;
+
+/// Requirements on a channel's element type, checked with readable messages.
+template <class T>
+constexpr bool check_channel_element() {
+  static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
+                "custody: a channel element type must be a non-const, non-volatile object type");
+  static_assert(std::is_move_constructible_v<T>,
+                "custody: a channel element type must be move-constructible");
+  static_assert(std::is_destructible_v<T>, "custody: a channel element type must be destructible");
+  return true;
+}
+
+/// The result of a receive: a status, and the value when the status is ok.
+template <class T>
+class received {
+ public:
+  received() = default;
+  received(custody::status s, std::optional<T> value) : value_(std::move(value)), status_(s) {}
+
+  /// ok (a value is held), closed, timeout, stopped or would_block.
+  custody::status status() const noexcept { return status_; }
+  /// True when a value was received.
+  explicit operator bool() const noexcept { return value_.has_value(); }
+  bool has_value() const noexcept { return value_.has_value(); }
+
+  /// The received value; throws std::logic_error naming the status when there is none.
+  T& value() & { return checked(); }
+  const T& value() const& { return const_cast<received*>(this)->checked(); }
+  T&& value() && { return std::move(checked()); }
+
+  /// Unchecked access; only when operator bool is true.
+  T& operator*() & noexcept { return *value_; }
+  const T& operator*() const& noexcept { return *value_; }
+  T&& operator*() && noexcept { return std::move(*value_); }
+  T* operator->() noexcept { return &*value_; }
+  const T* operator->() const noexcept { return &*value_; }
+
+ private:
+  T& checked() {
+    if (!value_) {
+      throw std::logic_error(
+          "custody: no value received (status: " + std::string(to_string(status_)) + ")");
+    }
+    return *value_;
+  }
+
+  std::optional<T> value_;
+  custody::status status_ = custody::status::would_block;
+};
+
+namespace detail {
+
+using time_point = std::chrono::steady_clock::time_point;
+
+template <class T>
+std::shared_ptr<chan_core<T>> make_core(std::size_t capacity) {
+  if (capacity == 0) return std::make_shared<rendezvous_core<T>>();
+  if constexpr (std::is_nothrow_move_constructible_v<T>) {
+    return std::make_shared<buffered_core<T, lockfree_ring<T>>>(capacity);
+  } else {
+    return std::make_shared<buffered_core<T, locked_ring<T>>>(capacity);
+  }
+}
+
+template <class Rep, class Period>
+time_point deadline_after(std::chrono::duration<Rep, Period> d) {
+  const auto now = std::chrono::steady_clock::now();
+  // Saturate: a huge timeout means "no timeout", not an overflowed past deadline.
+  if (d > std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(time_point::max() - now)) {
+    return time_point::max();
+  }
+  return now + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+}
+
+template <class T>
+received<T> receive(chan_core<T>& core, const std::stop_token* stop,
+                    std::optional<time_point> deadline) {
+  std::optional<T> value;
+  op o = make_recv_op(&core, &value);
+  const status s = run_select(&o, 1, false, stop, deadline).status;
+  return received<T>(s, std::move(value));
+}
+
+/// What every handle shares: the channel state and its queries.
+template <class T>
+class handle {
+  static_assert(check_channel_element<T>());
+
+ public:
+  /// False for a nil handle (default-constructed or moved-from).
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+  /// Whether close() has been called. Values may still be buffered.
+  bool is_closed() const { return core().is_closed(); }
+  /// Values buffered right now (0 for unbuffered channels).
+  std::size_t size() const { return core().size(); }
+  std::size_t capacity() const { return core().capacity(); }
+
+  /// Two handles are equal when they refer to the same channel.
+  friend bool operator==(const handle& a, const handle& b) noexcept { return a.core_ == b.core_; }
+
+  /// The shared state; for select and for other kinds of channel built on the same core.
+  const std::shared_ptr<chan_core<T>>& core_ptr() const noexcept { return core_; }
+
+ protected:
+  handle() = default;
+  explicit handle(std::shared_ptr<chan_core<T>> core) noexcept : core_(std::move(core)) {}
+
+  chan_core<T>& core() const {
+    if (!core_) throw std::logic_error("custody: operation on a nil channel handle");
+    return *core_;
+  }
+
+  std::shared_ptr<chan_core<T>> core_;
+};
+
+}  // namespace detail
+
+/// The sending end of a channel (Go's `chan<- T`). Cheap to copy; the channel lives as long as
+/// any handle to it.
+template <class T>
+class Sender : public detail::handle<T> {
+ public:
+  /// A nil sender: never ready in a select; direct operations throw std::logic_error.
+  Sender() = default;
+  explicit Sender(std::shared_ptr<detail::chan_core<T>> core) noexcept
+      : detail::handle<T>(std::move(core)) {}
+
+  /// Blocks until the value is handed over (ok) or the channel is closed (closed).
+  [[nodiscard]] status send(T&& value) { return run(value, nullptr, std::nullopt, false); }
+  [[nodiscard]] status send(const T& value) requires std::copy_constructible<T> {
+    T copy(value);
+    return send(std::move(copy));
+  }
+
+  /// As send(), but also returns stopped once `stop` is triggered.
+  [[nodiscard]] status send(T&& value, std::stop_token stop) {
+    return run(value, &stop, std::nullopt, false);
+  }
+  [[nodiscard]] status send(const T& value,
+                            std::stop_token stop) requires std::copy_constructible<T> {
+    T copy(value);
+    return send(std::move(copy), std::move(stop));
+  }
+
+  /// As send(), but returns timeout once `deadline` passes (and stopped once `stop` fires).
+  [[nodiscard]] status send_until(T&& value, detail::time_point deadline,
+                                  std::stop_token stop = {}) {
+    return run(value, &stop, deadline, false);
+  }
+  [[nodiscard]] status send_until(const T& value, detail::time_point deadline,
+                                  std::stop_token stop = {}) requires std::copy_constructible<T> {
+    T copy(value);
+    return send_until(std::move(copy), deadline, std::move(stop));
+  }
+
+  /// As send(), but returns timeout after `timeout` (and stopped once `stop` fires).
+  template <class Rep, class Period>
+  [[nodiscard]] status send_for(T&& value, std::chrono::duration<Rep, Period> timeout,
+                                std::stop_token stop = {}) {
+    return send_until(std::move(value), detail::deadline_after(timeout), std::move(stop));
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] status send_for(const T& value, std::chrono::duration<Rep, Period> timeout,
+                                std::stop_token stop = {}) requires std::copy_constructible<T> {
+    return send_until(value, detail::deadline_after(timeout), std::move(stop));
+  }
+
+  /// Never blocks: ok, closed, or would_block (no room, or no receiver waiting).
+  [[nodiscard]] status try_send(T&& value) { return this->core().try_send(value); }
+  [[nodiscard]] status try_send(const T& value) requires std::copy_constructible<T> {
+    T copy(value);
+    return try_send(std::move(copy));
+  }
+
+  /// Closes the channel. Returns true if this call closed it, false if it was already closed
+  /// (closing twice is reported, never undefined). Never blocks.
+  bool close() { return this->core().close(); }
+
+ private:
+  status run(T& value, const std::stop_token* stop, std::optional<detail::time_point> deadline,
+             bool nonblocking) {
+    detail::op o = detail::make_send_op(&this->core(), &value);
+    return detail::run_select(&o, 1, nonblocking, stop, deadline).status;
+  }
+};
+
+/// The receiving end of a channel (Go's `<-chan T`). Cheap to copy; range-for receives until
+/// the channel is closed and drained.
+template <class T>
+class Receiver : public detail::handle<T> {
+ public:
+  /// A nil receiver: never ready in a select; direct operations throw std::logic_error.
+  Receiver() = default;
+  explicit Receiver(std::shared_ptr<detail::chan_core<T>> core) noexcept
+      : detail::handle<T>(std::move(core)) {}
+
+  /// Blocks until a value arrives (ok) or the channel is closed and drained (closed).
+  [[nodiscard]] received<T> recv() { return run(nullptr, std::nullopt); }
+  /// As recv(), but also returns stopped once `stop` is triggered.
+  [[nodiscard]] received<T> recv(std::stop_token stop) { return run(&stop, std::nullopt); }
+  /// As recv(), but returns timeout once `deadline` passes (and stopped once `stop` fires).
+  [[nodiscard]] received<T> recv_until(detail::time_point deadline, std::stop_token stop = {}) {
+    return run(&stop, deadline);
+  }
+  /// As recv(), but returns timeout after `timeout` (and stopped once `stop` fires).
+  template <class Rep, class Period>
+  [[nodiscard]] received<T> recv_for(std::chrono::duration<Rep, Period> timeout,
+                                     std::stop_token stop = {}) {
+    return run(&stop, detail::deadline_after(timeout));
+  }
+  /// Never blocks: ok, closed (closed and drained), or would_block.
+  [[nodiscard]] received<T> try_recv() {
+    std::optional<T> value;
+    const status s = this->core().try_recv(value);
+    return received<T>(s, std::move(value));
+  }
+
+  /// Input iterator for range-for: each step is a blocking recv().
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = T*;
+    using reference = T&;
+
+    iterator() = default;
+    explicit iterator(Receiver* rx) : rx_(rx) { ++*this; }
+    T& operator*() const noexcept { return *current_; }
+    T* operator->() const noexcept { return &*current_; }
+    iterator& operator++() {
+      current_ = rx_->recv();
+      if (!current_) rx_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.rx_ == b.rx_; }
+
+   private:
+    Receiver* rx_ = nullptr;
+    mutable received<T> current_;
+  };
+
+  iterator begin() { return iterator(this); }
+  iterator end() noexcept { return iterator(); }
+
+ private:
+  received<T> run(const std::stop_token* stop, std::optional<detail::time_point> deadline) {
+    return detail::receive(this->core(), stop, deadline);
+  }
+};
+
+/// A channel with both ends (Go's `chan T`). Cheap to copy: copies share the channel. Converts
+/// to Sender<T> and Receiver<T> to hand out one direction only.
+template <class T>
+class Channel : public Sender<T> {
+ public:
+  /// An unbuffered channel (capacity 0), or one that buffers exactly `capacity` values.
+  /// Throws std::bad_alloc if the buffer cannot be allocated.
+  explicit Channel(std::size_t capacity = 0) : Sender<T>(detail::make_core<T>(capacity)) {}
+
+  Sender<T> sender() const noexcept { return Sender<T>(this->core_); }
+  Receiver<T> receiver() const noexcept { return Receiver<T>(this->core_); }
+  operator Receiver<T>() const noexcept { return receiver(); }
+
+  // Receiving, as on Receiver<T> (without copying a handle per call).
+  [[nodiscard]] received<T> recv() { return detail::receive(this->core(), nullptr, {}); }
+  [[nodiscard]] received<T> recv(std::stop_token stop) {
+    return detail::receive(this->core(), &stop, {});
+  }
+  [[nodiscard]] received<T> recv_until(detail::time_point deadline, std::stop_token stop = {}) {
+    return detail::receive(this->core(), &stop, deadline);
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] received<T> recv_for(std::chrono::duration<Rep, Period> timeout,
+                                     std::stop_token stop = {}) {
+    return recv_until(detail::deadline_after(timeout), std::move(stop));
+  }
+  [[nodiscard]] received<T> try_recv() {
+    std::optional<T> value;
+    const status s = this->core().try_recv(value);
+    return received<T>(s, std::move(value));
+  }
+};
+
+}  // namespace custody

@@ -1,0 +1,244 @@
+#pragma once
+// The shared state of a channel. Handles (Sender, Receiver, Channel) point at a chan_core; the
+// select engine drives it through the operations below. A kind of channel is a class deriving
+// from chan_core: unbuffered (rendezvous_core) and buffered (buffered_core) live here.
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "../status.hpp"
+#include "parker.hpp"
+#include "ring.hpp"
+#include "waiter.hpp"
+
+namespace custody::detail {
+
+/// What registering a blocked case did.
+enum class enqueued : std::uint8_t {
+  waiting,            ///< linked; the case waits for a peer or a notification
+  committed_ok,       ///< the case completed while registering (the owner settled itself)
+  committed_closed,   ///< the case found the channel closed while registering
+  settled_elsewhere,  ///< the owner was already settled (another case, stop, deadline)
+  restart,            ///< the owner settled itself to retry: something became ready
+};
+
+template <class T>
+class chan_core {
+ public:
+  virtual ~chan_core() = default;
+
+  /// Non-blocking attempts. `ok` commits (the value moved); `closed` and `would_block` leave
+  /// the value where it was.
+  virtual status try_send(T& value) = 0;
+  virtual status try_recv(std::optional<T>& out) = 0;
+
+  /// Register `w` (whose owner is waiting) as a blocked sender of `value` / receiver into `out`.
+  virtual enqueued enqueue_send(waiter& w, T& value) = 0;
+  virtual enqueued enqueue_recv(waiter& w, std::optional<T>& out) = 0;
+  /// Unlink `w` if it is still linked. After it returns no peer refers to `w`.
+  virtual void dequeue_send(waiter& w) noexcept = 0;
+  virtual void dequeue_recv(waiter& w) noexcept = 0;
+
+  virtual bool close() noexcept = 0;
+  virtual bool is_closed() const noexcept = 0;
+  virtual std::size_t size() const noexcept = 0;
+  virtual std::size_t capacity() const noexcept = 0;
+};
+
+/// Unbuffered channel: a send completes only when a receiver takes the value, so the two sides
+/// meet under one lock and the one that arrives second moves the value to (or from) the one
+/// that waits.
+template <class T>
+class rendezvous_core final : public chan_core<T> {
+ public:
+  status try_send(T& value) override {
+    std::unique_lock lock(lock_);
+    if (closed_) return status::closed;
+    waiter* r = claim_peer(receivers_, nullptr);
+    if (!r) return status::would_block;
+    lock.unlock();
+    hand_over(*r, [&] { static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value)); });
+    return status::ok;
+  }
+
+  status try_recv(std::optional<T>& out) override {
+    std::unique_lock lock(lock_);
+    waiter* s = claim_peer(senders_, nullptr);
+    if (!s) return closed_ ? status::closed : status::would_block;
+    lock.unlock();
+    hand_over(*s, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
+    return status::ok;
+  }
+
+  enqueued enqueue_send(waiter& w, T& value) override {
+    w.slot = &value;
+    return enqueue(w, senders_, receivers_, [&](waiter& r) {
+      static_cast<std::optional<T>*>(r.slot)->emplace(std::move(value));
+    });
+  }
+
+  enqueued enqueue_recv(waiter& w, std::optional<T>& out) override {
+    w.slot = &out;
+    return enqueue(w, receivers_, senders_,
+                   [&](waiter& s) { out.emplace(std::move(*static_cast<T*>(s.slot))); });
+  }
+
+  void dequeue_send(waiter& w) noexcept override {
+    std::lock_guard lock(lock_);
+    senders_.remove(w);
+  }
+  void dequeue_recv(waiter& w) noexcept override {
+    std::lock_guard lock(lock_);
+    receivers_.remove(w);
+  }
+
+  bool close() noexcept override {
+    std::lock_guard lock(lock_);
+    if (closed_) return false;
+    closed_ = true;
+    closed_flag_.store(true, std::memory_order_release);
+    senders_.settle_all(settled::closed);
+    receivers_.settle_all(settled::closed);
+    return true;
+  }
+
+  bool is_closed() const noexcept override { return closed_flag_.load(std::memory_order_acquire); }
+  std::size_t size() const noexcept override { return 0; }
+  std::size_t capacity() const noexcept override { return 0; }
+
+ private:
+  /// Finds the first waiter in `queue` that is not `self` and claims it; waiters already
+  /// settled by someone else are dropped on the way. Called under the lock.
+  static waiter* claim_peer(waiter_queue& queue, const parker* self) noexcept {
+    for (waiter* w = queue.front(); w;) {
+      waiter* next = w->next;
+      if (w->owner != self) {
+        queue.remove(*w);
+        if (w->owner->try_claim()) return w;
+      }
+      w = next;
+    }
+    return nullptr;
+  }
+
+  /// Moves the value between us and a claimed peer, then settles the peer. If the move throws,
+  /// the peer is told to try again and the exception goes to our caller.
+  template <class Move>
+  static void hand_over(waiter& peer, Move&& move) {
+    try {
+      move();
+    } catch (...) {
+      peer.owner->finish(parker::make(settled::notified, peer.index));
+      throw;
+    }
+    peer.owner->finish(parker::make(settled::done, peer.index));
+  }
+
+  template <class Move>
+  enqueued enqueue(waiter& w, waiter_queue& mine, waiter_queue& theirs, Move&& move) {
+    parker& self = *w.owner;
+    std::unique_lock lock(lock_);
+    if (closed_) {
+      if (!self.try_settle_self(parker::make(settled::closed, w.index))) {
+        return enqueued::settled_elsewhere;
+      }
+      return enqueued::committed_closed;
+    }
+    if (has_open_peer(theirs, &self)) {
+      // A peer waits: complete the case now. Settle ourselves first, so that no other case
+      // of ours can commit meanwhile.
+      if (!self.try_claim()) return enqueued::settled_elsewhere;
+      waiter* peer = claim_peer(theirs, &self);
+      if (!peer) {
+        // The peer was settled by someone else in between: look again from the start.
+        self.settle_self(parker::make(settled::restart, w.index));
+        return enqueued::restart;
+      }
+      lock.unlock();
+      try {
+        hand_over(*peer, [&] { move(*peer); });
+      } catch (...) {
+        self.settle_self(parker::make(settled::restart, w.index));
+        throw;
+      }
+      self.settle_self(parker::make(settled::done, w.index));
+      return enqueued::committed_ok;
+    }
+    mine.push_back(w);
+    return enqueued::waiting;
+  }
+
+  static bool has_open_peer(const waiter_queue& queue, const parker* self) noexcept {
+    for (waiter* w = queue.front(); w; w = w->next) {
+      if (w->owner != self && w->owner->is_waiting()) return true;
+    }
+    return false;
+  }
+
+  spinlock lock_;
+  waiter_queue senders_;
+  waiter_queue receivers_;
+  bool closed_ = false;
+  std::atomic<bool> closed_flag_{false};
+};
+
+/// Buffered channel: values go through a ring without locks; blocked senders and receivers
+/// wait in lists and are told to try again when room or a value appears.
+template <class T, class Ring>
+class buffered_core final : public chan_core<T> {
+ public:
+  explicit buffered_core(std::size_t capacity) : ring_(capacity) {}
+
+  status try_send(T& value) override {
+    const status s = ring_.try_push(value);
+    if (s == status::ok) receivers_.notify_one();
+    return s;
+  }
+
+  status try_recv(std::optional<T>& out) override {
+    const status s = ring_.try_pop(out);
+    if (s == status::ok) senders_.notify_one();
+    return s;
+  }
+
+  enqueued enqueue_send(waiter& w, T&) override {
+    senders_.add(w);
+    return ring_.can_push() ? retry(w) : enqueued::waiting;
+  }
+
+  enqueued enqueue_recv(waiter& w, std::optional<T>&) override {
+    receivers_.add(w);
+    return ring_.can_pop() ? retry(w) : enqueued::waiting;
+  }
+
+  void dequeue_send(waiter& w) noexcept override { senders_.remove(w); }
+  void dequeue_recv(waiter& w) noexcept override { receivers_.remove(w); }
+
+  bool close() noexcept override {
+    if (!ring_.close()) return false;
+    senders_.notify_all();
+    receivers_.notify_all();
+    return true;
+  }
+
+  bool is_closed() const noexcept override { return ring_.is_closed(); }
+  std::size_t size() const noexcept override { return ring_.size(); }
+  std::size_t capacity() const noexcept override { return ring_.capacity(); }
+
+ private:
+  /// The ring became ready between the caller's attempt and its registration.
+  static enqueued retry(waiter& w) noexcept {
+    return w.owner->try_settle_self(parker::make(settled::restart, w.index))
+               ? enqueued::restart
+               : enqueued::settled_elsewhere;
+  }
+
+  Ring ring_;
+  wait_list senders_;
+  wait_list receivers_;
+};
+
+}  // namespace custody::detail

@@ -1,0 +1,166 @@
+#pragma once
+// The state word of one blocked operation (a send, a receive or a whole select), and the means
+// to sleep on it and wake it.
+//
+// Exactly one party settles a blocked operation: a peer that hands it a value, a notifier, the
+// stop callback, the deadline, or the waiting thread itself. Each of them must win one
+// compare-exchange from `waiting`; everyone else finds the word taken and moves on. That single
+// compare-exchange is why a value can never be both delivered and lost to a racing timeout.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "spin.hpp"
+
+namespace custody::detail {
+
+using steady_clock = std::chrono::steady_clock;
+
+/// How a blocked operation was settled.
+enum class settled : std::uint32_t {
+  done = 2,       ///< a peer moved the value of case `index` in or out
+  notified = 3,   ///< case `index` may be ready now: try it again
+  closed = 4,     ///< case `index` found its channel closed
+  stopped = 5,    ///< the stop token fired
+  timed_out = 6,  ///< the deadline passed
+  restart = 7,    ///< the waiter itself saw a case become ready while registering
+};
+
+/// Sleeping threads wait on a small shared table of condition variables picked by the address
+/// of their state word. The table lives for the whole program, so a waker may touch it even
+/// after the woken thread has returned and its state word is gone.
+struct alignas(64) park_stripe {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::atomic<std::uint32_t> sleepers{0};
+};
+
+inline park_stripe& stripe_for(const void* address) noexcept {
+  static constexpr unsigned bits = 6;
+  // Deliberately never destroyed: threads may still wake others during static destruction.
+  static park_stripe* const stripes = new park_stripe[1u << bits];
+  auto h = reinterpret_cast<std::uintptr_t>(address) * 0x9E3779B97F4A7C15ull;
+  return stripes[h >> (64 - bits)];
+}
+
+class parker {
+ public:
+  static constexpr std::uint32_t waiting = 0;
+  static constexpr std::uint32_t busy = 1;  // claimed by a peer that is moving a value
+
+  static constexpr std::uint32_t make(settled how, std::uint32_t index) noexcept {
+    return (index << 3) | static_cast<std::uint32_t>(how);
+  }
+  static constexpr settled how(std::uint32_t state) noexcept { return settled(state & 7u); }
+  static constexpr std::uint32_t index(std::uint32_t state) noexcept { return state >> 3; }
+
+  /// Arms the word for a new round of waiting. Only the owning thread calls it, and only while
+  /// no peer can reach the word.
+  void reset() noexcept { state_.store(waiting, std::memory_order_relaxed); }
+
+  std::uint32_t load() const noexcept { return state_.load(std::memory_order_acquire); }
+  bool is_waiting() const noexcept { return load() == waiting; }
+
+  /// Claims the operation so that the caller can move a value; `finish` must follow.
+  bool try_claim() noexcept {
+    std::uint32_t expected = waiting;
+    return state_.compare_exchange_strong(expected, busy, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed);
+  }
+
+  /// Settles a claimed operation and wakes its thread. Its thread may return (and the word
+  /// disappear) as soon as the store lands, so only the address is used afterwards.
+  void finish(std::uint32_t final_state) noexcept {
+    const void* address = &state_;
+    state_.store(final_state, std::memory_order_seq_cst);
+    wake(address);
+  }
+
+  /// Claims and settles in one step, without a value to move.
+  bool try_settle(std::uint32_t final_state) noexcept {
+    std::uint32_t expected = waiting;
+    if (!state_.compare_exchange_strong(expected, final_state, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+      return false;
+    }
+    wake(&state_);
+    return true;
+  }
+
+  /// Settles the operation from its own thread: nobody sleeps on it, so nobody is woken.
+  bool try_settle_self(std::uint32_t final_state) noexcept {
+    std::uint32_t expected = waiting;
+    return state_.compare_exchange_strong(expected, final_state, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed);
+  }
+  void settle_self(std::uint32_t final_state) noexcept {
+    state_.store(final_state, std::memory_order_release);
+  }
+
+  /// Waits until the operation is settled and returns how. Spins briefly first: a wake through
+  /// the kernel costs microseconds, far more than a peer usually needs to arrive. When the
+  /// deadline passes the thread settles itself as timed out, unless a peer got there first.
+  std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline) noexcept {
+    if (std::uint32_t s = spin(); s > busy) return s;
+    park_stripe& stripe = stripe_for(&state_);
+    std::unique_lock lock(stripe.mutex);
+    stripe.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    std::uint32_t s;
+    while ((s = state_.load(std::memory_order_seq_cst)) <= busy) {
+      if (!deadline || s == busy) {
+        stripe.cv.wait(lock);
+      } else if (stripe.cv.wait_until(lock, *deadline) == std::cv_status::timeout &&
+                 try_settle_self(make(settled::timed_out, 0))) {
+        s = make(settled::timed_out, 0);
+        break;
+      }
+    }
+    stripe.sleepers.fetch_sub(1, std::memory_order_relaxed);
+    return s;
+  }
+
+ private:
+  static void wake(const void* address) noexcept {
+    park_stripe& stripe = stripe_for(address);
+    // Pairs with the sleeper's increment before it re-reads the state: either it sees our
+    // store, or we see it counted and take the mutex, which it holds until it sleeps.
+    if (stripe.sleepers.load(std::memory_order_seq_cst) == 0) return;
+    { std::lock_guard lock(stripe.mutex); }
+    stripe.cv.notify_all();
+  }
+
+  /// Spins for a bounded time while another core could be running the peer we wait for.
+  /// Spinners are counted process-wide: with more waiting threads than spare cores, spinning
+  /// would only steal the core the peer needs, so the extra waiters sleep at once.
+  std::uint32_t spin() noexcept {
+    static std::atomic<unsigned> spinners{0};
+    static const unsigned max_spinners = [] {
+      const unsigned cores = std::thread::hardware_concurrency();
+      return cores > 2 ? cores / 2 : 1u;
+    }();
+    std::uint32_t s = load();
+    if (s > busy || spinners.load(std::memory_order_relaxed) >= max_spinners) return s;
+    spinners.fetch_add(1, std::memory_order_relaxed);
+    const auto limit = steady_clock::now() + spin_limit;
+    for (unsigned i = 1;; ++i) {
+      cpu_relax();
+      if ((s = load()) > busy) break;
+      if (i % 64 == 0 && steady_clock::now() >= limit) break;
+    }
+    spinners.fetch_sub(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  // Longer than a typical hand-over between two running threads, shorter than the cost of a
+  // sleep and wake-up through the kernel.
+  static constexpr std::chrono::microseconds spin_limit{50};
+
+  std::atomic<std::uint32_t> state_{waiting};
+};
+
+}  // namespace custody::detail

@@ -1,0 +1,249 @@
+#pragma once
+// Fixed-capacity queues behind buffered channels. Both keep the "closed" flag inside the queue
+// itself, so a send can never slip in after close while a receiver concludes "closed and
+// drained".
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "../status.hpp"
+#include "spin.hpp"
+
+namespace custody::detail {
+
+/// Lock-free multi-producer multi-consumer ring for types that move without throwing.
+///
+/// Each slot carries a stamp saying whose turn it is: `tail` when a sender may fill it,
+/// `head + 1` when a receiver may empty it. Head and tail count positions as (lap, index); the
+/// closed mark is a bit of tail, so a sender learns of close in the same load that finds its slot.
+template <class T>
+class lockfree_ring {
+  static_assert(std::is_nothrow_move_constructible_v<T>);
+
+ public:
+  explicit lockfree_ring(std::size_t capacity)
+      : capacity_(capacity),
+        mark_bit_(round_up_pow2(capacity + 1)),
+        one_lap_(mark_bit_ * 2),
+        slots_(new slot[capacity]) {
+    for (std::size_t i = 0; i < capacity; ++i) slots_[i].stamp.store(i, std::memory_order_relaxed);
+  }
+
+  lockfree_ring(const lockfree_ring&) = delete;
+  lockfree_ring& operator=(const lockfree_ring&) = delete;
+
+  ~lockfree_ring() {
+    // Single-threaded now: destroy what nobody received.
+    std::optional<T> out;
+    while (try_pop(out) == status::ok) out.reset();
+  }
+
+  status try_push(T& value) noexcept {
+    backoff b;
+    std::size_t tail = tail_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (tail & mark_bit_) return status::closed;
+      const std::size_t index = tail & (mark_bit_ - 1);
+      const std::size_t lap = tail & ~(one_lap_ - 1);
+      slot& s = slots_[index];
+      const std::size_t stamp = s.stamp.load(std::memory_order_acquire);
+      if (stamp == tail) {
+        const std::size_t next = index + 1 < capacity_ ? tail + 1 : lap + one_lap_;
+        if (tail_.compare_exchange_weak(tail, next, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+          ::new (s.storage) T(std::move(value));
+          s.stamp.store(tail + 1, std::memory_order_release);
+          return status::ok;
+        }
+        b.spin();
+      } else if (stamp + one_lap_ == tail + 1) {
+        // The slot still holds last lap's value: full, unless a receiver just moved head.
+        if (head_.load(std::memory_order_seq_cst) + one_lap_ == tail) return status::would_block;
+        b.spin();
+        tail = tail_.load(std::memory_order_relaxed);
+      } else {
+        // Another sender claimed the slot and has not stored its stamp yet.
+        b.snooze();
+        tail = tail_.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  status try_pop(std::optional<T>& out) noexcept {
+    backoff b;
+    std::size_t head = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::size_t index = head & (mark_bit_ - 1);
+      const std::size_t lap = head & ~(one_lap_ - 1);
+      slot& s = slots_[index];
+      const std::size_t stamp = s.stamp.load(std::memory_order_acquire);
+      if (stamp == head + 1) {
+        const std::size_t next = index + 1 < capacity_ ? head + 1 : lap + one_lap_;
+        if (head_.compare_exchange_weak(head, next, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+          T* value = std::launder(reinterpret_cast<T*>(s.storage));
+          out.emplace(std::move(*value));
+          value->~T();
+          s.stamp.store(head + one_lap_, std::memory_order_release);
+          return status::ok;
+        }
+        b.spin();
+      } else if (stamp == head) {
+        // The slot is empty: so is the ring, unless a sender is between claim and store.
+        const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+        if ((tail & ~mark_bit_) == head) {
+          return (tail & mark_bit_) ? status::closed : status::would_block;
+        }
+        b.spin();
+        head = head_.load(std::memory_order_relaxed);
+      } else {
+        b.snooze();
+        head = head_.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  /// True when a push would not block: there is room, or the ring is closed.
+  bool can_push() const noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+    const std::size_t head = head_.load(std::memory_order_seq_cst);
+    return (tail & mark_bit_) || head + one_lap_ != tail;
+  }
+
+  /// True when a pop would not block: there is a value, or the ring is closed.
+  bool can_pop() const noexcept {
+    const std::size_t head = head_.load(std::memory_order_seq_cst);
+    const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+    return (tail & mark_bit_) || (tail & ~mark_bit_) != head;
+  }
+
+  /// Marks the ring closed; true if this call did it.
+  bool close() noexcept {
+    return (tail_.fetch_or(mark_bit_, std::memory_order_seq_cst) & mark_bit_) == 0;
+  }
+
+  bool is_closed() const noexcept { return tail_.load(std::memory_order_seq_cst) & mark_bit_; }
+
+  std::size_t size() const noexcept {
+    for (;;) {
+      const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+      const std::size_t head = head_.load(std::memory_order_seq_cst);
+      if (tail_.load(std::memory_order_seq_cst) != tail) continue;
+      const std::size_t hix = head & (mark_bit_ - 1);
+      const std::size_t tix = tail & (mark_bit_ - 1);
+      if (hix < tix) return tix - hix;
+      if (hix > tix) return capacity_ - hix + tix;
+      return (tail & ~mark_bit_) == head ? 0 : capacity_;
+    }
+  }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  struct slot {
+    std::atomic<std::size_t> stamp{0};
+    alignas(T) unsigned char storage[sizeof(T)];
+  };
+
+  static std::size_t round_up_pow2(std::size_t n) noexcept {
+    std::size_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+  }
+
+  const std::size_t capacity_;
+  const std::size_t mark_bit_;
+  const std::size_t one_lap_;
+  std::unique_ptr<slot[]> slots_;
+  alignas(64) std::atomic<std::size_t> head_{0};
+  alignas(64) std::atomic<std::size_t> tail_{0};
+};
+
+/// Ring under a spinlock, for types whose move may throw: the value is moved before anything is
+/// committed, so a throwing move leaves the ring exactly as it was.
+template <class T>
+class locked_ring {
+ public:
+  explicit locked_ring(std::size_t capacity)
+      : capacity_(capacity),
+        storage_(
+            static_cast<T*>(::operator new (sizeof(T) * capacity, std::align_val_t{alignof(T)}))) {}
+
+  locked_ring(const locked_ring&) = delete;
+  locked_ring& operator=(const locked_ring&) = delete;
+
+  ~locked_ring() {
+    for (std::size_t i = 0; i < size_; ++i) storage_[(head_ + i) % capacity_].~T();
+    ::operator delete (storage_, std::align_val_t{alignof(T)});
+  }
+
+  status try_push(T& value) {
+    {
+      std::lock_guard lock(lock_);
+      if (closed_) return status::closed;
+      if (size_ == capacity_) return status::would_block;
+      ::new (&storage_[(head_ + size_) % capacity_]) T(std::move(value));
+      ++size_;
+    }
+    // Orders the push before the caller's look at the waiter list (see wait_list::add).
+    full_barrier();
+    return status::ok;
+  }
+
+  status try_pop(std::optional<T>& out) {
+    {
+      std::lock_guard lock(lock_);
+      if (size_ == 0) return closed_ ? status::closed : status::would_block;
+      T& front = storage_[head_];
+      out.emplace(std::move(front));
+      front.~T();
+      head_ = (head_ + 1) % capacity_;
+      --size_;
+    }
+    full_barrier();
+    return status::ok;
+  }
+
+  bool can_push() const noexcept {
+    full_barrier();
+    std::lock_guard lock(lock_);
+    return closed_ || size_ < capacity_;
+  }
+  bool can_pop() const noexcept {
+    full_barrier();
+    std::lock_guard lock(lock_);
+    return closed_ || size_ > 0;
+  }
+  bool close() noexcept {
+    std::lock_guard lock(lock_);
+    return !std::exchange(closed_, true);
+  }
+  bool is_closed() const noexcept {
+    std::lock_guard lock(lock_);
+    return closed_;
+  }
+  std::size_t size() const noexcept {
+    std::lock_guard lock(lock_);
+    return size_;
+  }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  // A sequentially consistent read-modify-write: orders the ring's state against the
+  // waiter list's flag, in a form the thread sanitizer understands (unlike a bare fence).
+  void full_barrier() const noexcept { barrier_.fetch_add(0, std::memory_order_seq_cst); }
+
+  mutable spinlock lock_;
+  mutable std::atomic<unsigned> barrier_{0};
+  const std::size_t capacity_;
+  T* storage_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace custody::detail

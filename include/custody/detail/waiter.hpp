@@ -1,0 +1,104 @@
+#pragma once
+// A blocked operation's entry in a channel's queue of waiters.
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "parker.hpp"
+#include "spin.hpp"
+
+namespace custody::detail {
+
+/// One case of one blocked operation, linked into one channel's queue. It lives on the blocked
+/// thread's stack; the queue's lock decides who may touch its links.
+struct waiter {
+  parker* owner = nullptr;
+  std::uint32_t index = 0;  // the case's position in its select (0 for a plain send/recv)
+  void* slot = nullptr;     // send: the T to move from; receive: the std::optional<T> to fill
+  waiter* prev = nullptr;
+  waiter* next = nullptr;
+  bool linked = false;
+};
+
+/// Intrusive FIFO of waiters. Not synchronised: its owner holds a lock around every call.
+class waiter_queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  waiter* front() const noexcept { return head_; }
+
+  void push_back(waiter& w) noexcept {
+    w.prev = tail_;
+    w.next = nullptr;
+    (tail_ ? tail_->next : head_) = &w;
+    tail_ = &w;
+    w.linked = true;
+  }
+
+  void remove(waiter& w) noexcept {
+    if (!w.linked) return;
+    (w.prev ? w.prev->next : head_) = w.next;
+    (w.next ? w.next->prev : tail_) = w.prev;
+    w.prev = w.next = nullptr;
+    w.linked = false;
+  }
+
+  waiter* pop_front() noexcept {
+    waiter* w = head_;
+    if (w) remove(*w);
+    return w;
+  }
+
+  /// Settles every waiter still open with `how` and empties the queue.
+  void settle_all(settled how) noexcept {
+    while (waiter* w = pop_front()) w->owner->try_settle(parker::make(how, w->index));
+  }
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+};
+
+/// Waiters that are told "try again" rather than handed a value: the buffered channels'
+/// senders waiting for room and receivers waiting for values. Telling costs one load when
+/// nobody waits, which is the common case on a busy channel.
+class wait_list {
+ public:
+  void add(waiter& w) noexcept {
+    std::lock_guard lock(lock_);
+    queue_.push_back(w);
+    // Pairs with the load in notify_one: after this, the caller re-checks the channel, so
+    // either it sees a value (or room) that arrived, or the notifier sees it waiting.
+    nonempty_.store(true, std::memory_order_seq_cst);
+  }
+
+  void remove(waiter& w) noexcept {
+    std::lock_guard lock(lock_);
+    queue_.remove(w);
+    nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
+  }
+
+  /// Tells one still-open waiter to try again.
+  void notify_one() noexcept {
+    if (!nonempty_.load(std::memory_order_seq_cst)) return;
+    std::lock_guard lock(lock_);
+    while (waiter* w = queue_.pop_front()) {
+      if (w->owner->try_settle(parker::make(settled::notified, w->index))) break;
+    }
+    nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
+  }
+
+  /// Tells every waiter to try again (used on close).
+  void notify_all() noexcept {
+    std::lock_guard lock(lock_);
+    queue_.settle_all(settled::notified);
+    nonempty_.store(false, std::memory_order_relaxed);
+  }
+
+ private:
+  spinlock lock_;
+  waiter_queue queue_;
+  std::atomic<bool> nonempty_{false};
+};
+
+}  // namespace custody::detail

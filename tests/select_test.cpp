@@ -1,0 +1,234 @@
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <custody/select.hpp>
+
+using namespace std::chrono_literals;
+using custody::Channel;
+using custody::on_deadline;
+using custody::on_default;
+using custody::on_recv;
+using custody::on_send;
+using custody::on_stop;
+using custody::on_timeout;
+using custody::Receiver;
+using custody::select;
+using custody::Sender;
+using custody::status;
+
+TEST(Select, ChoosesUniformlyAmongReadyCases) {
+  Channel<int> a(1), b(1);
+  ASSERT_EQ(a.send(0), status::ok);
+  ASSERT_EQ(b.send(1), status::ok);
+  constexpr int rounds = 100000;
+  int wins[2] = {0, 0};
+  for (int i = 0; i < rounds; ++i) {
+    const auto r = select(on_recv(a, [&](int v) { ASSERT_EQ(a.send(std::move(v)), status::ok); }),
+                          on_recv(b, [&](int v) { ASSERT_EQ(b.send(std::move(v)), status::ok); }));
+    ASSERT_EQ(r.status, status::ok);
+    ++wins[r.index];
+  }
+  EXPECT_NEAR(wins[0] / double(rounds), 0.5, 0.02);
+  EXPECT_NEAR(wins[1] / double(rounds), 0.5, 0.02);
+}
+
+TEST(Select, UniformWithANeverReadyCaseInBetween) {
+  Channel<int> a(1), never, b(1);
+  ASSERT_EQ(a.send(0), status::ok);
+  ASSERT_EQ(b.send(1), status::ok);
+  constexpr int rounds = 30000;
+  int wins[3] = {0, 0, 0};
+  for (int i = 0; i < rounds; ++i) {
+    const auto r = select(on_recv(a, [&](int v) { ASSERT_EQ(a.send(std::move(v)), status::ok); }),
+                          on_recv(never, [](int) {}),
+                          on_recv(b, [&](int v) { ASSERT_EQ(b.send(std::move(v)), status::ok); }));
+    ++wins[r.index];
+  }
+  EXPECT_EQ(wins[1], 0);
+  EXPECT_NEAR(wins[0] / double(rounds), 0.5, 0.03);
+}
+
+TEST(Select, DefaultRunsWhenNothingIsReady) {
+  Channel<int> a;
+  bool ran = false;
+  const auto r = select(on_recv(a, [](int) { FAIL(); }), on_default([&] { ran = true; }));
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(r.index, 1u);
+  EXPECT_EQ(r.status, status::would_block);
+}
+
+TEST(Select, SendCaseMovesOnlyWhenItCommits) {
+  Channel<std::unique_ptr<int>> full(1), ready(1);
+  ASSERT_EQ(full.send(std::make_unique<int>(0)), status::ok);
+  ASSERT_EQ(ready.send(std::make_unique<int>(1)), status::ok);
+  auto mine = std::make_unique<int>(42);
+  const auto r = select(on_send(full, mine, [] { FAIL(); }),
+                        on_recv(ready, [](std::unique_ptr<int> p) { EXPECT_EQ(*p, 1); }));
+  EXPECT_EQ(r.index, 1u);
+  ASSERT_NE(mine, nullptr);  // not given to the case that did not commit
+  (void)full.recv();
+  bool sent = false;
+  EXPECT_EQ(select(on_send(full, mine, [&] { sent = true; })).status, status::ok);
+  EXPECT_TRUE(sent);
+  EXPECT_EQ(mine, nullptr);
+  EXPECT_EQ(**full.recv(), 42);
+}
+
+TEST(Select, DisabledAndNilCasesNeverFire) {
+  Channel<int> a(1);
+  ASSERT_EQ(a.send(1), status::ok);
+  Receiver<int> nil;
+  const auto r = select(on_recv(a, [](int) { FAIL(); }).when(false), on_recv(nil, [](int) {}),
+                        on_timeout(5ms));
+  EXPECT_EQ(r.status, status::timeout);
+  EXPECT_EQ(r.index, 2u);
+  EXPECT_THROW(select(on_recv(nil, [](int) {})), std::logic_error);
+}
+
+TEST(Select, ClosedChannelCommitsItsCase) {
+  Channel<int> a;
+  a.close();
+  bool closed = false;
+  const auto r = select(on_recv(
+                            a, [](int) { FAIL(); }, [&] { closed = true; }),
+                        on_timeout(1s));
+  EXPECT_EQ(r.index, 0u);
+  EXPECT_EQ(r.status, status::closed);
+  EXPECT_TRUE(closed);
+  int v = 3;
+  const auto s = select(on_send(a, v));
+  EXPECT_EQ(s.status, status::closed);
+  EXPECT_EQ(v, 3);
+}
+
+TEST(Select, StopAndDeadlineCases) {
+  Channel<int> a;
+  std::stop_source stop;
+  std::latch waiting(1);
+  std::jthread stopper([&] {
+    waiting.wait();
+    stop.request_stop();
+  });
+  bool stopped = false;
+  waiting.count_down();
+  auto r = select(on_recv(a, [](int) { FAIL(); }),
+                  on_stop(stop.get_token(), [&] { stopped = true; }), on_timeout(1h));
+  EXPECT_EQ(r.status, status::stopped);
+  EXPECT_EQ(r.index, 1u);
+  EXPECT_TRUE(stopped);
+  r = select(on_recv(a, [](int) { FAIL(); }), on_deadline(std::chrono::steady_clock::now() + 10ms));
+  EXPECT_EQ(r.status, status::timeout);
+}
+
+TEST(Select, BlocksUntilAPeerArrivesOnAnyCase) {
+  for (std::size_t cap : {0u, 4u}) {
+    Channel<int> a(cap), b(cap), out(cap);
+    std::jthread peer([&] {
+      auto v = out.recv();  // the select below offers a send on `out`, or receives from a/b
+      if (v) {
+        EXPECT_EQ(*v, 77);
+      } else {
+        ASSERT_EQ(b.send(5), status::ok);
+      }
+    });
+    int offer = 77;
+    int got = -1;
+    const auto r = select(on_recv(a, [&](int v) { got = v; }), on_recv(b, [&](int v) { got = v; }),
+                          on_send(out, offer, [&] { got = 0; }));
+    EXPECT_EQ(r.status, status::ok);
+    if (r.index == 2) {
+      EXPECT_EQ(got, 0);
+    }
+    out.close();
+  }
+}
+
+TEST(Select, SelectMeetsSelectOnUnbufferedChannels) {
+  Channel<int> ch;
+  std::stop_source stop;
+  std::jthread sender([&] {
+    for (int i = 0; i < 2000; ++i) {
+      int v = i;
+      ASSERT_EQ(select(on_send(ch, v), on_stop(stop.get_token())).status, status::ok);
+    }
+  });
+  long sum = 0;
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(select(on_recv(ch, [&](int v) { sum += v; }), on_timeout(10s)).status, status::ok);
+  }
+  EXPECT_EQ(sum, 1999L * 2000 / 2);
+}
+
+TEST(Select, SendAndReceiveOnTheSameChannelNeverMatchThemselves) {
+  Channel<int> ch;
+  int v = 1;
+  const auto r = select(on_send(ch, v), on_recv(ch, [](int) { FAIL(); }), on_timeout(20ms));
+  EXPECT_EQ(r.status, status::timeout);
+  EXPECT_EQ(v, 1);
+}
+
+// Values are never lost when timeouts race them: every value sent is received exactly once.
+TEST(Select, ConservationWithTimeoutsRacingValues) {
+  for (std::size_t cap : {0u, 2u}) {
+    Channel<int> a(cap), b(cap);
+    constexpr int per_sender = 4000;
+    std::vector<int> sent_a, sent_b;
+    std::jthread pa([&] {
+      for (int i = 0; i < per_sender; ++i) {
+        int v = i;
+        if (select(on_send(a, v), on_timeout(std::chrono::microseconds(i % 30))).status ==
+            status::ok) {
+          sent_a.push_back(i);
+        } else {
+          EXPECT_EQ(v, i);
+        }
+      }
+      a.close();
+    });
+    std::jthread pb([&] {
+      for (int i = 0; i < per_sender; ++i) {
+        if (b.send_for(i + per_sender, std::chrono::microseconds(i % 20)) == status::ok) {
+          sent_b.push_back(i + per_sender);
+        }
+      }
+      b.close();
+    });
+    std::multiset<int> got;
+    bool a_open = true, b_open = true;
+    while (a_open || b_open) {
+      select(on_recv(
+                 a, [&](int v) { got.insert(v); }, [&] { a_open = false; })
+                 .when(a_open),
+             on_recv(
+                 b, [&](int v) { got.insert(v); }, [&] { b_open = false; })
+                 .when(b_open),
+             on_timeout(std::chrono::microseconds(15)));
+    }
+    pa.join();
+    pb.join();
+    std::multiset<int> sent(sent_a.begin(), sent_a.end());
+    sent.insert(sent_b.begin(), sent_b.end());
+    EXPECT_EQ(got, sent) << "capacity " << cap;
+  }
+}
+
+TEST(Select, ManyCasesBeyondTheInlineBuffer) {
+  std::vector<Channel<int>> chans;
+  for (int i = 0; i < 12; ++i) chans.emplace_back(1);
+  ASSERT_EQ(chans[11].send(11), status::ok);
+  int got = -1;
+  auto fn = [&](int v) { got = v; };
+  const auto r = select(on_recv(chans[0], fn), on_recv(chans[1], fn), on_recv(chans[2], fn),
+                        on_recv(chans[3], fn), on_recv(chans[4], fn), on_recv(chans[5], fn),
+                        on_recv(chans[6], fn), on_recv(chans[7], fn), on_recv(chans[8], fn),
+                        on_recv(chans[9], fn), on_recv(chans[10], fn), on_recv(chans[11], fn));
+  EXPECT_EQ(r.index, 11u);
+  EXPECT_EQ(got, 11);
+}
