@@ -119,9 +119,25 @@ template <class T>
 received<T> receive(chan_core<T>& core, const std::stop_token* stop,
                     std::optional<time_point> deadline) {
   std::optional<T> value;
+  // Fast path: a buffered value is taken without setting up a select.
+  if (!core.hands_over()) {
+    if (const status s = core.try_recv(value); s != status::would_block) {
+      return received<T>(s, std::move(value));
+    }
+  }
   op o = make_recv_op(&core, &value);
   const status s = run_select(&o, 1, false, stop, deadline).status;
   return received<T>(s, std::move(value));
+}
+
+template <class T>
+status send(chan_core<T>& core, T& value, const std::stop_token* stop,
+            std::optional<time_point> deadline) {
+  if (!core.hands_over()) {
+    if (const status s = core.try_send(value); s != status::would_block) return s;
+  }
+  op o = make_send_op(&core, &value);
+  return run_select(&o, 1, false, stop, deadline).status;
 }
 
 /// What every handle shares: the channel state and its queries.
@@ -169,7 +185,7 @@ class Sender : public detail::handle<T> {
       : detail::handle<T>(std::move(core)) {}
 
   /// Blocks until the value is handed over (ok) or the channel is closed (closed).
-  [[nodiscard]] status send(T&& value) { return run(value, nullptr, std::nullopt, false); }
+  [[nodiscard]] status send(T&& value) { return run(value, nullptr, std::nullopt); }
   [[nodiscard]] status send(const T& value) requires std::copy_constructible<T> {
     T copy(value);
     return send(std::move(copy));
@@ -177,7 +193,7 @@ class Sender : public detail::handle<T> {
 
   /// As send(), but also returns stopped once `stop` is triggered.
   [[nodiscard]] status send(T&& value, std::stop_token stop) {
-    return run(value, &stop, std::nullopt, false);
+    return run(value, &stop, std::nullopt);
   }
   [[nodiscard]] status send(const T& value,
                             std::stop_token stop) requires std::copy_constructible<T> {
@@ -188,7 +204,7 @@ class Sender : public detail::handle<T> {
   /// As send(), but returns timeout once `deadline` passes (and stopped once `stop` fires).
   [[nodiscard]] status send_until(T&& value, detail::time_point deadline,
                                   std::stop_token stop = {}) {
-    return run(value, &stop, deadline, false);
+    return run(value, &stop, deadline);
   }
   [[nodiscard]] status send_until(const T& value, detail::time_point deadline,
                                   std::stop_token stop = {}) requires std::copy_constructible<T> {
@@ -220,10 +236,8 @@ class Sender : public detail::handle<T> {
   bool close() { return this->core().close(); }
 
  private:
-  status run(T& value, const std::stop_token* stop, std::optional<detail::time_point> deadline,
-             bool nonblocking) {
-    detail::op o = detail::make_send_op(&this->core(), &value);
-    return detail::run_select(&o, 1, nonblocking, stop, deadline).status;
+  status run(T& value, const std::stop_token* stop, std::optional<detail::time_point> deadline) {
+    return detail::send(this->core(), value, stop, deadline);
   }
 };
 

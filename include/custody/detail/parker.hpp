@@ -7,6 +7,7 @@
 // compare-exchange from `waiting`; everyone else finds the word taken and moves on. That single
 // compare-exchange is why a value can never be both delivered and lost to a racing timeout.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -46,6 +47,41 @@ inline park_stripe& stripe_for(const void* address) noexcept {
   static park_stripe* const stripes = new park_stripe[1u << bits];
   auto h = reinterpret_cast<std::uintptr_t>(address) * 0x9E3779B97F4A7C15ull;
   return stripes[h >> (64 - bits)];
+}
+
+/// Calls `done()` until it returns true or a bounded spin ends; returns its last result.
+///
+/// Spinning pays off only while the peer we wait for is running on another core, so spinners
+/// are counted process-wide and never outnumber the cores: extra waiters go straight to sleep
+/// rather than steal the core their peer needs. Each thread adapts its budget: it doubles after
+/// a spin that succeeded and halves after one that did not, so a thread that mostly waits for
+/// slow events soon spins for only a couple of microseconds before sleeping.
+template <class Done>
+bool spin_until(Done&& done, unsigned max_pauses = 1) {
+  static std::atomic<unsigned> spinners{0};
+  static const unsigned max_spinners = std::max(1u, std::thread::hardware_concurrency());
+  constexpr std::chrono::nanoseconds min_budget{2'000}, max_budget{100'000};
+  thread_local std::chrono::nanoseconds budget{50'000};
+
+  if (spinners.load(std::memory_order_relaxed) >= max_spinners) return false;
+  spinners.fetch_add(1, std::memory_order_relaxed);
+  struct leave {
+    ~leave() { spinners.fetch_sub(1, std::memory_order_relaxed); }
+  } on_exit;
+  const auto limit = steady_clock::now() + budget;
+  unsigned pauses = 1;
+  for (unsigned i = 1;; ++i) {
+    if (done()) {
+      budget = std::min(budget * 2, max_budget);
+      return true;
+    }
+    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
+    pauses = std::min(pauses * 2, max_pauses);
+    if (i % 16 == 0 && steady_clock::now() >= limit) {
+      budget = std::max(budget / 2, min_budget);
+      return false;
+    }
+  }
 }
 
 class parker {
@@ -105,8 +141,11 @@ class parker {
   /// Waits until the operation is settled and returns how. Spins briefly first: a wake through
   /// the kernel costs microseconds, far more than a peer usually needs to arrive. When the
   /// deadline passes the thread settles itself as timed out, unless a peer got there first.
-  std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline) noexcept {
-    if (std::uint32_t s = spin(); s > busy) return s;
+  std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline,
+                     bool spin_first = true) noexcept {
+    if (spin_first) {
+      if (std::uint32_t s = spin(); s > busy) return s;
+    }
     park_stripe& stripe = stripe_for(&state_);
     std::unique_lock lock(stripe.mutex);
     stripe.sleepers.fetch_add(1, std::memory_order_seq_cst);
@@ -134,31 +173,11 @@ class parker {
     stripe.cv.notify_all();
   }
 
-  /// Spins for a bounded time while another core could be running the peer we wait for.
-  /// Spinners are counted process-wide: with more waiting threads than spare cores, spinning
-  /// would only steal the core the peer needs, so the extra waiters sleep at once.
   std::uint32_t spin() noexcept {
-    static std::atomic<unsigned> spinners{0};
-    static const unsigned max_spinners = [] {
-      const unsigned cores = std::thread::hardware_concurrency();
-      return cores > 2 ? cores / 2 : 1u;
-    }();
     std::uint32_t s = load();
-    if (s > busy || spinners.load(std::memory_order_relaxed) >= max_spinners) return s;
-    spinners.fetch_add(1, std::memory_order_relaxed);
-    const auto limit = steady_clock::now() + spin_limit;
-    for (unsigned i = 1;; ++i) {
-      cpu_relax();
-      if ((s = load()) > busy) break;
-      if (i % 64 == 0 && steady_clock::now() >= limit) break;
-    }
-    spinners.fetch_sub(1, std::memory_order_relaxed);
+    if (s <= busy) spin_until([&] { return (s = load()) > busy; });
     return s;
   }
-
-  // Longer than a typical hand-over between two running threads, shorter than the cost of a
-  // sleep and wake-up through the kernel.
-  static constexpr std::chrono::microseconds spin_limit{50};
 
   std::atomic<std::uint32_t> state_{waiting};
 };

@@ -133,12 +133,15 @@ class lockfree_ring {
       const std::size_t tail = tail_.load(std::memory_order_seq_cst);
       const std::size_t head = head_.load(std::memory_order_seq_cst);
       if (tail_.load(std::memory_order_seq_cst) != tail) continue;
-      const std::size_t hix = head & (mark_bit_ - 1);
-      const std::size_t tix = tail & (mark_bit_ - 1);
-      if (hix < tix) return tix - hix;
-      if (hix > tix) return capacity_ - hix + tix;
-      return (tail & ~mark_bit_) == head ? 0 : capacity_;
+      return size_of(head, tail);
     }
+  }
+
+  /// At least `n` free slots (or closed), judged from one look at head and tail.
+  bool has_room(std::size_t n) const noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_relaxed);
+    const std::size_t head = head_.load(std::memory_order_relaxed);
+    return (tail & mark_bit_) || size_of(head, tail) + n <= capacity_;
   }
 
   std::size_t capacity() const noexcept { return capacity_; }
@@ -148,6 +151,14 @@ class lockfree_ring {
     std::atomic<std::size_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];
   };
+
+  std::size_t size_of(std::size_t head, std::size_t tail) const noexcept {
+    const std::size_t hix = head & (mark_bit_ - 1);
+    const std::size_t tix = tail & (mark_bit_ - 1);
+    if (hix < tix) return tix - hix;
+    if (hix > tix) return capacity_ - hix + tix;
+    return (tail & ~mark_bit_) == head ? 0 : capacity_;
+  }
 
   static std::size_t round_up_pow2(std::size_t n) noexcept {
     std::size_t p = 1;
@@ -229,6 +240,10 @@ class locked_ring {
   std::size_t size() const noexcept {
     std::lock_guard lock(lock_);
     return size_;
+  }
+  bool has_room(std::size_t n) const noexcept {
+    std::lock_guard lock(lock_);
+    return closed_ || size_ + n <= capacity_;
   }
   std::size_t capacity() const noexcept { return capacity_; }
 

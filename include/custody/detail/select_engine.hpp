@@ -27,7 +27,9 @@ namespace custody::detail {
 struct op {
   void* core = nullptr;  // chan_core<T>*; null for a disabled case
   void* slot = nullptr;  // send: T*; receive: std::optional<T>*
+  bool hands_over = false;
   status (*attempt)(op&) = nullptr;
+  status (*attempt_spinning)(op&) = nullptr;
   enqueued (*enqueue)(op&, waiter&) = nullptr;
   void (*dequeue)(op&, waiter&) noexcept = nullptr;
 };
@@ -35,8 +37,13 @@ struct op {
 template <class T>
 op make_send_op(chan_core<T>* core, T* value) noexcept {
   return {
-      core, value,
+      core,
+      value,
+      core->hands_over(),
       [](op& o) { return static_cast<chan_core<T>*>(o.core)->try_send(*static_cast<T*>(o.slot)); },
+      [](op& o) {
+        return static_cast<chan_core<T>*>(o.core)->try_send_spinning(*static_cast<T*>(o.slot));
+      },
       [](op& o, waiter& w) {
         return static_cast<chan_core<T>*>(o.core)->enqueue_send(w, *static_cast<T*>(o.slot));
       },
@@ -45,7 +52,13 @@ op make_send_op(chan_core<T>* core, T* value) noexcept {
 
 template <class T>
 op make_recv_op(chan_core<T>* core, std::optional<T>* out) noexcept {
-  return {core, out,
+  return {core,
+          out,
+          core->hands_over(),
+          [](op& o) {
+            return static_cast<chan_core<T>*>(o.core)->try_recv(
+                *static_cast<std::optional<T>*>(o.slot));
+          },
           [](op& o) {
             return static_cast<chan_core<T>*>(o.core)->try_recv(
                 *static_cast<std::optional<T>*>(o.slot));
@@ -89,7 +102,13 @@ inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::s
   // Small selects keep their bookkeeping on the stack.
   constexpr std::size_t inline_cases = 8;
   std::uint32_t order_inline[inline_cases];
-  waiter waiters_inline[inline_cases];
+  // The state word and the first waiters share cache lines: a peer touches both.
+  struct alignas(64) wait_state {
+    parker self;
+    waiter waiters[inline_cases];
+  } local;
+  parker& self = local.self;
+  waiter* const waiters_inline = local.waiters;
   std::vector<std::uint32_t> order_heap;
   std::vector<waiter> waiters_heap;
   std::uint32_t* order = order_inline;
@@ -109,7 +128,13 @@ inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::s
     throw std::logic_error("custody: select has no enabled case, stop token or deadline");
   }
 
-  parker self;
+  // A lone unbuffered case is checked under its channel's lock while registering, so a
+  // separate first attempt would only take that lock twice.
+  bool hands_over = false;
+  for (std::size_t k = 0; k < enabled; ++k) hands_over |= ops[order[k]].hands_over;
+  bool attempt_first =
+      nonblocking || enabled != 1 || !hands_over || (stoppable && stop->stop_requested());
+
   // Declared after `self`: its destructor waits for a running callback, so `self` outlives it.
   std::optional<std::stop_callback<stop_settler>> on_stop;
   std::size_t preferred = outcome::none;
@@ -122,12 +147,27 @@ inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::s
     for (std::size_t i = enabled; i > 1; --i) {
       std::swap(order[i - 1], order[next_random() % i]);
     }
-    for (std::size_t k = 0; k < enabled; ++k) {
-      op& o = ops[order[k]];
-      const status s = o.attempt(o);
-      if (s != status::would_block) return {order[k], s};
-    }
+    std::optional<outcome> ready;
+    auto attempt_all = [&](bool spinning) {
+      for (std::size_t k = 0; k < enabled; ++k) {
+        op& o = ops[order[k]];
+        const status s = spinning ? o.attempt_spinning(o) : o.attempt(o);
+        if (s != status::would_block) {
+          ready = outcome{order[k], s};
+          return true;
+        }
+      }
+      return false;
+    };
+    if (attempt_first && attempt_all(false)) return *ready;
+    attempt_first = true;
     if (nonblocking) return {outcome::none, status::would_block};
+    // Buffered channels only: a value or room usually appears within microseconds while the
+    // peer runs on another core, and finding it by spinning costs the peer nothing, whereas
+    // registering makes every peer operation notify us.
+    const bool spun = !hands_over && (enabled > 0);
+    // Growing pauses between attempts keep us off the peer's cache lines so it can get ahead.
+    if (spun && spin_until([&] { return attempt_all(true); }, 16)) return *ready;
 
     self.reset();
     if (stoppable) {
@@ -138,8 +178,10 @@ inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::s
     if (deadline && steady_clock::now() >= *deadline) return {outcome::none, status::timeout};
 
     std::size_t registered = 0;
-    auto unregister = [&]() noexcept {
+    // `settled_by_peer`: the case whose peer (or notifier) already unlinked it.
+    auto unregister = [&](std::size_t settled_by_peer = outcome::none) noexcept {
       for (std::size_t k = 0; k < registered; ++k) {
+        if (order[k] == settled_by_peer) continue;
         op& o = ops[order[k]];
         o.dequeue(o, waiters[order[k]]);
       }
@@ -168,7 +210,7 @@ inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::s
       throw;
     }
     if (committed) {
-      unregister();
+      unregister(committed->index);  // completed while registering: never linked
       return *committed;
     }
     if (restart) {
@@ -176,10 +218,13 @@ inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::s
       continue;
     }
 
-    const std::uint32_t s = self.wait(deadline);
-    unregister();
+    const std::uint32_t s = self.wait(deadline, !spun);
     const std::uint32_t index = parker::index(s);
-    switch (parker::how(s)) {
+    const settled how = parker::how(s);
+    const bool unlinked_by_peer =
+        how == settled::done || how == settled::closed || how == settled::notified;
+    unregister(unlinked_by_peer ? index : outcome::none);
+    switch (how) {
       case settled::done:
         return {index, status::ok};
       case settled::closed:

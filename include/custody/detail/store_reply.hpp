@@ -1,0 +1,165 @@
+#pragma once
+// The reply slot of one set() request: shared by the waiting caller and the request the owner
+// holds, answered exactly once.
+//
+// States: pending -> writing -> answered, or pending -> abandoned (the caller stopped waiting).
+// Whoever moves it out of `pending` decides: an answer after the caller gave up is discarded,
+// and a caller that gives up while an answer is being written takes that answer instead.
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "../store/result.hpp"
+#include "parker.hpp"
+#include "select_engine.hpp"
+#include "snapshot.hpp"
+#include "spin.hpp"
+#include "waiter.hpp"
+
+namespace custody::detail {
+
+template <class T>
+class reply_cell {
+  enum : std::uint8_t { pending, writing, answered, abandoned };
+
+ public:
+  explicit reply_cell(T&& requested) : value_(std::move(requested)) {}
+
+  reply_cell(const reply_cell&) = delete;
+  reply_cell& operator=(const reply_cell&) = delete;
+
+  /// One reference for the caller, one for the request.
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // --- answering (the owner, or the store when it closes) -------------------------------
+
+  /// The value asked for. Stable until the request is answered.
+  const T& requested() const noexcept { return value_; }
+
+  bool answer_accepted(T&& stored) {
+    if (!claim()) return false;
+    try {
+      value_ = std::move(stored);
+    } catch (...) {
+      status_ = set_status::dropped;
+      publish();
+      throw;
+    }
+    status_ = set_status::accepted;
+    publish();
+    return true;
+  }
+
+  bool answer_rejected(std::error_code code, std::string message) noexcept {
+    if (!claim()) return false;
+    code_ = code;
+    message_ = std::move(message);
+    status_ = set_status::rejected;
+    publish();
+    return true;
+  }
+
+  /// dropped or owner_gone.
+  bool answer(set_status s) noexcept {
+    if (!claim()) return false;
+    status_ = s;
+    publish();
+    return true;
+  }
+
+  bool is_abandoned() const noexcept { return state_.load(std::memory_order_relaxed) == abandoned; }
+
+  // --- the caller -----------------------------------------------------------------------
+
+  /// Gives up waiting. False if an answer is in, or being written (then wait_answered()).
+  bool abandon() noexcept {
+    std::uint8_t expected = pending;
+    return state_.compare_exchange_strong(expected, abandoned, std::memory_order_acq_rel,
+                                          std::memory_order_acquire);
+  }
+
+  void wait_answered() const noexcept {
+    commit_backoff b;
+    while (state_.load(std::memory_order_acquire) != answered) b.wait();
+  }
+
+  /// After the answer is in.
+  set_result<T> take_result() {
+    if (status_ == set_status::accepted) return set_result<T>::accepted_with(std::move(value_));
+    if (status_ == set_status::rejected) {
+      return set_result<T>::rejected_with(code_, std::move(message_));
+    }
+    return set_result<T>(status_);
+  }
+
+  /// A select case that commits once the answer is in.
+  op wait_op() noexcept {
+    op o;
+    o.core = this;
+    o.attempt = [](op& self) {
+      return static_cast<reply_cell*>(self.core)->state_.load(std::memory_order_acquire) == answered
+                 ? status::ok
+                 : status::would_block;
+    };
+    o.enqueue = [](op& self, waiter& w) { return static_cast<reply_cell*>(self.core)->enqueue(w); };
+    o.dequeue = [](op& self, waiter& w) noexcept {
+      static_cast<reply_cell*>(self.core)->dequeue(w);
+    };
+    return o;
+  }
+
+  // Links in the store's list of waiting callers; guarded by the store's lock.
+  reply_cell* prev = nullptr;
+  reply_cell* next = nullptr;
+  bool linked = false;
+
+ private:
+  bool claim() noexcept {
+    std::uint8_t expected = pending;
+    return state_.compare_exchange_strong(expected, writing, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
+  }
+
+  void publish() noexcept {
+    state_.store(answered, std::memory_order_release);
+    std::lock_guard lock(lock_);
+    if (waiting_) {
+      waiting_->owner->try_settle(parker::make(settled::done, waiting_->index));
+      waiting_ = nullptr;
+    }
+  }
+
+  enqueued enqueue(waiter& w) noexcept {
+    std::unique_lock lock(lock_);
+    if (state_.load(std::memory_order_acquire) == answered) {
+      lock.unlock();
+      return w.owner->try_settle_self(parker::make(settled::restart, w.index))
+                 ? enqueued::restart
+                 : enqueued::settled_elsewhere;
+    }
+    waiting_ = &w;
+    return enqueued::waiting;
+  }
+
+  void dequeue(waiter& w) noexcept {
+    std::lock_guard lock(lock_);
+    if (waiting_ == &w) waiting_ = nullptr;
+  }
+
+  std::atomic<std::uint32_t> refs_{2};
+  std::atomic<std::uint8_t> state_{pending};
+  set_status status_ = set_status::dropped;
+  spinlock lock_;
+  waiter* waiting_ = nullptr;
+  T value_;
+  std::error_code code_;
+  std::string message_;
+};
+
+}  // namespace custody::detail

@@ -1,0 +1,320 @@
+#pragma once
+// The shared state of one store: its snapshot cell, the channel of set requests, the callers
+// waiting for answers, and the subscriptions. The Owner and every consumer view point here.
+
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../channel.hpp"
+#include "../status.hpp"
+#include "../store/policy.hpp"
+#include "../store/request.hpp"
+#include "../store/result.hpp"
+#include "select_engine.hpp"
+#include "snapshot.hpp"
+#include "spin.hpp"
+#include "store_reply.hpp"
+#include "store_subscriber.hpp"
+
+namespace custody {
+
+/// Requirements on a store's value type, checked with readable messages.
+template <class T>
+constexpr bool check_store_value() {
+  static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
+                "custody: a store's value type must be a non-const, non-volatile object type");
+  static_assert(std::copyable<T>,
+                "custody: a store's value type must be copyable (readers and subscribers each "
+                "get their own copy)");
+  return true;
+}
+
+namespace detail {
+
+/// What the owner offers to a blocked lossless subscriber: the committed value and its version.
+template <class T>
+struct offer_context {
+  const T* value = nullptr;
+  std::uint64_t version = 0;
+};
+
+/// A select case that commits once `core` has room for the update (or is gone).
+template <class T>
+op make_offer_op(sub_core<T>* core, offer_context<T>* context) noexcept {
+  op o;
+  o.core = core;
+  o.slot = context;
+  o.attempt = [](op& self) {
+    auto* c = static_cast<offer_context<T>*>(self.slot);
+    switch (static_cast<sub_core<T>*>(self.core)->offer(*c->value, c->version)) {
+      case offer_result::ok:
+        return status::ok;
+      case offer_result::gone:
+        return status::closed;
+      case offer_result::full:
+        break;
+    }
+    return status::would_block;
+  };
+  o.enqueue = [](op& self, waiter& w) {
+    return static_cast<sub_core<T>*>(self.core)->enqueue_offer(w);
+  };
+  o.dequeue = [](op& self, waiter& w) noexcept {
+    static_cast<sub_core<T>*>(self.core)->dequeue_offer(w);
+  };
+  return o;
+}
+
+/// Waits until every blocked offer went through, the stop token fires or the deadline passes.
+inline status wait_offers(std::vector<op>& ops, const std::stop_token* stop,
+                          std::optional<steady_clock::time_point> deadline) {
+  for (std::size_t remaining = ops.size(); remaining > 0; --remaining) {
+    const outcome o = run_select(ops.data(), ops.size(), false, stop, deadline);
+    if (o.index == outcome::none) return o.status;
+    ops[o.index].core = nullptr;  // delivered, or the subscriber is gone
+  }
+  return status::ok;
+}
+
+template <class T>
+class store_state {
+  static_assert(check_store_value<T>());
+
+ public:
+  using cell_type = snapshot_cell<T>;
+
+  store_state(const T& initial, std::size_t request_capacity)
+      : cell(initial), requests(request_capacity) {}
+
+  store_state(const store_state&) = delete;
+  store_state& operator=(const store_state&) = delete;
+
+  ~store_state() {
+    // Normally the owner closed the store; this covers an owner that was never completed.
+    for (sub_core<T>* s : subs_) s->release();
+    const std::uintptr_t head = new_subs_.load(std::memory_order_acquire);
+    if (head != closed_mark) release_list(head);
+  }
+
+  cell_type cell;
+  Channel<SetRequest<T>> requests;
+
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // --- consumers (any thread) ---------------------------------------------------------
+
+  set_result<T> set(T value, const std::stop_token* stop,
+                    std::optional<steady_clock::time_point> deadline) {
+    if (closed()) return set_result<T>(set_status::owner_gone);
+    if (stop && stop->stop_requested()) return set_result<T>(set_status::stopped);
+    if (deadline && steady_clock::now() >= *deadline) return set_result<T>(set_status::timeout);
+
+    auto* cell_ptr = new reply_cell<T>(std::move(value));
+    SetRequest<T> request = request_access::make(cell_ptr);
+    struct caller_ref {
+      reply_cell<T>* c;
+      ~caller_ref() { c->release(); }
+    } caller{cell_ptr};
+
+    if (!link(cell_ptr)) {
+      request_access::discard(request);
+      return set_result<T>(set_status::owner_gone);
+    }
+    struct unlinker {
+      store_state* s;
+      reply_cell<T>* c;
+      ~unlinker() { s->unlink(c); }
+    } unlink_later{this, cell_ptr};
+
+    op send = make_send_op(requests.core_ptr().get(), &request);
+    outcome o = run_select(&send, 1, false, stop, deadline);
+    if (o.status != status::ok) {
+      request_access::discard(request);
+      return set_result<T>(failure(o.status));
+    }
+    op wait = cell_ptr->wait_op();
+    o = run_select(&wait, 1, false, stop, deadline);
+    if (o.status != status::ok) {
+      if (cell_ptr->abandon()) return set_result<T>(failure(o.status));
+      cell_ptr->wait_answered();  // an answer was being written as we gave up: take it
+    }
+    return cell_ptr->take_result();
+  }
+
+  std::shared_ptr<chan_core<T>> subscribe(const policy& p) {
+    auto* core = new sub_core<T>(p.lossless(), p.capacity());
+    // If this throws, the deleter runs and frees the core.
+    std::shared_ptr<chan_core<T>> handle(core, sub_detacher<T>{});
+    core->retain();  // the store's reference
+    const bool registered = push_new(core);
+    // Pairs with the fence after every commit: either the owner's next look at new
+    // subscriptions finds this one, or the snapshot read below sees that commit.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (p.current_first()) {
+      const auto [value, version] = cell.load_versioned();
+      core->offer_current(value, version);
+    }
+    if (!registered) {
+      core->close_store();
+      core->release();
+    }
+    return handle;
+  }
+
+  // --- the owner (one thread at a time) ---------------------------------------------
+
+  /// Offers the committed value to every subscriber without waiting; appends a case for each
+  /// full lossless one to `blocked`.
+  void offer_all(std::vector<op>& blocked) {
+    adopt();
+    if (subs_.empty()) return;
+    context_ = {&cell.current(), cell.version()};
+    for (std::size_t i = 0; i < subs_.size();) {
+      sub_core<T>* s = subs_[i];
+      switch (s->offer(*context_.value, context_.version)) {
+        case offer_result::ok:
+          ++i;
+          break;
+        case offer_result::full:
+          blocked.push_back(make_offer_op(s, &context_));
+          ++i;
+          break;
+        case offer_result::gone:
+          subs_[i] = subs_.back();
+          subs_.pop_back();
+          s->release();
+          break;
+      }
+    }
+  }
+
+  std::size_t subscriber_count() {
+    adopt();
+    for (std::size_t i = 0; i < subs_.size();) {
+      if (subs_[i]->gone()) {
+        subs_[i]->release();
+        subs_[i] = subs_.back();
+        subs_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    return subs_.size();
+  }
+
+  /// Closes the store: callers waiting for an answer or for room in the request channel, and
+  /// requests still queued, get owner_gone; subscribers drain, then see closed.
+  void close() noexcept {
+    closed_.store(true, std::memory_order_release);
+    requests.close();
+    for (;;) {
+      auto r = requests.try_recv();
+      if (!r) break;
+      request_access::answer(*r, set_status::owner_gone);
+    }
+    {
+      std::lock_guard lock(registry_lock_);
+      registry_closed_ = true;
+      while (reply_cell<T>* c = waiting_) {
+        c->answer(set_status::owner_gone);
+        unlink_locked(c);
+      }
+    }
+    adopt_list(new_subs_.exchange(closed_mark, std::memory_order_acquire));
+    for (sub_core<T>* s : subs_) {
+      s->close_store();
+      s->release();
+    }
+    subs_.clear();
+  }
+
+ private:
+  static constexpr std::uintptr_t closed_mark = 1;
+
+  static set_status failure(status s) noexcept {
+    return s == status::timeout   ? set_status::timeout
+           : s == status::stopped ? set_status::stopped
+                                  : set_status::owner_gone;
+  }
+
+  bool push_new(sub_core<T>* core) noexcept {
+    std::uintptr_t head = new_subs_.load(std::memory_order_relaxed);
+    do {
+      if (head == closed_mark) return false;
+      core->next_new = reinterpret_cast<sub_core<T>*>(head);
+    } while (!new_subs_.compare_exchange_weak(head, reinterpret_cast<std::uintptr_t>(core),
+                                              std::memory_order_release,
+                                              std::memory_order_relaxed));
+    return true;
+  }
+
+  void adopt() {
+    // Relaxed is enough: the fence after the commit orders this load (see subscribe).
+    if (new_subs_.load(std::memory_order_relaxed) == 0) return;
+    adopt_list(new_subs_.exchange(0, std::memory_order_acquire));
+  }
+
+  void adopt_list(std::uintptr_t head) {
+    if (head == closed_mark) return;
+    for (auto* s = reinterpret_cast<sub_core<T>*>(head); s;) {
+      sub_core<T>* next = s->next_new;
+      subs_.push_back(s);
+      s = next;
+    }
+  }
+
+  static void release_list(std::uintptr_t head) noexcept {
+    for (auto* s = reinterpret_cast<sub_core<T>*>(head); s;) {
+      sub_core<T>* next = s->next_new;
+      s->release();
+      s = next;
+    }
+  }
+
+  bool link(reply_cell<T>* c) noexcept {
+    std::lock_guard lock(registry_lock_);
+    if (registry_closed_) return false;
+    c->prev = nullptr;
+    c->next = waiting_;
+    if (waiting_) waiting_->prev = c;
+    waiting_ = c;
+    c->linked = true;
+    return true;
+  }
+
+  void unlink(reply_cell<T>* c) noexcept {
+    std::lock_guard lock(registry_lock_);
+    unlink_locked(c);
+  }
+
+  void unlink_locked(reply_cell<T>* c) noexcept {
+    if (!c->linked) return;
+    (c->prev ? c->prev->next : waiting_) = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = nullptr;
+    c->linked = false;
+  }
+
+  std::atomic<bool> closed_{false};
+  // Callers waiting for an answer, so that closing can answer them at once.
+  spinlock registry_lock_;
+  bool registry_closed_ = false;
+  reply_cell<T>* waiting_ = nullptr;
+  // New subscriptions: a stack that subscribe() pushes to and the owner takes whole.
+  alignas(64) std::atomic<std::uintptr_t> new_subs_{0};
+  // Owner-only.
+  std::vector<sub_core<T>*> subs_;
+  offer_context<T> context_;
+};
+
+}  // namespace detail
+}  // namespace custody
