@@ -118,16 +118,20 @@ time_point deadline_after(std::chrono::duration<Rep, Period> d) {
 template <class T>
 received<T> receive(chan_core<T>& core, const std::stop_token* stop,
                     std::optional<time_point> deadline) {
-  std::optional<T> value;
+  // The value lands on the same cache line as the state word the sender settles.
+  struct alignas(64) frame {
+    std::optional<T> value;
+    wait_state state;
+  } f;
   // Fast path: a buffered value is taken without setting up a select.
   if (!core.hands_over()) {
-    if (const status s = core.try_recv(value); s != status::would_block) {
-      return received<T>(s, std::move(value));
+    if (const status s = core.try_recv(f.value); s != status::would_block) {
+      return received<T>(s, std::move(f.value));
     }
   }
-  op o = make_recv_op(&core, &value);
-  const status s = run_select(&o, 1, false, stop, deadline).status;
-  return received<T>(s, std::move(value));
+  op o = make_recv_op(&core, &f.value);
+  const status s = run_select(f.state, &o, 1, false, stop, deadline).status;
+  return received<T>(s, std::move(f.value));
 }
 
 template <class T>
@@ -136,8 +140,9 @@ status send(chan_core<T>& core, T& value, const std::stop_token* stop,
   if (!core.hands_over()) {
     if (const status s = core.try_send(value); s != status::would_block) return s;
   }
+  alignas(64) wait_state state;
   op o = make_send_op(&core, &value);
-  return run_select(&o, 1, false, stop, deadline).status;
+  return run_select(state, &o, 1, false, stop, deadline).status;
 }
 
 /// What every handle shares: the channel state and its queries.

@@ -302,7 +302,8 @@ selected select(Cases&&... cases) {
   };
   (inspect(cases), ...);
 
-  const detail::outcome o = detail::run_select(ops, n, nonblocking, stop, deadline);
+  alignas(64) detail::wait_state state;
+  const detail::outcome o = detail::run_select(state, ops, n, nonblocking, stop, deadline);
   std::size_t fired = o.index;
   if (fired == detail::outcome::none) {
     fired = o.status == status::stopped   ? stop_index

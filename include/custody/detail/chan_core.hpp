@@ -91,14 +91,16 @@ class rendezvous_core final : public chan_core<T> {
     return status::ok;
   }
 
-  enqueued enqueue_send(waiter& w, T& value) override {
+  // Only hands the queues to enqueue(), which takes the lock before touching them.
+  enqueued enqueue_send(waiter& w, T& value) override CUSTODY_NO_THREAD_SAFETY_ANALYSIS {
     w.slot = &value;
     return enqueue(w, senders_, receivers_, [&](waiter& r) {
       static_cast<std::optional<T>*>(r.slot)->emplace(std::move(value));
     });
   }
 
-  enqueued enqueue_recv(waiter& w, std::optional<T>& out) override {
+  enqueued enqueue_recv(waiter& w,
+                        std::optional<T>& out) override CUSTODY_NO_THREAD_SAFETY_ANALYSIS {
     w.slot = &out;
     return enqueue(w, receivers_, senders_,
                    [&](waiter& s) { out.emplace(std::move(*static_cast<T*>(s.slot))); });
@@ -197,9 +199,9 @@ class rendezvous_core final : public chan_core<T> {
   }
 
   spinlock lock_;
-  waiter_queue senders_;
-  waiter_queue receivers_;
-  bool closed_ = false;
+  waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
+  waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
+  bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
   std::atomic<bool> closed_flag_{false};
 };
 

@@ -255,10 +255,10 @@ class locked_ring {
   mutable spinlock lock_;
   mutable std::atomic<unsigned> barrier_{0};
   const std::size_t capacity_;
-  T* storage_;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
-  bool closed_ = false;
+  T* storage_ CUSTODY_PT_GUARDED_BY(lock_);
+  std::size_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
+  std::size_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
+  bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
 };
 
 }  // namespace custody::detail

@@ -94,19 +94,24 @@ struct stop_settler {
   void operator()() const noexcept { self->try_settle(parker::make(settled::stopped, 0)); }
 };
 
+/// What a peer touches when it settles a blocked operation: the state word and the waiters.
+/// Kept together so that a hand-over moves as few cache lines between cores as possible;
+/// callers place it next to the value slot when they can.
+struct wait_state {
+  static constexpr std::size_t inline_cases = 8;
+  parker self;
+  waiter waiters[inline_cases];
+};
+
 /// Runs a select over `ops[0..n)`. Disabled cases (null core) never fire. `stop` and
 /// `deadline` are optional. With `nonblocking`, returns {none, would_block} when no case is ready.
 /// Throws std::logic_error when nothing could ever complete it; rethrows a throwing move.
-inline outcome run_select(op* ops, std::size_t n, bool nonblocking, const std::stop_token* stop,
+inline outcome run_select(wait_state& local, op* ops, std::size_t n, bool nonblocking,
+                          const std::stop_token* stop,
                           std::optional<steady_clock::time_point> deadline) {
   // Small selects keep their bookkeeping on the stack.
-  constexpr std::size_t inline_cases = 8;
+  constexpr std::size_t inline_cases = wait_state::inline_cases;
   std::uint32_t order_inline[inline_cases];
-  // The state word and the first waiters share cache lines: a peer touches both.
-  struct alignas(64) wait_state {
-    parker self;
-    waiter waiters[inline_cases];
-  } local;
   parker& self = local.self;
   waiter* const waiters_inline = local.waiters;
   std::vector<std::uint32_t> order_heap;

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <thread>
 
+#include "thread_annotations.hpp"
+
 namespace custody::detail {
 
 /// One pause instruction: tells the core we are spinning, so the sibling hyperthread and the
@@ -45,19 +47,75 @@ class backoff {
 
 /// Test-and-test-and-set lock for critical sections of a few dozen instructions. It never
 /// parks: holders never block while holding it, so waiting is always short.
-class spinlock {
+class CUSTODY_CAPABILITY("spinlock") spinlock {
  public:
-  void lock() noexcept {
+  void lock() noexcept CUSTODY_ACQUIRE() {
     for (;;) {
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
       backoff b;
       while (locked_.load(std::memory_order_relaxed)) b.snooze();
     }
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept CUSTODY_RELEASE() { locked_.store(false, std::memory_order_release); }
 
  private:
   std::atomic<bool> locked_{false};
 };
 
 }  // namespace custody::detail
+
+#if CUSTODY_THREAD_SAFETY_ANALYSIS
+// libstdc++'s std::lock_guard and std::unique_lock carry no thread-safety annotations, so Clang's
+// analysis would not see them take a spinlock. These specializations behave as the primary
+// templates do for the members custody uses, and say so in annotations (thread_annotations.hpp).
+#include <mutex>
+
+namespace std {
+
+template <>
+class CUSTODY_SCOPED_CAPABILITY lock_guard<custody::detail::spinlock> {
+ public:
+  using mutex_type = custody::detail::spinlock;
+  explicit lock_guard(mutex_type& m) noexcept CUSTODY_ACQUIRE(m) : m_(m) { m_.lock(); }
+  lock_guard(mutex_type& m, adopt_lock_t) noexcept CUSTODY_REQUIRES(m) : m_(m) {}
+  ~lock_guard() CUSTODY_RELEASE() { m_.unlock(); }
+  lock_guard(const lock_guard&) = delete;
+  lock_guard& operator=(const lock_guard&) = delete;
+
+ private:
+  mutex_type& m_;
+};
+
+template <>
+class CUSTODY_SCOPED_CAPABILITY unique_lock<custody::detail::spinlock> {
+ public:
+  using mutex_type = custody::detail::spinlock;
+  explicit unique_lock(mutex_type& m) noexcept CUSTODY_ACQUIRE(m) : m_(&m) {
+    m_->lock();
+    owns_ = true;
+  }
+  ~unique_lock() CUSTODY_RELEASE() {
+    if (owns_) m_->unlock();
+  }
+  unique_lock(const unique_lock&) = delete;
+  unique_lock& operator=(const unique_lock&) = delete;
+
+  void lock() noexcept CUSTODY_ACQUIRE() {
+    m_->lock();
+    owns_ = true;
+  }
+  void unlock() noexcept CUSTODY_RELEASE() {
+    m_->unlock();
+    owns_ = false;
+  }
+  bool owns_lock() const noexcept { return owns_; }
+  explicit operator bool() const noexcept { return owns_; }
+  mutex_type* mutex() const noexcept { return m_; }
+
+ private:
+  mutex_type* m_;
+  bool owns_ = false;
+};
+
+}  // namespace std
+#endif

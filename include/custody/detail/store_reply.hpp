@@ -7,23 +7,28 @@
 // and a caller that gives up while an answer is being written takes that answer instead.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
 
 #include "../store/result.hpp"
 #include "parker.hpp"
-#include "select_engine.hpp"
+#include "chan_core.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {
 
+/// What the reply channel delivers: only the news that the answer is in.
+struct reply_ready {};
+
 template <class T>
-class reply_cell {
+class reply_cell final : public chan_core<reply_ready> {
   enum : std::uint8_t { pending, writing, answered, abandoned };
 
  public:
@@ -98,21 +103,9 @@ class reply_cell {
     return set_result<T>(status_);
   }
 
-  /// A select case that commits once the answer is in.
-  op wait_op() noexcept {
-    op o;
-    o.core = this;
-    o.attempt = [](op& self) {
-      return static_cast<reply_cell*>(self.core)->state_.load(std::memory_order_acquire) == answered
-                 ? status::ok
-                 : status::would_block;
-    };
-    o.enqueue = [](op& self, waiter& w) { return static_cast<reply_cell*>(self.core)->enqueue(w); };
-    o.dequeue = [](op& self, waiter& w) noexcept {
-      static_cast<reply_cell*>(self.core)->dequeue(w);
-    };
-    return o;
-  }
+  /// The caller waits for the answer by receiving from this channel: it yields one
+  /// reply_ready once the answer is in.
+  chan_core<reply_ready>& channel() noexcept { return *this; }
 
   // Links in the store's list of waiting callers; guarded by the store's lock.
   reply_cell* prev = nullptr;
@@ -126,16 +119,25 @@ class reply_cell {
                                           std::memory_order_relaxed);
   }
 
+  // Wakes the caller if it sleeps. Its waiter is unlinked (under the lock) before it is
+  // settled: the select engine does not unlink a waiter that was settled as notified.
   void publish() noexcept {
     state_.store(answered, std::memory_order_release);
     std::lock_guard lock(lock_);
-    if (waiting_) {
-      waiting_->owner->try_settle(parker::make(settled::done, waiting_->index));
-      waiting_ = nullptr;
+    if (waiter* w = std::exchange(waiting_, nullptr)) {
+      w->owner->try_settle(parker::make(settled::notified, w->index));
     }
   }
 
-  enqueued enqueue(waiter& w) noexcept {
+  // --- chan_core<reply_ready>: the caller's side ------------------------------------------
+
+  status try_recv(std::optional<reply_ready>& out) override {
+    if (state_.load(std::memory_order_acquire) != answered) return status::would_block;
+    out.emplace();
+    return status::ok;
+  }
+
+  enqueued enqueue_recv(waiter& w, std::optional<reply_ready>&) override {
     std::unique_lock lock(lock_);
     if (state_.load(std::memory_order_acquire) == answered) {
       lock.unlock();
@@ -147,10 +149,25 @@ class reply_cell {
     return enqueued::waiting;
   }
 
-  void dequeue(waiter& w) noexcept {
+  void dequeue_recv(waiter& w) noexcept override {
     std::lock_guard lock(lock_);
     if (waiting_ == &w) waiting_ = nullptr;
   }
+
+  // Nobody sends on a reply channel.
+  status try_send(reply_ready&) override { return status::closed; }
+  enqueued enqueue_send(waiter& w, reply_ready&) override {
+    return w.owner->try_settle_self(parker::make(settled::closed, w.index))
+               ? enqueued::committed_closed
+               : enqueued::settled_elsewhere;
+  }
+  void dequeue_send(waiter&) noexcept override {}
+  bool close() noexcept override { return false; }
+  bool is_closed() const noexcept override { return false; }
+  std::size_t size() const noexcept override {
+    return state_.load(std::memory_order_acquire) == answered ? 1 : 0;
+  }
+  std::size_t capacity() const noexcept override { return 1; }
 
   std::atomic<std::uint32_t> refs_{2};
   std::atomic<std::uint8_t> state_{pending};

@@ -19,7 +19,6 @@
 #include "../store/policy.hpp"
 #include "../store/request.hpp"
 #include "../store/result.hpp"
-#include "select_engine.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
 #include "store_reply.hpp"
@@ -40,49 +39,10 @@ constexpr bool check_store_value() {
 
 namespace detail {
 
-/// What the owner offers to a blocked lossless subscriber: the committed value and its version.
-template <class T>
-struct offer_context {
-  const T* value = nullptr;
-  std::uint64_t version = 0;
-};
-
-/// A select case that commits once `core` has room for the update (or is gone).
-template <class T>
-op make_offer_op(sub_core<T>* core, offer_context<T>* context) noexcept {
-  op o;
-  o.core = core;
-  o.slot = context;
-  o.attempt = [](op& self) {
-    auto* c = static_cast<offer_context<T>*>(self.slot);
-    switch (static_cast<sub_core<T>*>(self.core)->offer(*c->value, c->version)) {
-      case offer_result::ok:
-        return status::ok;
-      case offer_result::gone:
-        return status::closed;
-      case offer_result::full:
-        break;
-    }
-    return status::would_block;
-  };
-  o.enqueue = [](op& self, waiter& w) {
-    return static_cast<sub_core<T>*>(self.core)->enqueue_offer(w);
-  };
-  o.dequeue = [](op& self, waiter& w) noexcept {
-    static_cast<sub_core<T>*>(self.core)->dequeue_offer(w);
-  };
-  return o;
-}
-
-/// Waits until every blocked offer went through, the stop token fires or the deadline passes.
-inline status wait_offers(std::vector<op>& ops, const std::stop_token* stop,
-                          std::optional<steady_clock::time_point> deadline) {
-  for (std::size_t remaining = ops.size(); remaining > 0; --remaining) {
-    const outcome o = run_select(ops.data(), ops.size(), false, stop, deadline);
-    if (o.index == outcome::none) return o.status;
-    ops[o.index].core = nullptr;  // delivered, or the subscriber is gone
-  }
-  return status::ok;
+/// A handle on a channel whose lifetime the caller guarantees: shares no ownership.
+template <class X>
+std::shared_ptr<chan_core<X>> borrow(chan_core<X>& core) noexcept {
+  return std::shared_ptr<chan_core<X>>(std::shared_ptr<void>(), &core);
 }
 
 template <class T>
@@ -135,16 +95,18 @@ class store_state {
       ~unlinker() { s->unlink(c); }
     } unlink_later{this, cell_ptr};
 
-    op send = make_send_op(requests.core_ptr().get(), &request);
-    outcome o = run_select(&send, 1, false, stop, deadline);
-    if (o.status != status::ok) {
+    const std::stop_token token = stop ? *stop : std::stop_token();
+    const status sent = deadline ? requests.send_until(std::move(request), *deadline, token)
+                                 : requests.send(std::move(request), token);
+    if (sent != status::ok) {  // the request stayed here
       request_access::discard(request);
-      return set_result<T>(failure(o.status));
+      return set_result<T>(failure(sent));
     }
-    op wait = cell_ptr->wait_op();
-    o = run_select(&wait, 1, false, stop, deadline);
-    if (o.status != status::ok) {
-      if (cell_ptr->abandon()) return set_result<T>(failure(o.status));
+    Receiver<reply_ready> reply(borrow(cell_ptr->channel()));
+    const status answered =
+        (deadline ? reply.recv_until(*deadline, token) : reply.recv(token)).status();
+    if (answered != status::ok) {
+      if (cell_ptr->abandon()) return set_result<T>(failure(answered));
       cell_ptr->wait_answered();  // an answer was being written as we gave up: take it
     }
     return cell_ptr->take_result();
@@ -172,20 +134,22 @@ class store_state {
 
   // --- the owner (one thread at a time) ---------------------------------------------
 
-  /// Offers the committed value to every subscriber without waiting; appends a case for each
-  /// full lossless one to `blocked`.
-  void offer_all(std::vector<op>& blocked) {
+  /// Offers the committed value to every subscriber without waiting, and remembers the full
+  /// lossless ones for wait_blocked().
+  void offer_all() {
+    blocked_.clear();
     adopt();
     if (subs_.empty()) return;
-    context_ = {&cell.current(), cell.version()};
+    const T& value = cell.current();
+    const std::uint64_t version = cell.version();
     for (std::size_t i = 0; i < subs_.size();) {
       sub_core<T>* s = subs_[i];
-      switch (s->offer(*context_.value, context_.version)) {
+      switch (s->offer(value, version)) {
         case offer_result::ok:
           ++i;
           break;
         case offer_result::full:
-          blocked.push_back(make_offer_op(s, &context_));
+          blocked_.push_back(s);
           ++i;
           break;
         case offer_result::gone:
@@ -195,6 +159,26 @@ class store_state {
           break;
       }
     }
+  }
+
+  /// Waits until every subscriber found full by offer_all() took the value (or went away).
+  /// One after the other: the owner needs all of them anyway, and they drain concurrently.
+  status wait_blocked(const std::stop_token* stop,
+                      std::optional<steady_clock::time_point> deadline) {
+    const std::stop_token token = stop ? *stop : std::stop_token();
+    status result = status::ok;
+    for (sub_core<T>* s : blocked_) {
+      Sender<offer_token<T>> room(borrow(s->offers()));
+      offer_token<T> offer{&cell.current(), cell.version()};
+      const status r = deadline ? room.send_until(std::move(offer), *deadline, token)
+                                : room.send(std::move(offer), token);
+      if (r == status::stopped || r == status::timeout) {
+        result = r;
+        break;
+      }
+    }
+    blocked_.clear();
+    return result;
   }
 
   std::size_t subscriber_count() {
@@ -313,7 +297,7 @@ class store_state {
   alignas(64) std::atomic<std::uintptr_t> new_subs_{0};
   // Owner-only.
   std::vector<sub_core<T>*> subs_;
-  offer_context<T> context_;
+  std::vector<sub_core<T>*> blocked_;
 };
 
 }  // namespace detail

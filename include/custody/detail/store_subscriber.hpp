@@ -40,8 +40,19 @@ namespace custody::detail {
 
 enum class offer_result : std::uint8_t { ok, full, gone };
 
+/// What the owner "sends" to a full lossless subscription to wait for room: the committed
+/// value (copied in, never moved from) and its version.
 template <class T>
-class sub_core final : public chan_core<T> {
+struct offer_token {
+  const T* value;
+  std::uint64_t version;
+};
+
+/// The subscription's channel: receivers see a chan_core<T>; the owner, when it must wait for
+/// room, sends an offer_token through the chan_core<offer_token<T>> side, so it waits with the
+/// ordinary channel machinery (stop token, deadline).
+template <class T>
+class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
  public:
   sub_core(bool lossless, std::size_t capacity)
       : capacity_(static_cast<std::uint32_t>(capacity)), lossless_(lossless) {
@@ -94,20 +105,8 @@ class sub_core final : public chan_core<T> {
     push(value, version);
   }
 
-  /// Registers the owner's waiter until there is room (or the subscriber is gone).
-  enqueued enqueue_offer(waiter& w) {
-    std::unique_lock lock(lock_);
-    if (size_ < capacity_ || detached_ || closed_) {
-      lock.unlock();
-      return retry(w);
-    }
-    senders_.push_back(w);
-    return enqueued::waiting;
-  }
-  void dequeue_offer(waiter& w) noexcept {
-    std::lock_guard lock(lock_);
-    senders_.remove(w);
-  }
+  /// The owner's side as a channel, to wait for room with Sender<offer_token<T>>.
+  chan_core<offer_token<T>>& offers() noexcept { return *this; }
 
   /// The store closed: receivers drain what is buffered, then see closed.
   void close_store() noexcept { close(); }
@@ -165,14 +164,42 @@ class sub_core final : public chan_core<T> {
     receivers_.remove(w);
   }
 
-  // Nobody holds a Sender of a subscription; one made from its core anyway finds it closed.
+  // Nobody holds a Sender<T> of a subscription; one made from its core anyway finds it closed.
   status try_send(T&) override { return status::closed; }
-  enqueued enqueue_send(waiter& w, T&) override {
-    return w.owner->try_settle_self(parker::make(settled::closed, w.index))
-               ? enqueued::committed_closed
-               : enqueued::settled_elsewhere;
+  enqueued enqueue_send(waiter& w, T&) override { return refuse(w); }
+
+  // --- chan_core<offer_token<T>>: the owner waiting for room -----------------------------
+
+  status try_send(offer_token<T>& token) override {
+    switch (offer(*token.value, token.version)) {
+      case offer_result::ok:
+        return status::ok;
+      case offer_result::gone:
+        return status::closed;
+      case offer_result::full:
+        break;
+    }
+    return status::would_block;
   }
-  void dequeue_send(waiter&) noexcept override {}
+
+  enqueued enqueue_send(waiter& w, offer_token<T>&) override {
+    std::unique_lock lock(lock_);
+    if (size_ < capacity_ || detached_ || closed_) {
+      lock.unlock();
+      return retry(w);
+    }
+    senders_.push_back(w);
+    return enqueued::waiting;
+  }
+
+  status try_recv(std::optional<offer_token<T>>&) override { return status::closed; }
+  enqueued enqueue_recv(waiter& w, std::optional<offer_token<T>>&) override { return refuse(w); }
+
+  // Shared by both sides: a waiter is only ever linked in its own side's queue.
+  void dequeue_send(waiter& w) noexcept override {
+    std::lock_guard lock(lock_);
+    senders_.remove(w);
+  }
 
   bool close() noexcept override {
     std::lock_guard lock(lock_);
@@ -213,12 +240,19 @@ class sub_core final : public chan_core<T> {
     wake_one(receivers_);
   }
 
-  /// Tells one waiter to try again. Called under the lock: a waiter that was settled by
-  /// someone else unlinks itself under the same lock before its thread goes on.
+  /// Tells one waiter to try again. Called under the lock, and unlinks the waiter before
+  /// settling it (the select engine does not unlink a waiter settled as notified); a waiter
+  /// settled by someone else unlinks itself under the same lock before its thread goes on.
   static void wake_one(waiter_queue& queue) noexcept {
     while (waiter* w = queue.pop_front()) {
       if (w->owner->try_settle(parker::make(settled::notified, w->index))) return;
     }
+  }
+
+  static enqueued refuse(waiter& w) noexcept {
+    return w.owner->try_settle_self(parker::make(settled::closed, w.index))
+               ? enqueued::committed_closed
+               : enqueued::settled_elsewhere;
   }
 
   static enqueued retry(waiter& w) noexcept {

@@ -97,7 +97,7 @@ class wait_list {
 
  private:
   spinlock lock_;
-  waiter_queue queue_;
+  waiter_queue queue_ CUSTODY_GUARDED_BY(lock_);
   std::atomic<bool> nonempty_{false};
 };
 
