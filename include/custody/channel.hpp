@@ -57,26 +57,34 @@ constexpr bool check_channel_element() {
 template <class T>
 class received {
  public:
+  /// An empty result (status would_block).
   received() = default;
+  /// A result with status `s`; `value` holds the value when `s` is ok.
   received(custody::status s, std::optional<T> value) : value_(std::move(value)), status_(s) {}
 
   /// ok (a value is held), closed, timeout, stopped or would_block.
   custody::status status() const noexcept { return status_; }
+  ///@{
   /// True when a value was received.
   explicit operator bool() const noexcept { return value_.has_value(); }
   bool has_value() const noexcept { return value_.has_value(); }
+  ///@}
 
+  ///@{
   /// The received value; throws std::logic_error naming the status when there is none.
   T& value() & { return checked(); }
   const T& value() const& { return const_cast<received*>(this)->checked(); }
   T&& value() && { return std::move(checked()); }
+  ///@}
 
+  ///@{
   /// Unchecked access; only when operator bool is true.
   T& operator*() & noexcept { return *value_; }
   const T& operator*() const& noexcept { return *value_; }
   T&& operator*() && noexcept { return std::move(*value_); }
   T* operator->() noexcept { return &*value_; }
   const T* operator->() const noexcept { return &*value_; }
+  ///@}
 
  private:
   T& checked() {
@@ -186,16 +194,20 @@ class Sender : public detail::handle<T> {
  public:
   /// A nil sender: never ready in a select; direct operations throw std::logic_error.
   Sender() = default;
+  /// A sender on an existing channel state (see core_ptr()).
   explicit Sender(std::shared_ptr<detail::chan_core<T>> core) noexcept
       : detail::handle<T>(std::move(core)) {}
 
+  ///@{
   /// Blocks until the value is handed over (ok) or the channel is closed (closed).
   [[nodiscard]] status send(T&& value) { return run(value, nullptr, std::nullopt); }
   [[nodiscard]] status send(const T& value) requires std::copy_constructible<T> {
     T copy(value);
     return send(std::move(copy));
   }
+  ///@}
 
+  ///@{
   /// As send(), but also returns stopped once `stop` is triggered.
   [[nodiscard]] status send(T&& value, std::stop_token stop) {
     return run(value, &stop, std::nullopt);
@@ -205,7 +217,9 @@ class Sender : public detail::handle<T> {
     T copy(value);
     return send(std::move(copy), std::move(stop));
   }
+  ///@}
 
+  ///@{
   /// As send(), but returns timeout once `deadline` passes (and stopped once `stop` fires).
   [[nodiscard]] status send_until(T&& value, detail::time_point deadline,
                                   std::stop_token stop = {}) {
@@ -216,7 +230,9 @@ class Sender : public detail::handle<T> {
     T copy(value);
     return send_until(std::move(copy), deadline, std::move(stop));
   }
+  ///@}
 
+  ///@{
   /// As send(), but returns timeout after `timeout` (and stopped once `stop` fires).
   template <class Rep, class Period>
   [[nodiscard]] status send_for(T&& value, std::chrono::duration<Rep, Period> timeout,
@@ -228,13 +244,16 @@ class Sender : public detail::handle<T> {
                                 std::stop_token stop = {}) requires std::copy_constructible<T> {
     return send_until(value, detail::deadline_after(timeout), std::move(stop));
   }
+  ///@}
 
+  ///@{
   /// Never blocks: ok, closed, or would_block (no room, or no receiver waiting).
   [[nodiscard]] status try_send(T&& value) { return this->core().try_send(value); }
   [[nodiscard]] status try_send(const T& value) requires std::copy_constructible<T> {
     T copy(value);
     return try_send(std::move(copy));
   }
+  ///@}
 
   /// Closes the channel. Returns true if this call closed it, false if it was already closed
   /// (closing twice is reported, never undefined). Never blocks.
@@ -253,6 +272,7 @@ class Receiver : public detail::handle<T> {
  public:
   /// A nil receiver: never ready in a select; direct operations throw std::logic_error.
   Receiver() = default;
+  /// A receiver on an existing channel state (see core_ptr()).
   explicit Receiver(std::shared_ptr<detail::chan_core<T>> core) noexcept
       : detail::handle<T>(std::move(core)) {}
 
@@ -280,22 +300,34 @@ class Receiver : public detail::handle<T> {
   /// Input iterator for range-for: each step is a blocking recv().
   class iterator {
    public:
+    ///@{
+    /// Standard iterator member types.
     using iterator_category = std::input_iterator_tag;
     using value_type = T;
     using difference_type = std::ptrdiff_t;
     using pointer = T*;
     using reference = T&;
+    ///@}
 
+    /// The end position: the channel is closed and drained.
     iterator() = default;
+    /// Receives the first value from `rx` (blocking).
     explicit iterator(Receiver* rx) : rx_(rx) { ++*this; }
+    ///@{
+    /// The value received last.
     T& operator*() const noexcept { return *current_; }
     T* operator->() const noexcept { return &*current_; }
+    ///@}
+    ///@{
+    /// Receives the next value (blocking); becomes end() once the channel is closed and drained.
     iterator& operator++() {
       current_ = rx_->recv();
       if (!current_) rx_ = nullptr;
       return *this;
     }
     void operator++(int) { ++*this; }
+    ///@}
+    /// Equal when both are end(), or both iterate the same receiver.
     friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.rx_ == b.rx_; }
 
    private:
@@ -303,7 +335,9 @@ class Receiver : public detail::handle<T> {
     mutable received<T> current_;
   };
 
+  /// Receives the first value (blocking) and returns an iterator to it, or end().
   iterator begin() { return iterator(this); }
+  /// The position after the last value: the channel is closed and drained.
   iterator end() noexcept { return iterator(); }
 
  private:
@@ -321,11 +355,15 @@ class Channel : public Sender<T> {
   /// Throws std::bad_alloc if the buffer cannot be allocated.
   explicit Channel(std::size_t capacity = 0) : Sender<T>(detail::make_core<T>(capacity)) {}
 
+  /// The sending end alone, to hand out.
   Sender<T> sender() const noexcept { return Sender<T>(this->core_); }
+  /// The receiving end alone, to hand out.
   Receiver<T> receiver() const noexcept { return Receiver<T>(this->core_); }
+  /// The receiving end alone, as receiver().
   operator Receiver<T>() const noexcept { return receiver(); }
 
-  // Receiving, as on Receiver<T> (without copying a handle per call).
+  ///@{
+  /// Receiving, as with the Receiver<T> member of the same name (without copying a handle).
   [[nodiscard]] received<T> recv() { return detail::receive(this->core(), nullptr, {}); }
   [[nodiscard]] received<T> recv(std::stop_token stop) {
     return detail::receive(this->core(), &stop, {});
@@ -343,6 +381,7 @@ class Channel : public Sender<T> {
     const status s = this->core().try_recv(value);
     return received<T>(s, std::move(value));
   }
+  ///@}
 };
 
 }  // namespace custody

@@ -216,11 +216,13 @@ auto on_recv(const Receiver<T>& rx, OnValue on_value, OnClosed on_closed = {}) {
   return detail::recv_case<T, OnValue, OnClosed>(rx.core_ptr().get(), std::move(on_value),
                                                  std::move(on_closed));
 }
+/// Receive case on a Channel<T>, as on its Receiver<T>.
 template <class T, class OnValue, class OnClosed = detail::nothing>
 auto on_recv(const Channel<T>& ch, OnValue on_value, OnClosed on_closed = {}) {
   return detail::recv_case<T, OnValue, OnClosed>(ch.core_ptr().get(), std::move(on_value),
                                                  std::move(on_closed));
 }
+/// Not a case: a Sender<T> cannot receive. Fails to compile, saying so.
 template <class T, class OnValue, class OnClosed = detail::nothing>
 auto on_recv(const Sender<T>&, OnValue, OnClosed = {}) {
   static_assert(detail::always_false<T>,
@@ -235,6 +237,7 @@ auto on_send(const Sender<T>& tx, T& value, OnSent on_sent = {}, OnClosed on_clo
   return detail::send_case<T, OnSent, OnClosed>(tx.core_ptr().get(), value, std::move(on_sent),
                                                 std::move(on_closed));
 }
+/// Not a case: a Receiver<T> cannot send. Fails to compile, saying so.
 template <class T, class... Rest>
 auto on_send(const Receiver<T>&, Rest&&...) {
   static_assert(detail::always_false<T>,

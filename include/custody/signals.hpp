@@ -80,24 +80,25 @@ struct ArmEscalation {
 
 }  // namespace detail::signal_stop
 
-// RAII guard: while alive, the given signals request stop on the given stop source.
-//
-// Only one SignalStop may exist in the process at a time. Signals that every thread blocks
-// (pthread_sigmask) never reach the handler and so have no effect.
+/// RAII guard: while alive, the given signals request stop on the given stop source.
+///
+/// Only one SignalStop may exist in the process at a time. Signals that every thread blocks
+/// (pthread_sigmask) never reach the handler and so have no effect.
 class SignalStop {
  public:
-  // Installs handlers (with sigaction, SA_RESTART) for `signals`, remembering the previous
-  // dispositions, and starts the watcher thread. `source` is copied, so it shares its stop
-  // state with the caller's (e.g. TaskGroup::stop_source()).
-  //
-  // Throws std::logic_error if another SignalStop is alive; std::invalid_argument if `signals`
-  // is empty, holds SIGKILL/SIGSTOP or a number outside 1..255, or `source` has no stop state;
-  // std::system_error if a pipe, thread or handler cannot be set up (anything already installed
-  // is undone first).
+  /// Installs handlers (with sigaction, SA_RESTART) for `signals`, remembering the previous
+  /// dispositions, and starts the watcher thread. `source` is copied, so it shares its stop
+  /// state with the caller's (e.g. TaskGroup::stop_source()).
+  ///
+  /// Throws std::logic_error if another SignalStop is alive; std::invalid_argument if `signals`
+  /// is empty, holds SIGKILL/SIGSTOP or a number outside 1..255, or `source` has no stop state;
+  /// std::system_error if a pipe, thread or handler cannot be set up (anything already installed
+  /// is undone first).
   explicit SignalStop(std::stop_source source,
                       std::initializer_list<int> signals = {SIGINT, SIGTERM})
       : SignalStop(std::move(source), std::span<const int>(signals.begin(), signals.size())) {}
 
+  /// As above, with the signals given as a span.
   SignalStop(std::stop_source source, std::span<const int> signals) : source_(std::move(source)) {
     namespace state = detail::signal_stop;
     if (!source_.stop_possible()) {
@@ -138,14 +139,14 @@ class SignalStop {
   SignalStop(SignalStop&&) = delete;
   SignalStop& operator=(SignalStop&&) = delete;
 
-  // Restores the previous handlers, then stops and joins the watcher. Blocks only until a signal
-  // handler in flight on another thread returns and the watcher finishes any request_stop() it
-  // is running (including stop callbacks). Never throws.
+  /// Restores the previous handlers, then stops and joins the watcher. Blocks only until a signal
+  /// handler in flight on another thread returns and the watcher finishes any request_stop() it
+  /// is running (including stop callbacks). Never throws.
   ~SignalStop() { teardown(); }
 
-  // The most recent watched signal the watcher has processed, or nullopt if none. Set before the
-  // corresponding request_stop(), so it is visible to anyone who observed that stop.
-  // Thread-safe, non-blocking.
+  /// The most recent watched signal the watcher has processed, or nullopt if none. Set before the
+  /// corresponding request_stop(), so it is visible to anyone who observed that stop.
+  /// Thread-safe, non-blocking.
   [[nodiscard]] std::optional<int> last_signal() const noexcept {
     const int sig = last_signal_.load();
     if (sig == 0) return std::nullopt;
@@ -248,7 +249,7 @@ class SignalStop {
   std::thread watcher_;
 };
 
-// Convenience: `auto guard = custody::stop_on_signals(group.stop_source());`
+/// Convenience: `auto guard = custody::stop_on_signals(group.stop_source());`
 [[nodiscard]] inline SignalStop stop_on_signals(std::stop_source source,
                                                 std::initializer_list<int> signals = {SIGINT,
                                                                                       SIGTERM}) {

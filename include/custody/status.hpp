@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+/// Single-owner state custody on Go-style channels: channels, select, timers, task groups and
+/// the store. Names in custody::detail are implementation, not API.
 namespace custody {
 
 /// What a send, receive or select ended with.

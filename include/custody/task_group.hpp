@@ -44,6 +44,9 @@ concept task_function = std::move_constructible<std::decay_t<F>> &&
 
 }  // namespace detail
 
+/// Named tasks, each on its own std::jthread, sharing one std::stop_source; the first task to
+/// throw stops the others and wait() rethrows its exception (Go's errgroup.Group with
+/// errgroup.WithContext). Single-use: see the lifecycle at the top of this header.
 class TaskGroup {
  public:
   TaskGroup() = default;
@@ -52,31 +55,31 @@ class TaskGroup {
   TaskGroup(TaskGroup&&) = delete;
   TaskGroup& operator=(TaskGroup&&) = delete;
 
-  // Requests stop, then blocks until every task (including tasks spawned by tasks meanwhile) has
-  // returned and its thread has been joined. Never throws: an exception that wait() did not
-  // report is dropped. Must not run concurrently with any other member call from outside the
-  // group, nor from one of the group's own tasks (that task would join itself).
+  /// Requests stop, then blocks until every task (including tasks spawned by tasks meanwhile) has
+  /// returned and its thread has been joined. Never throws: an exception that wait() did not
+  /// report is dropped. Must not run concurrently with any other member call from outside the
+  /// group, nor from one of the group's own tasks (that task would join itself).
   ~TaskGroup() {
     request_stop();
     join_all();
   }
 
-  // Starts `fn` on a new std::jthread. `fn` (decay-copied on the calling thread) is invoked as
-  // `fn(stop_token())` if that is well-formed, otherwise as `fn()`; a return value is discarded.
-  // `name` identifies the task in failed_task().
-  //
-  // If stop has already been requested the task still starts; it simply observes a stopped
-  // token from its first instruction, so cancellation-aware tasks return promptly. This keeps
-  // spawn() free of races with a concurrent request_stop().
-  //
-  // An exception escaping `fn` is captured (not propagated to std::terminate), recorded if it is
-  // the group's first, and requests stop of every task.
-  //
-  // Does not wait for the task: returns once its thread has been started. Thread-safe: may be
-  // called from any thread, including from inside the group's tasks.
-  // Throws std::logic_error if the group is finished, or if wait()/the destructor has started
-  // and the caller is not one of the group's tasks (its task would be missed by that wait()).
-  // Throws std::system_error if the thread cannot be started; the group is then unchanged.
+  /// Starts `fn` on a new std::jthread. `fn` (decay-copied on the calling thread) is invoked as
+  /// `fn(stop_token())` if that is well-formed, otherwise as `fn()`; a return value is discarded.
+  /// `name` identifies the task in failed_task().
+  ///
+  /// If stop has already been requested the task still starts; it simply observes a stopped
+  /// token from its first instruction, so cancellation-aware tasks return promptly. This keeps
+  /// spawn() free of races with a concurrent request_stop().
+  ///
+  /// An exception escaping `fn` is captured (not propagated to std::terminate), recorded if it is
+  /// the group's first, and requests stop of every task.
+  ///
+  /// Does not wait for the task: returns once its thread has been started. Thread-safe: may be
+  /// called from any thread, including from inside the group's tasks.
+  /// Throws std::logic_error if the group is finished, or if wait()/the destructor has started
+  /// and the caller is not one of the group's tasks (its task would be missed by that wait()).
+  /// Throws std::system_error if the thread cannot be started; the group is then unchanged.
   template <class F>
   requires detail::task_function<F>
   void spawn(std::string name, F&& fn) {
@@ -104,29 +107,29 @@ class TaskGroup {
     });
   }
 
-  // Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
-  // running stop callbacks registered on the token, on the calling thread), idempotent.
+  /// Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
+  /// running stop callbacks registered on the token, on the calling thread), idempotent.
   void request_stop() noexcept { stop_source_.request_stop(); }
 
-  // The token every task receives.
+  /// The token every task receives.
   [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
 
-  // The shared stop source, e.g. for custody::SignalStop or to create stop callbacks. Calling
-  // its member functions is thread-safe; assigning a different source to it is not allowed.
+  /// The shared stop source, e.g. for custody::SignalStop or to create stop callbacks. Calling
+  /// its member functions is thread-safe; assigning a different source to it is not allowed.
   [[nodiscard]] std::stop_source& stop_source() noexcept { return stop_source_; }
 
-  // Blocks until every task has returned and its thread has been joined. Tasks that spawn
-  // further tasks meanwhile extend the wait to those too. wait() itself does not request stop:
-  // it returns when the tasks finish on their own, or stop because one failed or someone called
-  // request_stop().
-  //
-  // Afterwards the group is finished. If any task threw, rethrows the first exception recorded
-  // (the first task to fail, in time), as the original exception object; failed_task() names
-  // that task. A later wait() returns immediately and rethrows the same exception again.
-  //
-  // Thread-safe: concurrent calls from several threads are serialised and all return once the
-  // group is finished. Throws std::logic_error if called from one of the group's own tasks,
-  // which would otherwise wait for itself.
+  /// Blocks until every task has returned and its thread has been joined. Tasks that spawn
+  /// further tasks meanwhile extend the wait to those too. wait() itself does not request stop:
+  /// it returns when the tasks finish on their own, or stop because one failed or someone called
+  /// request_stop().
+  ///
+  /// Afterwards the group is finished. If any task threw, rethrows the first exception recorded
+  /// (the first task to fail, in time), as the original exception object; failed_task() names
+  /// that task. A later wait() returns immediately and rethrows the same exception again.
+  ///
+  /// Thread-safe: concurrent calls from several threads are serialised and all return once the
+  /// group is finished. Throws std::logic_error if called from one of the group's own tasks,
+  /// which would otherwise wait for itself.
   void wait() {
     if (detail::current_task_group == this) {
       throw std::logic_error(
@@ -142,8 +145,8 @@ class TaskGroup {
     if (error) std::rethrow_exception(error);
   }
 
-  // The name of the first task that threw, or nullopt if none has (yet). Available as soon as
-  // the failure is recorded, before wait() returns. Thread-safe, non-blocking.
+  /// The name of the first task that threw, or nullopt if none has (yet). Available as soon as
+  /// the failure is recorded, before wait() returns. Thread-safe, non-blocking.
   [[nodiscard]] std::optional<std::string> failed_task() const {
     std::lock_guard lock(mutex_);
     return failed_task_;

@@ -121,7 +121,9 @@ Receiver<std::chrono::steady_clock::time_point> after(std::chrono::duration<Rep,
 /// calls on it.
 class Ticker {
  public:
+  /// The clock that schedules the ticks.
   using clock = std::chrono::steady_clock;
+  /// The type of the values delivered: the time each tick fired.
   using time_point = clock::time_point;
 
   /// Starts ticking: the first tick is due one `period` from now.
@@ -239,7 +241,9 @@ class Ticker {
 /// the same Timer. Moving, assigning or destroying it must not race with other calls on it.
 class Timer {
  public:
+  /// The clock that schedules the timer.
   using clock = std::chrono::steady_clock;
+  /// The type of the value delivered: the time the timer fired.
   using time_point = clock::time_point;
 
   /// Arms the timer to fire once `d` has elapsed. A zero or negative `d` fires at once.

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 
@@ -44,7 +45,14 @@ struct alignas(64) park_stripe {
 inline park_stripe& stripe_for(const void* address) noexcept {
   static constexpr unsigned bits = 6;
   // Deliberately never destroyed: threads may still wake others during static destruction.
-  static park_stripe* const stripes = new park_stripe[1u << bits];
+  // Static storage rather than the heap: waiting and waking are noexcept, so setting the table
+  // up on first use must not be able to fail.
+  alignas(park_stripe) static unsigned char storage[sizeof(park_stripe) << bits];
+  static park_stripe* const stripes = [] {
+    auto* first = reinterpret_cast<park_stripe*>(storage);
+    for (unsigned i = 0; i < (1u << bits); ++i) ::new (static_cast<void*>(first + i)) park_stripe;
+    return std::launder(first);
+  }();
   auto h = reinterpret_cast<std::uintptr_t>(address) * 0x9E3779B97F4A7C15ull;
   return stripes[h >> (64 - bits)];
 }
@@ -173,7 +181,7 @@ class parker {
     stripe.cv.notify_all();
   }
 
-  std::uint32_t spin() noexcept {
+  std::uint32_t spin() const noexcept {
     std::uint32_t s = load();
     if (s <= busy) spin_until([&] { return (s = load()) > busy; });
     return s;
