@@ -14,6 +14,7 @@
 // the run and checks its result, then add one line to `workloads` below (and
 // the Go twin in bench/go/main.go).
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -52,6 +53,27 @@ void expect_sum(const char* workload, item got, std::int64_t n) {
 
 nanoseconds since(bench_clock::time_point start) {
   return std::chrono::duration_cast<nanoseconds>(bench_clock::now() - start);
+}
+
+// No channel workload: two threads bounce one atomic counter, the least that
+// any hand-over between two cores costs at the time of the run (on a shared
+// virtual machine this varies by an order of magnitude from hour to hour).
+// One op = one round trip.
+nanoseconds cacheline_roundtrip(std::int64_t n) {
+  alignas(64) std::atomic<std::int64_t> flag{0};
+  auto start = bench_clock::now();
+  std::jthread peer([&] {
+    for (std::int64_t i = 0; i < n; ++i) {
+      while (flag.load(std::memory_order_acquire) != 2 * i + 1) custody::detail::cpu_relax();
+      flag.store(2 * i + 2, std::memory_order_release);
+    }
+  });
+  for (std::int64_t i = 0; i < n; ++i) {
+    flag.store(2 * i + 1, std::memory_order_release);
+    while (flag.load(std::memory_order_acquire) != 2 * i + 2) custody::detail::cpu_relax();
+  }
+  peer.join();
+  return since(start);
 }
 
 // Main sends i on a; the echo thread receives it and sends it back on b; main
@@ -176,6 +198,7 @@ struct workload {
 
 // Output order; names match bench/go/main.go.
 const workload workloads[] = {
+    {"hw_cacheline_roundtrip", round_trips, cacheline_roundtrip},
     {"unbuffered_pingpong", round_trips, unbuffered_pingpong},
     {"spsc_cap1024", items_n, [](std::int64_t n) { return spsc(n, 1024); }},
     {"spsc_cap1", items_n, [](std::int64_t n) { return spsc(n, 1); }},

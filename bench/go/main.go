@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,7 @@ type workload struct {
 // workloads lists every workload in output order. Adding one: write a
 // func(n int) time.Duration and add a line here (same name on the C++ side).
 var workloads = []workload{
+	{"hw_cacheline_roundtrip", roundTrips, cachelineRoundtrip},
 	{"unbuffered_pingpong", roundTrips, unbufferedPingpong},
 	{"spsc_cap1024", itemsN, func(n int) time.Duration { return spsc(n, 1024) }},
 	{"spsc_cap1", itemsN, func(n int) time.Duration { return spsc(n, 1) }},
@@ -48,6 +50,30 @@ func expectSum(name string, got int64, n int) {
 	if got != want {
 		panic(fmt.Sprintf("%s: sum %d, want %d", name, got, want))
 	}
+}
+
+// cachelineRoundtrip is no channel workload: two goroutines on two threads
+// bounce one atomic counter, the least that any hand-over between two cores
+// costs at the time of the run. One op = one round trip.
+func cachelineRoundtrip(n int) time.Duration {
+	var flag int64
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		for i := 0; i < n; i++ {
+			for atomic.LoadInt64(&flag) != int64(2*i+1) {
+			}
+			atomic.StoreInt64(&flag, int64(2*i+2))
+		}
+		close(done)
+	}()
+	for i := 0; i < n; i++ {
+		atomic.StoreInt64(&flag, int64(2*i+1))
+		for atomic.LoadInt64(&flag) != int64(2*i+2) {
+		}
+	}
+	<-done
+	return time.Since(start)
 }
 
 // unbufferedPingpong: main sends i on a; the echo goroutine receives it and

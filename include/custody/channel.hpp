@@ -53,6 +53,10 @@ constexpr bool check_channel_element() {
   return true;
 }
 
+namespace detail {
+struct received_access;
+}
+
 /// The result of a receive: a status, and the value when the status is ok.
 template <class T>
 class received {
@@ -95,11 +99,33 @@ class received {
     return *value_;
   }
 
+  friend struct detail::received_access;
+
   std::optional<T> value_;
   custody::status status_ = custody::status::would_block;
 };
 
 namespace detail {
+
+/// Lets a receive fill its result in place: the value is moved once, from the channel into
+/// the result the caller gets (a second move could throw after the channel let go of it).
+struct received_access {
+  template <class T>
+  static std::optional<T>& value(received<T>& r) noexcept {
+    return r.value_;
+  }
+  template <class T>
+  static void set_status(received<T>& r, status s) noexcept {
+    r.status_ = s;
+  }
+};
+
+template <class T>
+received<T> try_receive(chan_core<T>& core) {
+  received<T> r;
+  received_access::set_status(r, core.try_recv(received_access::value(r)));
+  return r;
+}
 
 using time_point = std::chrono::steady_clock::time_point;
 
@@ -126,20 +152,18 @@ time_point deadline_after(std::chrono::duration<Rep, Period> d) {
 template <class T>
 received<T> receive(chan_core<T>& core, const std::stop_token* stop,
                     std::optional<time_point> deadline) {
-  // The value lands on the same cache line as the state word the sender settles.
-  struct alignas(64) frame {
-    std::optional<T> value;
-    wait_state state;
-  } f;
-  // Fast path: a buffered value is taken without setting up a select.
+  // Filled in place: a second move could throw after the channel gave the value up.
+  received<T> r;
+  std::optional<T>& value = received_access::value(r);
   if (!core.hands_over()) {
-    if (const status s = core.try_recv(f.value); s != status::would_block) {
-      return received<T>(s, std::move(f.value));
-    }
+    const status s = core.try_recv(value);
+    received_access::set_status(r, s);
+    if (s != status::would_block) return r;
   }
-  op o = make_recv_op(&core, &f.value);
-  const status s = run_select(f.state, &o, 1, false, stop, deadline).status;
-  return received<T>(s, std::move(f.value));
+  alignas(64) wait_state state;
+  op o = make_recv_op(&core, &value);
+  received_access::set_status(r, run_select(state, &o, 1, false, stop, deadline).status);
+  return r;
 }
 
 template <class T>
@@ -291,11 +315,7 @@ class Receiver : public detail::handle<T> {
     return run(&stop, detail::deadline_after(timeout));
   }
   /// Never blocks: ok, closed (closed and drained), or would_block.
-  [[nodiscard]] received<T> try_recv() {
-    std::optional<T> value;
-    const status s = this->core().try_recv(value);
-    return received<T>(s, std::move(value));
-  }
+  [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
 
   /// Input iterator for range-for: each step is a blocking recv().
   class iterator {
@@ -376,11 +396,7 @@ class Channel : public Sender<T> {
                                      std::stop_token stop = {}) {
     return recv_until(detail::deadline_after(timeout), std::move(stop));
   }
-  [[nodiscard]] received<T> try_recv() {
-    std::optional<T> value;
-    const status s = this->core().try_recv(value);
-    return received<T>(s, std::move(value));
-  }
+  [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
   ///@}
 };
 

@@ -57,24 +57,32 @@ inline park_stripe& stripe_for(const void* address) noexcept {
   return stripes[h >> (64 - bits)];
 }
 
+/// Threads spinning in spin_until right now, across every instantiation of it.
+inline std::atomic<unsigned>& spinner_count() noexcept {
+  static std::atomic<unsigned> count{0};
+  return count;
+}
+
 /// Calls `done()` until it returns true or a bounded spin ends; returns its last result.
 ///
 /// Spinning pays off only while the peer we wait for is running on another core, so spinners
 /// are counted process-wide and never outnumber the cores: extra waiters go straight to sleep
-/// rather than steal the core their peer needs. Each thread adapts its budget: it doubles after
-/// a spin that succeeded and halves after one that did not, so a thread that mostly waits for
-/// slow events soon spins for only a couple of microseconds before sleeping.
+/// rather than steal the core their peer needs. Each thread adapts its budget between 20 and
+/// 100 microseconds: it doubles after a spin that succeeded and halves after one that did not.
+
 template <class Done>
 bool spin_until(Done&& done, unsigned max_pauses = 1) {
-  static std::atomic<unsigned> spinners{0};
   static const unsigned max_spinners = std::max(1u, std::thread::hardware_concurrency());
-  constexpr std::chrono::nanoseconds min_budget{2'000}, max_budget{100'000};
+  std::atomic<unsigned>& spinners = spinner_count();
+  // The floor stays above the cost of a sleep and wake-up through the kernel: below it, two
+  // threads that both fell asleep once would never again find each other spinning.
+  constexpr std::chrono::nanoseconds min_budget{20'000}, max_budget{100'000};
   thread_local std::chrono::nanoseconds budget{50'000};
 
   if (spinners.load(std::memory_order_relaxed) >= max_spinners) return false;
   spinners.fetch_add(1, std::memory_order_relaxed);
   struct leave {
-    ~leave() { spinners.fetch_sub(1, std::memory_order_relaxed); }
+    ~leave() { spinner_count().fetch_sub(1, std::memory_order_relaxed); }
   } on_exit;
   const auto limit = steady_clock::now() + budget;
   unsigned pauses = 1;

@@ -137,8 +137,10 @@ inline outcome run_select(wait_state& local, op* ops, std::size_t n, bool nonblo
   // separate first attempt would only take that lock twice.
   bool hands_over = false;
   for (std::size_t k = 0; k < enabled; ++k) hands_over |= ops[order[k]].hands_over;
-  bool attempt_first =
-      nonblocking || enabled != 1 || !hands_over || (stoppable && stop->stop_requested());
+  // An expired deadline must still see a ready case: it returns before registering.
+  bool attempt_first = nonblocking || enabled != 1 || !hands_over ||
+                       (stoppable && stop->stop_requested()) ||
+                       (deadline && steady_clock::now() >= *deadline);
 
   // Declared after `self`: its destructor waits for a running callback, so `self` outlives it.
   std::optional<std::stop_callback<stop_settler>> on_stop;
@@ -166,11 +168,16 @@ inline outcome run_select(wait_state& local, op* ops, std::size_t n, bool nonblo
     };
     if (attempt_first && attempt_all(false)) return *ready;
     attempt_first = true;
-    if (nonblocking) return {outcome::none, status::would_block};
+    if (nonblocking) {
+      // The default case fires only when no other case is ready: a triggered stop is.
+      if (stoppable && stop->stop_requested()) return {outcome::none, status::stopped};
+      return {outcome::none, status::would_block};
+    }
     // Buffered channels only: a value or room usually appears within microseconds while the
     // peer runs on another core, and finding it by spinning costs the peer nothing, whereas
     // registering makes every peer operation notify us.
-    const bool spun = !hands_over && (enabled > 0);
+    // (Not when the deadline has passed: a zero timeout must not cost a whole spin.)
+    const bool spun = !hands_over && enabled > 0 && !(deadline && steady_clock::now() >= *deadline);
     // Growing pauses between attempts keep us off the peer's cache lines so it can get ahead.
     if (spun && spin_until([&] { return attempt_all(true); }, 16)) return *ready;
 

@@ -16,8 +16,8 @@
 #include <utility>
 
 #include "../store/result.hpp"
-#include "parker.hpp"
 #include "chan_core.hpp"
+#include "parker.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
 #include "waiter.hpp"

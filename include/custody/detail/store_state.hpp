@@ -117,10 +117,10 @@ class store_state {
     // If this throws, the deleter runs and frees the core.
     std::shared_ptr<chan_core<T>> handle(core, sub_detacher<T>{});
     core->retain();  // the store's reference
+    // Both this push and the owner's take after each commit are read-modify-writes of one
+    // word: if the owner's take comes first, the push synchronises with it and the snapshot
+    // read below sees that commit; otherwise the owner finds this subscription.
     const bool registered = push_new(core);
-    // Pairs with the fence after every commit: either the owner's next look at new
-    // subscriptions finds this one, or the snapshot read below sees that commit.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (p.current_first()) {
       const auto [value, version] = cell.load_versioned();
       core->offer_current(value, version);
@@ -165,6 +165,7 @@ class store_state {
   /// One after the other: the owner needs all of them anyway, and they drain concurrently.
   status wait_blocked(const std::stop_token* stop,
                       std::optional<steady_clock::time_point> deadline) {
+    if (blocked_.empty()) return status::ok;  // the common case: no token copy, no waiting
     const std::stop_token token = stop ? *stop : std::stop_token();
     status result = status::ok;
     for (sub_core<T>* s : blocked_) {
@@ -213,12 +214,19 @@ class store_state {
         unlink_locked(c);
       }
     }
-    adopt_list(new_subs_.exchange(closed_mark, std::memory_order_acquire));
     for (sub_core<T>* s : subs_) {
       s->close_store();
       s->release();
     }
     subs_.clear();
+    // Subscriptions made since the last publish are closed straight from the stack: taking
+    // them into subs_ could need memory, and closing must not fail.
+    for (sub_core<T>* s = as_sub(new_subs_.exchange(closed_mark, std::memory_order_acq_rel)); s;) {
+      sub_core<T>* next = s->next_new;
+      s->close_store();
+      s->release();
+      s = next;
+    }
   }
 
  private:
@@ -236,24 +244,43 @@ class store_state {
       if (head == closed_mark) return false;
       core->next_new = reinterpret_cast<sub_core<T>*>(head);
     } while (!new_subs_.compare_exchange_weak(head, reinterpret_cast<std::uintptr_t>(core),
-                                              std::memory_order_release,
+                                              std::memory_order_acq_rel,
                                               std::memory_order_relaxed));
     return true;
   }
 
+  // After every commit, even with no subscribers: a read-modify-write, never a plain load,
+  // so that a concurrent subscribe() cannot miss the commit while the owner misses it.
   void adopt() {
-    // Relaxed is enough: the fence after the commit orders this load (see subscribe).
-    if (new_subs_.load(std::memory_order_relaxed) == 0) return;
-    adopt_list(new_subs_.exchange(0, std::memory_order_acquire));
+    if (closed_.load(std::memory_order_relaxed)) return;  // keeps the closed mark in place
+    const std::uintptr_t head = new_subs_.exchange(0, std::memory_order_acq_rel);
+    if (head == 0) return;
+    std::size_t n = 0;
+    for (sub_core<T>* s = as_sub(head); s; s = s->next_new) ++n;
+    try {
+      // Room for wait_blocked's list too, so that delivering never allocates for it.
+      subs_.reserve(subs_.size() + n);
+      blocked_.reserve(subs_.capacity());
+    } catch (...) {
+      give_back(head);  // a later publish (or close) takes them: none is lost
+      throw;
+    }
+    for (sub_core<T>* s = as_sub(head); s; s = s->next_new) subs_.push_back(s);
   }
 
-  void adopt_list(std::uintptr_t head) {
-    if (head == closed_mark) return;
-    for (auto* s = reinterpret_cast<sub_core<T>*>(head); s;) {
-      sub_core<T>* next = s->next_new;
-      subs_.push_back(s);
-      s = next;
-    }
+  /// Puts a chain taken from the stack back onto it.
+  void give_back(std::uintptr_t head) noexcept {
+    sub_core<T>* tail = as_sub(head);
+    while (tail->next_new) tail = tail->next_new;
+    std::uintptr_t current = new_subs_.load(std::memory_order_relaxed);
+    do {
+      tail->next_new = as_sub(current);
+    } while (!new_subs_.compare_exchange_weak(current, head, std::memory_order_acq_rel,
+                                              std::memory_order_relaxed));
+  }
+
+  static sub_core<T>* as_sub(std::uintptr_t word) noexcept {
+    return reinterpret_cast<sub_core<T>*>(word);
   }
 
   static void release_list(std::uintptr_t head) noexcept {

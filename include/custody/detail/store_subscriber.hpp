@@ -3,9 +3,12 @@
 // through a shared queue or a fanout thread); the subscriber receives from it with an ordinary
 // Receiver, so a subscription works with recv, range-for and select.
 //
-// One ring under one short spinlock holds up to `capacity` unread updates:
+// One ring under one short spinlock holds up to `capacity` unread updates (its storage starts
+// inside the core and grows only when the subscriber falls behind):
 // - lossless (policy::block): when the ring is full the owner's offer reports `full`, and the
-//   owner waits (enqueue_offer) until the subscriber makes room;
+//   owner waits for room by sending through the core's second face, a chan_core of
+//   offer_token, with the ordinary channel machinery (stop token, deadline); it is woken once
+//   half of the ring is free;
 // - overwriting (policy::latest = capacity 1, policy::buffer(n)): the owner drops the oldest
 //   unread update and counts it. The count travels with the next value in the ring and is
 //   added to the subscriber's missed counter when that value is received, so the count read
@@ -22,9 +25,11 @@
 // runs detach() when the last Receiver handle goes: that is how dropping the receiver
 // unsubscribes, and it wakes an owner blocked on this subscriber).
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -55,12 +60,9 @@ template <class T>
 class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
  public:
   sub_core(bool lossless, std::size_t capacity)
-      : capacity_(static_cast<std::uint32_t>(capacity)), lossless_(lossless) {
-    if (capacity_ > 1) {
-      heap_slots_ = std::make_unique<slot[]>(capacity_);
-      slots_ = heap_slots_.get();
-    }
-  }
+      : capacity_(static_cast<std::uint32_t>(
+            std::min<std::size_t>(capacity, std::numeric_limits<std::uint32_t>::max()))),
+        lossless_(lossless) {}
 
   sub_core(const sub_core&) = delete;
   sub_core& operator=(const sub_core&) = delete;
@@ -115,7 +117,7 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   void detach() noexcept {
     std::lock_guard lock(lock_);
     detached_ = true;
-    for (std::uint32_t i = 0; i < size_; ++i) slots_[(head_ + i) % capacity_].value.reset();
+    for (std::uint32_t i = 0; i < size_; ++i) slots_[(head_ + i) % allocated_].value.reset();
     size_ = 0;
     senders_.settle_all(settled::notified);
   }
@@ -145,7 +147,10 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
     }
     head_ = next(head_);
     --size_;
-    wake_one(senders_);
+    // A full lossless subscriber resumes the owner once half of it is free, not at the first
+    // free slot: otherwise the owner sleeps and wakes once per update while the subscriber
+    // catches up (measured: 2 to 3 times slower with 64 slots).
+    if (size_ <= capacity_ / 2) wake_one(senders_);
     return status::ok;
   }
 
@@ -224,11 +229,12 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
     std::uint64_t missed_before = 0;
   };
 
-  std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == capacity_ ? 0 : i + 1; }
+  std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == allocated_ ? 0 : i + 1; }
 
-  // Under the lock, with room in the ring.
+  // Under the lock, with room in the ring (size_ < capacity_).
   void push(const T& value, std::uint64_t version) {
-    slot& s = slots_[(head_ + size_) % capacity_];
+    if (size_ == allocated_) grow();
+    slot& s = slots_[(head_ + size_) % allocated_];
     if (s.value) {
       *s.value = value;
     } else {
@@ -249,6 +255,23 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
     }
   }
 
+  // The ring starts with one slot inside the core and doubles, up to the capacity, only when
+  // the subscriber falls behind: a generous capacity costs nothing until it is used.
+  void grow() {
+    const auto bigger = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+        capacity_, std::max<std::uint64_t>(std::uint64_t{allocated_} * 2, 4)));
+    auto fresh = std::make_unique<slot[]>(bigger);
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      slot& from = slots_[(head_ + i) % allocated_];
+      fresh[i].value = std::move(from.value);
+      fresh[i].missed_before = from.missed_before;
+    }
+    heap_slots_ = std::move(fresh);
+    slots_ = heap_slots_.get();
+    allocated_ = bigger;
+    head_ = 0;
+  }
+
   static enqueued refuse(waiter& w) noexcept {
     return w.owner->try_settle_self(parker::make(settled::closed, w.index))
                ? enqueued::committed_closed
@@ -263,6 +286,7 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
 
   mutable spinlock lock_;
   const std::uint32_t capacity_;
+  std::uint32_t allocated_ = 1;
   std::uint32_t head_ = 0;
   std::uint32_t size_ = 0;
   const bool lossless_;
@@ -275,7 +299,7 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   std::atomic<std::uint64_t> missed_{0};
   waiter_queue receivers_;
   waiter_queue senders_;
-  slot inline_slot_;  // capacity 1 (latest) needs no second allocation
+  slot inline_slot_;  // the first slot: policy::latest needs no second allocation
   std::unique_ptr<slot[]> heap_slots_;
   slot* slots_ = &inline_slot_;
 };

@@ -1,0 +1,310 @@
+// Store workloads of the custody benchmark suite.
+//
+// Every workload here has a twin of the same name in bench/go/store.go, written the way the
+// seed's Go design does it (an owner goroutine selecting on a request channel and `done`, each
+// request carrying its own reply channel; GetData under a sync.Mutex; an unbuffered notify
+// channel read by a Fanout goroutine). bench/compare runs both sides and reports the ratios.
+// One benchmark iteration is one full run (threads are created inside it); the figure to read
+// is the `ns_per_op` counter: wall time of the run divided by its ops.
+//
+//   build/release/bench/custody-bench-store --benchmark_filter=store_get
+//
+// store_latest_1000 also reports `updates_per_s` and `bytes_per_subscriber` (heap bytes in use
+// per subscription, measured with mallinfo2, including the owner's list entry).
+
+#include <malloc.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include <custody/select.hpp>
+#include <custody/store.hpp>
+
+namespace {
+
+using item = std::int64_t;
+using std::chrono::nanoseconds;
+using bench_clock = std::chrono::steady_clock;
+
+constexpr std::int64_t round_trips = 200'000;   // set() calls per run
+constexpr std::int64_t gets_n = 2'000'000;      // get() calls per run, both readers together
+constexpr std::int64_t updates_n = 2'000'000;   // publishes per run, fanout workloads
+constexpr std::int64_t scale_updates = 20'000;  // publishes per run, 1,000 subscribers
+constexpr int scale_subscribers = 1000;
+constexpr std::int64_t warmup_div = 10;
+
+[[noreturn]] void fail(const char* workload, const char* what) {
+  std::fprintf(stderr, "%s: %s\n", workload, what);
+  std::abort();
+}
+
+nanoseconds since(bench_clock::time_point start) {
+  return std::chrono::duration_cast<nanoseconds>(bench_clock::now() - start);
+}
+
+// One client sets 0..n-1; the owner task selects on its requests and its stop token, and
+// accepts each. One op = one answered set().
+nanoseconds store_set_roundtrip(std::int64_t n) {
+  constexpr const char* name = "store_set_roundtrip";
+  auto made = custody::make_store<item>(-1);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  auto start = bench_clock::now();
+  std::jthread task([&owner = owner](std::stop_token stop) {
+    auto requests = owner.requests();
+    for (bool running = true; running;) {
+      custody::select(
+          custody::on_recv(requests,
+                           [&](custody::SetRequest<item> r) { owner.accept(std::move(r)); }),
+          custody::on_stop(stop, [&] { running = false; }));
+    }
+  });
+  item sum = 0;
+  for (item i = 0; i < n; ++i) {
+    auto r = store.set(i);
+    if (!r || r.value() != i) fail(name, "set() was not accepted with its own value");
+    sum += r.value();
+  }
+  task.request_stop();
+  task.join();
+  auto elapsed = since(start);
+  if (sum != n * (n - 1) / 2) fail(name, "wrong sum of answers");
+  return elapsed;
+}
+
+struct Pair {
+  double a;
+  double b;
+};
+
+struct Named {
+  std::string name;
+  item n;
+};
+
+// Longer than the small-string buffer: a reader's copy allocates, as a real name would.
+const std::array<std::string, 64>& names() {
+  static const std::array<std::string, 64> table = [] {
+    std::array<std::string, 64> t;
+    for (std::size_t i = 0; i < t.size(); ++i)
+      t[i] = "sensor/front-left/" + std::to_string(i * 7919);
+    return t;
+  }();
+  return table;
+}
+
+// Two readers call get() n/2 times each while the owner publishes continuously. One op = one
+// get(). Every snapshot is checked for consistency.
+template <class T, class Make, class Check>
+nanoseconds get_2readers(std::int64_t n, const char* name, Make make, Check check) {
+  auto made = custody::make_store<T>(make(0));
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::jthread publisher([&, &owner = owner] {
+    for (item i = 1; !done.load(std::memory_order_relaxed); ++i) owner.publish(make(i));
+  });
+  auto start = bench_clock::now();
+  {
+    std::vector<std::jthread> readers;
+    for (int r = 0; r < 2; ++r) {
+      readers.emplace_back([&, getter = custody::Getter<T>(store)] {
+        int wrong = 0;
+        for (std::int64_t i = 0; i < n / 2; ++i) wrong += check(getter.get()) ? 0 : 1;
+        bad += wrong;
+      });
+    }
+  }
+  auto elapsed = since(start);
+  done = true;
+  publisher.join();
+  if (bad.load() != 0) fail(name, "torn snapshot");
+  return elapsed;
+}
+
+nanoseconds store_get_2readers_pod(std::int64_t n) {
+  return get_2readers<Pair>(
+      n, "store_get_2readers_pod",
+      [](item i) {
+        return Pair{static_cast<double>(i), -static_cast<double>(i)};
+      },
+      [](const Pair& p) { return p.a == -p.b; });
+}
+
+nanoseconds store_get_2readers_string(std::int64_t n) {
+  return get_2readers<Named>(
+      n, "store_get_2readers_string",
+      [](item i) {
+        return Named{names()[static_cast<std::size_t>(i % 64)], i};
+      },
+      [](const Named& v) { return v.name == names()[static_cast<std::size_t>(v.n % 64)]; });
+}
+
+// The owner publishes 0..n-1 to two lossless subscribers, each read by its own thread, then
+// closes the store; the readers drain. One op = one publish (delivered twice).
+// notify_fanout2_cap0 uses policy::block() as it comes (its default capacity, 256, grown on
+// demand); the Go twin uses unbuffered outputs behind the seed's Fanout goroutine.
+// notify_fanout2_cap1024 uses policy::block(1024) against Go outputs of capacity 1024.
+// notify_fanout2_block1 (custody only) is the seed's one-slot lockstep, policy::block(1).
+nanoseconds notify_fanout2(std::int64_t n, custody::policy p) {
+  constexpr const char* name = "notify_fanout2";
+  auto made = custody::make_store<item>(-1);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::array<custody::Subscription<item>, 2> subs{store.subscribe(p), store.subscribe(p)};
+  std::array<item, 2> sums{};
+  auto start = bench_clock::now();
+  {
+    std::vector<std::jthread> readers;
+    for (std::size_t k = 0; k < 2; ++k) {
+      readers.emplace_back([&, k] {
+        item s = 0;
+        for (item v : subs[k]) s += v;
+        sums[k] = s;
+      });
+    }
+    for (item i = 0; i < n; ++i) {
+      if (owner.publish(i) != custody::status::ok) fail(name, "publish failed");
+    }
+    owner.close();
+  }
+  auto elapsed = since(start);
+  for (item s : sums) {
+    if (s != n * (n - 1) / 2) fail(name, "a subscriber lost updates");
+  }
+  return elapsed;
+}
+
+// One owner publishes 1..n to 1,000 `latest` subscribers; two reader threads sweep 500 each
+// with try_recv until every subscription is closed. One op = one publish (1,000 deliveries).
+nanoseconds store_latest_1000(std::int64_t n) {
+  constexpr const char* name = "store_latest_1000";
+  auto made = custody::make_store<item>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::vector<custody::Subscription<item>> subs;
+  subs.reserve(scale_subscribers);
+  for (int i = 0; i < scale_subscribers; ++i)
+    subs.push_back(store.subscribe(custody::policy::latest()));
+  std::atomic<int> wrong{0};
+  auto start = bench_clock::now();
+  {
+    std::vector<std::jthread> readers;
+    for (int r = 0; r < 2; ++r) {
+      readers.emplace_back([&, r] {
+        const std::size_t lo = static_cast<std::size_t>(r) * subs.size() / 2;
+        const std::size_t hi = static_cast<std::size_t>(r + 1) * subs.size() / 2;
+        std::vector<item> last(hi - lo, 0);
+        std::size_t open = hi - lo;
+        std::vector<bool> closed(hi - lo, false);
+        while (open > 0) {
+          for (std::size_t i = lo; i < hi; ++i) {
+            if (closed[i - lo]) continue;
+            auto got = subs[i].try_recv();
+            if (got) {
+              if (*got <= last[i - lo]) ++wrong;
+              last[i - lo] = *got;
+            } else if (got.status() == custody::status::closed) {
+              closed[i - lo] = true;
+              --open;
+              if (last[i - lo] != n) ++wrong;
+            }
+          }
+          std::this_thread::yield();
+        }
+      });
+    }
+    for (item i = 1; i <= n; ++i) owner.publish(i);
+    owner.close();
+  }
+  auto elapsed = since(start);
+  if (wrong.load() != 0) fail(name, "a subscriber missed the last update");
+  return elapsed;
+}
+
+// Heap bytes per `latest` subscription of an int64 store, as malloc sees them (allocator
+// overhead included), including the owner's list entry. 0 where mallinfo2 is missing.
+double bytes_per_latest_subscriber() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  auto made = custody::make_store<item>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::vector<custody::Subscription<item>> subs;
+  subs.reserve(scale_subscribers);
+  const auto before = ::mallinfo2().uordblks;
+  for (int i = 0; i < scale_subscribers; ++i)
+    subs.push_back(store.subscribe(custody::policy::latest()));
+  (void)owner.publish(1);  // the owner takes the new subscriptions into its list
+  const auto after = ::mallinfo2().uordblks;
+  return static_cast<double>(after - before) / scale_subscribers;
+#else
+  return 0;
+#endif
+}
+
+struct workload {
+  const char* name;
+  std::int64_t ops;  // ops in a timed run
+  nanoseconds (*run)(std::int64_t ops);
+};
+
+// Output order; names match bench/go/store.go.
+const workload workloads[] = {
+    {"store_set_roundtrip", round_trips, store_set_roundtrip},
+    {"store_get_2readers_pod", gets_n, store_get_2readers_pod},
+    {"store_get_2readers_string", gets_n, store_get_2readers_string},
+    {"notify_fanout2_cap0", updates_n,
+     [](std::int64_t n) { return notify_fanout2(n, custody::policy::block()); }},
+    {"notify_fanout2_cap1024", updates_n,
+     [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1024)); }},
+    // No Go twin (bench/compare lists it as not compared): the seed's lockstep, one slot per
+    // subscriber, for reading against notify_fanout2_cap0.
+    {"notify_fanout2_block1", updates_n / 10,
+     [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1)); }},
+    {"store_latest_1000", scale_updates, store_latest_1000},
+};
+
+// One warm-up run (untimed), then one timed run per benchmark iteration.
+void run_workload(benchmark::State& state, const workload& w) {
+  w.run(w.ops / warmup_div);
+  double total_ns = 0;
+  for (auto _ : state) {
+    nanoseconds elapsed = w.run(w.ops);
+    state.SetIterationTime(std::chrono::duration<double>(elapsed).count());
+    total_ns += static_cast<double>(elapsed.count());
+  }
+  auto iterations = static_cast<double>(state.iterations());
+  const double ns_per_op = total_ns / (iterations * static_cast<double>(w.ops));
+  state.counters["ns_per_op"] = ns_per_op;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * w.ops);
+  if (w.run == store_latest_1000) {
+    state.counters["updates_per_s"] = 1e9 / ns_per_op;
+    state.counters["bytes_per_subscriber"] = bytes_per_latest_subscriber();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (const workload& w : workloads) {
+    benchmark::RegisterBenchmark(w.name, [&w](benchmark::State& s) { run_workload(s, w); })
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

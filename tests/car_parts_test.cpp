@@ -1,0 +1,293 @@
+// The car example's parts on their own: flags, formatting, the simulated car, the log file.
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "car_device.hpp"
+#include "format.hpp"
+#include "log_file.hpp"
+#include "options.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::nanoseconds;
+
+car::ParsedOptions parse(std::vector<std::string_view> args) { return car::parse_options(args); }
+
+TEST(CarOptions, DefaultsAreTheSeeds) {
+  const auto p = parse({});
+  ASSERT_TRUE(p.options) << p.error;
+  EXPECT_EQ(p.options->poll_interval, 2s);
+  EXPECT_EQ(p.options->increase_every, 5s);
+  EXPECT_EQ(p.options->speed_step, 1.0);
+  EXPECT_EQ(p.options->log_file, "log.txt");
+  EXPECT_FALSE(p.options->duration);
+  EXPECT_EQ(p.options->disconnect_rate, 0.0);
+  EXPECT_EQ(p.options->device_latency, 0s);
+  EXPECT_FALSE(p.options->seed);
+}
+
+TEST(CarOptions, TakesValuesAfterASpaceOrAnEqualsSign) {
+  const auto p =
+      parse({"--poll-interval", "50ms", "--increase-every=1.5s", "--speed-step", "2.5",
+             "--log-file=/tmp/x.txt", "--duration", "3m", "--disconnect-rate", "0.25",
+             "--set-failure-rate=1", "--device-latency", "0", "--seed", "18446744073709551615"});
+  ASSERT_TRUE(p.options) << p.error;
+  EXPECT_EQ(p.options->poll_interval, 50ms);
+  EXPECT_EQ(p.options->increase_every, 1500ms);
+  EXPECT_EQ(p.options->speed_step, 2.5);
+  EXPECT_EQ(p.options->log_file, "/tmp/x.txt");
+  EXPECT_EQ(p.options->duration, nanoseconds(3min));
+  EXPECT_EQ(p.options->disconnect_rate, 0.25);
+  EXPECT_EQ(p.options->set_failure_rate, 1.0);
+  EXPECT_EQ(p.options->device_latency, 0s);
+  EXPECT_EQ(p.options->seed, 18446744073709551615ull);
+}
+
+TEST(CarOptions, HelpWins) {
+  EXPECT_TRUE(parse({"--poll-interval", "1s", "-h"}).help);
+  EXPECT_TRUE(parse({"--help"}).help);
+}
+
+TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
+  struct Case {
+    std::vector<std::string_view> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"--poll-interval", "-1s"}, "--poll-interval: '-1s' is not a positive duration"},
+      {{"--poll-interval", "0s"}, "--poll-interval: '0s' is not a positive duration"},
+      {{"--poll-interval", "abc"}, "--poll-interval: 'abc' is not a duration"},
+      {{"--poll-interval", "5"}, "--poll-interval: '5' is not a duration (use a unit"},
+      {{"--poll-interval", "10us"}, "--poll-interval: '10us' is too short"},
+      {{"--increase-every=2x"}, "--increase-every: '2x' is not a duration"},
+      {{"--speed-step", "fast"}, "--speed-step: 'fast' is not a positive number"},
+      {{"--speed-step", "-1"}, "--speed-step: '-1' is not a positive number"},
+      {{"--speed-step", "inf"}, "--speed-step: 'inf' is not a positive number"},
+      {{"--disconnect-rate", "1.5"}, "--disconnect-rate: '1.5' is not a rate between 0 and 1"},
+      {{"--set-failure-rate", "-0.1"}, "--set-failure-rate: '-0.1' is not a rate"},
+      {{"--device-latency", "-5ms"}, "--device-latency: '-5ms' is negative"},
+      {{"--duration", "0ms"}, "--duration: '0ms' is not a positive duration"},
+      {{"--seed", "-3"}, "--seed: '-3' is not a whole number"},
+      {{"--log-file="}, "--log-file: the path is empty"},
+      {{"--log-file"}, "--log-file needs a value"},
+      {{"--bogus"}, "unknown flag '--bogus'"},
+      {{"--bogus=1"}, "unknown flag '--bogus'"},
+      {{"fast"}, "unexpected argument 'fast'"},
+  };
+  for (const Case& c : cases) {
+    const auto p = parse(c.args);
+    EXPECT_FALSE(p.options) << c.expected;
+    EXPECT_FALSE(p.help);
+    EXPECT_NE(p.error.find(c.expected), std::string::npos)
+        << "error: " << p.error << "\nexpected: " << c.expected;
+  }
+}
+
+TEST(CarOptions, UsageListsEveryFlag) {
+  const std::string text = car::usage();
+  for (const char* flag :
+       {"--poll-interval", "--increase-every", "--speed-step", "--log-file", "--duration",
+        "--disconnect-rate", "--set-failure-rate", "--device-latency", "--seed", "--help"}) {
+    EXPECT_NE(text.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(CarOptions, DurationsTakeUnits) {
+  EXPECT_EQ(car::parse_duration("250ms"), nanoseconds(250ms));
+  EXPECT_EQ(car::parse_duration("2s"), nanoseconds(2s));
+  EXPECT_EQ(car::parse_duration("1.5s"), nanoseconds(1500ms));
+  EXPECT_EQ(car::parse_duration("90us"), nanoseconds(90us));
+  EXPECT_EQ(car::parse_duration("7ns"), nanoseconds(7));
+  EXPECT_EQ(car::parse_duration("1.5m"), nanoseconds(90s));
+  EXPECT_EQ(car::parse_duration("2h"), nanoseconds(2h));
+  EXPECT_EQ(car::parse_duration("0"), nanoseconds(0));
+  for (const char* bad : {"", "5", "ms", "s", "1x", "1 s", "nans", "infs", "1e30h", "+1s"}) {
+    EXPECT_FALSE(car::parse_duration(bad)) << bad;
+  }
+}
+
+// A fixed wall-clock time: 2024-05-01 12:34:56.789 UTC.
+car::WallTime fixed_time() {
+  using namespace std::chrono;
+  return sys_days(year(2024) / May / 1) + 12h + 34min + 56s + 789ms;
+}
+
+TEST(CarFormat, Iso8601IsLocalTimeWithMillisecondsAndOffset) {
+  const std::string text = car::iso8601(fixed_time());
+  std::smatch m;
+  const std::regex shape(
+      R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})([+-])(\d{2}):(\d{2})$)");
+  ASSERT_TRUE(std::regex_match(text, m, shape)) << text;
+  EXPECT_EQ(m[7], "789");
+  EXPECT_EQ(m[6], "56");
+  // Local time minus the offset is the UTC time (whatever the machine's time zone).
+  const int sign = m[8] == "-" ? -1 : 1;
+  const int offset_min = sign * (std::stoi(m[9]) * 60 + std::stoi(m[10]));
+  const int local_min = std::stoi(m[4]) * 60 + std::stoi(m[5]);
+  const int day_shift = m[2] == "05" ? std::stoi(m[3]) - 1 : -1;  // the UTC date is May 1
+  EXPECT_EQ(local_min + day_shift * 24 * 60 - offset_min, 12 * 60 + 34) << text;
+}
+
+TEST(CarFormat, TimeOfDayMatchesTheIsoTime) {
+  const std::string iso = car::iso8601(fixed_time());
+  EXPECT_EQ(car::time_of_day(fixed_time()), iso.substr(11, 12));
+}
+
+TEST(CarFormat, LogLineIsDateSpeedLocation) {
+  const car::CarData d{12.5, 1234.567, fixed_time()};
+  EXPECT_EQ(car::log_line(d), car::iso8601(fixed_time()) + ": 12.50, 1234.57");
+}
+
+TEST(CarFormat, DurationsPrintInTheirLargestWholeUnit) {
+  EXPECT_EQ(car::format_duration(2s), "2s");
+  EXPECT_EQ(car::format_duration(250ms), "250ms");
+  EXPECT_EQ(car::format_duration(1500ms), "1500ms");
+  EXPECT_EQ(car::format_duration(2min), "2m");
+  EXPECT_EQ(car::format_duration(0s), "0s");
+  EXPECT_EQ(car::format_duration(nanoseconds(7)), "7ns");
+  EXPECT_EQ(car::count(1, "update", "updates"), "1 update");
+  EXPECT_EQ(car::count(0, "update", "updates"), "0 updates");
+}
+
+// A clock the test moves by hand.
+struct ManualClock {
+  std::chrono::steady_clock::time_point now{};
+  car::SimulatedCar::Clock fn() {
+    return [this] { return now; };
+  }
+};
+
+TEST(SimulatedCar, LocationIsSpeedIntegratedOverTime) {
+  ManualClock clock;
+  car::SimulatedCar sim({}, 1, {}, clock.fn());
+  EXPECT_FALSE(sim.get_speed()) << "no link before connect()";
+  ASSERT_FALSE(sim.connect());
+  EXPECT_TRUE(sim.is_connected());
+  EXPECT_EQ(sim.get_speed(), 0.0);
+  ASSERT_FALSE(sim.set_speed(36));  // 36 km/h = 10 m/s
+  clock.now += 10s;
+  EXPECT_EQ(sim.get_speed(), 36.0);
+  EXPECT_NEAR(*sim.get_location(), 100.0, 1e-9);
+  ASSERT_FALSE(sim.set_speed(72));
+  clock.now += 500ms;
+  EXPECT_NEAR(*sim.get_location(), 110.0, 1e-9);
+  EXPECT_EQ(sim.set_speed(-1), std::errc::invalid_argument);
+}
+
+TEST(SimulatedCar, InjectsFaults) {
+  ManualClock clock;
+  car::SimulatedCar refuses({.set_failure_rate = 1}, 1, {}, clock.fn());
+  ASSERT_FALSE(refuses.connect());
+  EXPECT_EQ(refuses.set_speed(10), std::errc::io_error);
+  EXPECT_TRUE(refuses.is_connected()) << "a refused set keeps the link";
+
+  car::SimulatedCar drops({.disconnect_rate = 1}, 1, {}, clock.fn());
+  ASSERT_FALSE(drops.connect());
+  EXPECT_FALSE(drops.is_connected());
+  EXPECT_FALSE(drops.get_speed());
+  EXPECT_FALSE(drops.get_location());
+  EXPECT_EQ(drops.set_speed(10), std::errc::not_connected);
+}
+
+TEST(SimulatedCar, TheSameSeedGivesTheSameFaults) {
+  const auto trace = [](std::uint64_t seed) {
+    ManualClock clock;
+    car::SimulatedCar sim({.disconnect_rate = 0.3, .set_failure_rate = 0.3}, seed, {}, clock.fn());
+    std::string out;
+    for (int i = 0; i < 200; ++i) {
+      if (!sim.is_connected()) {
+        out += sim.connect() ? 'r' : 'c';
+      } else {
+        out += sim.set_speed(i) ? 'f' : 's';
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(trace(42), trace(42));
+  EXPECT_NE(trace(42), trace(43));
+  const std::string t = trace(42);
+  EXPECT_NE(t.find('r'), std::string::npos) << "a lost link takes more than one try at times";
+  EXPECT_NE(t.find('f'), std::string::npos);
+}
+
+TEST(SimulatedCar, LatencyEndsOnCancel) {
+  std::stop_source cancel;
+  cancel.request_stop();
+  car::SimulatedCar sim({.latency = 24h}, 1, cancel.get_token());
+  EXPECT_FALSE(sim.connect());  // returns at once instead of after a day
+  EXPECT_EQ(sim.get_speed(), 0.0);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+    pattern += "/custody-car-XXXXXX";
+    path_ = mkdtemp(pattern.data()) ? pattern : "";
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(CarLogFile, AppendsWholeLines) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.path() + "/log.txt";
+  {
+    std::error_code ec;
+    auto file = car::LogFile::open(path, ec);
+    ASSERT_TRUE(file) << ec.message();
+    EXPECT_EQ(file->name(), path);
+    EXPECT_FALSE(file->write_line("one"));
+    EXPECT_EQ(read_file(path), "one\n") << "each line reaches the file at once";
+    EXPECT_FALSE(file->write_line("two"));
+  }
+  std::error_code ec;
+  auto again = car::LogFile::open(path, ec);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->write_line("three"));
+  EXPECT_EQ(read_file(path), "one\ntwo\nthree\n") << "appends, never truncates";
+}
+
+TEST(CarLogFile, ReportsOpenAndWriteErrors) {
+  TempDir dir;
+  std::error_code ec;
+  EXPECT_FALSE(car::LogFile::open(dir.path() + "/missing/log.txt", ec));
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+  EXPECT_FALSE(car::LogFile::open(dir.path(), ec));
+  EXPECT_EQ(ec, std::errc::is_a_directory);
+
+  auto full = car::LogFile::open("/dev/full", ec);
+  if (!full) GTEST_SKIP() << "/dev/full: " << ec.message();
+  EXPECT_EQ(full->write_line("x"), std::errc::no_space_on_device);
+}
+
+}  // namespace

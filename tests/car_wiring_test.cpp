@@ -1,0 +1,502 @@
+// The car example's four tasks wired together in-process, with a fake car, a fake log file, a
+// fixed wall clock and ticks the test sends itself. Every step waits for the output it causes
+// (over channels), never for time to pass.
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <custody/channel.hpp>
+#include <custody/store.hpp>
+#include <custody/task_group.hpp>
+
+#include "car_data.hpp"
+#include "car_device.hpp"
+#include "format.hpp"
+#include "log_file.hpp"
+#include "tasks.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Only reached when a test fails: a bound on waiting for output, never a synchronisation.
+constexpr auto kTimeout = 30s;
+
+car::WallTime t0() {
+  using namespace std::chrono;
+  return sys_days(year(2024) / May / 1) + 12h + 34min + 56s + 789ms;
+}
+
+// Holds one call where the test wants it: after arm(), the next pass() tells wait_reached()
+// and then blocks until open().
+class Gate {
+ public:
+  void arm() { armed_.store(true); }
+  void pass() {
+    if (!armed_.exchange(false)) return;
+    (void)reached_.send(1);
+    (void)opened_.recv();
+  }
+  void wait_reached() { EXPECT_TRUE(reached_.recv_for(kTimeout)) << "the gate was not reached"; }
+  void open() { EXPECT_EQ(opened_.send(1), custody::status::ok); }
+  // Lets every present and future pass() through, so a failed test can still shut down.
+  void unblock() { opened_.close(); }
+
+ private:
+  std::atomic<bool> armed_{false};
+  custody::Channel<int> reached_{1};
+  custody::Channel<int> opened_{0};
+};
+
+// Lines a task wrote, for the test to receive one at a time.
+class Lines {
+ public:
+  Gate gate;
+
+  car::LineSink sink() {
+    return [this](std::string_view line) {
+      gate.pass();
+      put(std::string(line));
+    };
+  }
+  void put(std::string line) { (void)lines_.send(std::move(line)); }
+
+  std::string next() {
+    auto r = lines_.recv_for(kTimeout);
+    EXPECT_TRUE(r) << "expected another line";
+    return r ? *r : std::string("<none>");
+  }
+  void expect(const std::vector<std::string>& expected) {
+    for (const std::string& line : expected) EXPECT_EQ(next(), line);
+  }
+  std::size_t pending() const { return lines_.size(); }
+
+ private:
+  custody::Channel<std::string> lines_{4096};
+};
+
+// What the fake car reports; the test changes it between steps.
+struct CarControl {
+  std::mutex mutex;
+  bool link_up = false;
+  bool connect_ok = true;
+  double speed = 0;
+  double location = 0;
+  std::error_code set_error;
+  int connects = 0;
+  std::vector<double> sets;  // speeds the car accepted
+  Gate gate;                 // holds the next device call
+
+  void set(double new_speed, double new_location) {
+    std::lock_guard lock(mutex);
+    speed = new_speed;
+    location = new_location;
+  }
+};
+
+class FakeCar final : public car::CarDevice {
+ public:
+  explicit FakeCar(CarControl& c) : c_(c) {}
+
+  bool is_connected() override {
+    c_.gate.pass();
+    std::lock_guard lock(c_.mutex);
+    return c_.link_up;
+  }
+  std::error_code connect() override {
+    c_.gate.pass();
+    std::lock_guard lock(c_.mutex);
+    ++c_.connects;
+    if (!c_.connect_ok) return std::make_error_code(std::errc::connection_refused);
+    c_.link_up = true;
+    return {};
+  }
+  std::optional<double> get_speed() override {
+    c_.gate.pass();
+    std::lock_guard lock(c_.mutex);
+    return c_.link_up ? std::optional(c_.speed) : std::nullopt;
+  }
+  std::optional<double> get_location() override {
+    c_.gate.pass();
+    std::lock_guard lock(c_.mutex);
+    return c_.link_up ? std::optional(c_.location) : std::nullopt;
+  }
+  std::error_code set_speed(double kmh) override {
+    c_.gate.pass();
+    std::lock_guard lock(c_.mutex);
+    if (!c_.link_up) return std::make_error_code(std::errc::not_connected);
+    if (c_.set_error) return c_.set_error;
+    c_.sets.push_back(kmh);
+    c_.speed = kmh;
+    return {};
+  }
+
+ private:
+  CarControl& c_;
+};
+
+// A log file that hands each line to the test, or fails while `fail` is set.
+class FakeLog final : public car::LineWriter {
+ public:
+  FakeLog(Lines& lines, std::atomic<bool>& fail) : lines_(lines), fail_(fail) {}
+  std::error_code write_line(std::string_view line) override {
+    lines_.gate.pass();
+    if (fail_.load()) {
+      lines_.put("FAILED " + std::string(line));
+      return std::make_error_code(std::errc::no_space_on_device);
+    }
+    lines_.put(std::string(line));
+    return {};
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  Lines& lines_;
+  std::atomic<bool>& fail_;
+  std::string name_ = "fake.log";
+};
+
+// What the tasks print, for the expectations.
+std::string at(std::string_view what) { return car::time_of_day(t0()) + "  " + std::string(what); }
+std::string reading(double speed, double location, std::string_view tail = "connected") {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "speed %7.2f km/h  location %10.2f m  %s", speed, location,
+                std::string(tail).c_str());
+  return at(buf);
+}
+std::string logged(double speed, double location) {
+  return car::log_line(car::CarData{speed, location, t0()});
+}
+
+class CarWiring : public ::testing::Test {
+ protected:
+  // Declared before the task group, so they outlive the tasks that use them.
+  CarControl car;
+  Lines screen, answers, log, errors;
+  std::atomic<bool> log_fails{false};
+  car::RunStats stats;
+  // Unbuffered: a send returns once the task has taken the tick, which also means it has
+  // finished with the one before.
+  custody::Channel<car::SteadyTime> poll_ticks, increase_ticks;
+  custody::TaskGroup tasks;
+  car::CarStores stores;
+
+  void start(car::IncreaseSettings settings = {1, kTimeout}) {
+    const car::WallClock clock = [] { return t0(); };
+    stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car), poll_ticks, stats,
+                                           clock);
+    car::fireup_increase_speed(tasks, stores.data, increase_ticks, settings, answers.sink(), stats,
+                               clock);
+    car::fireup_print_out_data(tasks, stores.data, stores.status, screen.sink(), stats);
+    car::fireup_write_data_into_file(tasks, stores.data, std::make_unique<FakeLog>(log, log_fails),
+                                     errors.sink(), stats);
+    stores.start();
+  }
+
+  // Starts, and sees the first reading, taken at once on connecting, on screen and in the log.
+  void start_connected(car::IncreaseSettings settings = {1, kTimeout}) {
+    start(settings);
+    screen.expect({at("car connected"), reading(0, 0)});
+    log.expect({logged(0, 0)});
+  }
+
+  static void tick(custody::Channel<car::SteadyTime>& ticks) {
+    ASSERT_EQ(ticks.send(car::SteadyTime{}), custody::status::ok);
+  }
+
+  int connects() {
+    std::lock_guard lock(car.mutex);
+    return car.connects;
+  }
+  std::vector<double> sets() {
+    std::lock_guard lock(car.mutex);
+    return car.sets;
+  }
+
+  // Stops every task and waits for them: afterwards all their output is in.
+  void finish() {
+    tasks.request_stop();
+    tasks.wait();
+  }
+
+  void TearDown() override {
+    for (Gate* g : {&car.gate, &screen.gate, &answers.gate, &log.gate, &errors.gate}) g->unblock();
+    finish();
+    EXPECT_EQ(screen.pending(), 0u) << "unexpected line: " << screen.next();
+    EXPECT_EQ(answers.pending(), 0u) << "unexpected line: " << answers.next();
+    EXPECT_EQ(log.pending(), 0u) << "unexpected line: " << log.next();
+    EXPECT_EQ(errors.pending(), 0u) << "unexpected line: " << errors.next();
+  }
+};
+
+TEST_F(CarWiring, EveryReadingReachesTheScreenAndTheLog) {
+  start_connected();
+  car.set(12.5, 100);
+  tick(poll_ticks);
+  screen.expect({reading(12.5, 100)});
+  log.expect({logged(12.5, 100)});
+
+  finish();
+  EXPECT_EQ(stats.updates, 2u);
+  EXPECT_TRUE(stores.data.owner_gone()) << "the owner closes its stores when it ends";
+  EXPECT_EQ(stores.data.get(), (car::CarData{12.5, 100, t0()}));
+}
+
+TEST_F(CarWiring, IncreaseAsksForOneStepMoreEachTick) {
+  start_connected({2.5, kTimeout});
+  tick(increase_ticks);
+  answers.expect({at("set speed 2.50 km/h: accepted")});
+  screen.expect({reading(2.5, 0)});
+  log.expect({logged(2.5, 0)});
+  tick(increase_ticks);
+  answers.expect({at("set speed 5.00 km/h: accepted")});
+  screen.expect({reading(5, 0)});
+  log.expect({logged(5, 0)});
+  EXPECT_EQ(sets(), (std::vector<double>{2.5, 5}));
+
+  finish();
+  EXPECT_EQ(stats.sets_accepted, 2u);
+  EXPECT_EQ(stats.sets_rejected, 0u);
+  EXPECT_EQ(stats.updates, 3u);
+}
+
+TEST_F(CarWiring, DisconnectedCarRejectsSetsAndReconnectsWithBackoff) {
+  start_connected();
+  {
+    std::lock_guard lock(car.mutex);
+    car.link_up = false;
+    car.connect_ok = false;
+  }
+  tick(poll_ticks);
+  screen.expect(
+      {at("car disconnected: the car reports the link down; set requests are rejected "
+          "until it reconnects")});
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: rejected (car disconnected)")});
+  EXPECT_TRUE(sets().empty()) << "a rejected request never reaches the car";
+
+  // Backoff: the first attempt one poll after the loss, then two polls later, then four.
+  tick(poll_ticks);
+  screen.expect({at("connect attempt 1 failed: Connection refused; next in 2 polls")});
+  EXPECT_EQ(connects(), 2);
+  tick(poll_ticks);
+  // Answered once that poll was handled: the owner does one thing at a time.
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: rejected (car disconnected)")});
+  EXPECT_EQ(connects(), 2) << "no attempt one poll after a failed one";
+  tick(poll_ticks);
+  screen.expect({at("connect attempt 2 failed: Connection refused; next in 4 polls")});
+  EXPECT_EQ(connects(), 3);
+  tick(poll_ticks);
+  tick(poll_ticks);
+  tick(poll_ticks);
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: rejected (car disconnected)")});
+  EXPECT_EQ(connects(), 3) << "no attempt in the three polls after the second failed one";
+
+  // The car moved on meanwhile; the reconnect brings a fresh reading with the status.
+  car.set(7, 42);
+  {
+    std::lock_guard lock(car.mutex);
+    car.connect_ok = true;
+  }
+  tick(poll_ticks);
+  screen.expect({at("car reconnected after 2 failed attempts"), reading(7, 42)});
+  log.expect({logged(7, 42)});
+  EXPECT_EQ(connects(), 4);
+  const auto [data, status] = custody::snapshot(stores.data, stores.status);
+  EXPECT_TRUE(status.connected);
+  EXPECT_EQ(data.location, 42);
+
+  tick(increase_ticks);
+  answers.expect({at("set speed 8.00 km/h: accepted")});
+  screen.expect({reading(8, 42)});
+  log.expect({logged(8, 42)});
+
+  finish();
+  EXPECT_EQ(stats.disconnects, 1u);
+  EXPECT_EQ(stats.sets_rejected, 3u);
+  EXPECT_EQ(stats.sets_accepted, 1u);
+  EXPECT_EQ(stores.status.get().disconnects, 1u);
+}
+
+TEST_F(CarWiring, FirstConnectionMayTakeRetries) {
+  {
+    std::lock_guard lock(car.mutex);
+    car.connect_ok = false;
+  }
+  start();
+  screen.expect({at("connect attempt 1 failed: Connection refused; next in 2 polls")});
+  {
+    std::lock_guard lock(car.mutex);
+    car.connect_ok = true;
+  }
+  tick(poll_ticks);
+  tick(poll_ticks);
+  screen.expect({at("car connected after 1 failed attempt"), reading(0, 0)});
+  log.expect({logged(0, 0)});
+  finish();
+  EXPECT_EQ(stats.disconnects, 0u) << "never connected, so nothing was lost";
+}
+
+TEST_F(CarWiring, RefusedAndInterruptedSetsAreRejectedWithTheReason) {
+  start_connected();
+  {
+    std::lock_guard lock(car.mutex);
+    car.set_error = std::make_error_code(std::errc::io_error);
+  }
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: rejected (the car refused: Input/output error)")});
+
+  // The link drops with nobody having noticed yet: the set finds out.
+  {
+    std::lock_guard lock(car.mutex);
+    car.set_error.clear();
+    car.link_up = false;
+  }
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: rejected (car disconnected)")});
+  screen.expect(
+      {at("car disconnected: the link dropped during set_speed; set requests are "
+          "rejected until it reconnects")});
+  finish();
+  EXPECT_EQ(stats.sets_rejected, 2u);
+  EXPECT_EQ(stats.disconnects, 1u);
+  EXPECT_TRUE(sets().empty());
+}
+
+TEST_F(CarWiring, SlowLogHoldsUpNeitherTheScreenNorTheOwner) {
+  start_connected();
+  log.gate.arm();
+  car.set(0, 1);
+  tick(poll_ticks);
+  log.gate.wait_reached();  // the file task is stuck writing this reading
+  screen.expect({reading(0, 1)});
+  for (int i = 2; i <= 4; ++i) {
+    car.set(0, i);
+    tick(poll_ticks);
+    screen.expect({reading(0, i)});
+  }
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: accepted")});
+  screen.expect({reading(1, 4)});
+
+  log.gate.open();
+  log.expect({logged(0, 1), logged(0, 2), logged(0, 3), logged(0, 4), logged(1, 4)});
+}
+
+TEST_F(CarWiring, SlowScreenHoldsUpNeitherTheLogNorTheOwnerAndSaysWhatItSkipped) {
+  start_connected();
+  screen.gate.arm();
+  car.set(0, 1);
+  tick(poll_ticks);
+  screen.gate.wait_reached();  // the print task is stuck showing this reading
+  log.expect({logged(0, 1)});
+  // More updates than the screen's backlog holds: the oldest are dropped, for it alone.
+  const int last = 1 + static_cast<int>(car::kScreenBacklog) + 4;
+  for (int i = 2; i <= last; ++i) {
+    car.set(0, i);
+    tick(poll_ticks);
+    log.expect({logged(0, i)});
+  }
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: accepted")});
+  log.expect({logged(1, last)});
+
+  screen.gate.open();
+  screen.expect({reading(0, 1)});
+  // Backlog: the newest 16 of the 21 updates published meanwhile (locations 7 .. 21, then the
+  // accepted set).
+  screen.expect({reading(0, 7, "connected  (5 earlier updates not shown)")});
+  for (int i = 8; i <= last; ++i) screen.expect({reading(0, i)});
+  screen.expect({reading(1, last)});
+
+  finish();
+  EXPECT_EQ(stats.updates_not_shown, 5u);
+  EXPECT_EQ(stats.lines_missed, 0u);
+}
+
+TEST_F(CarWiring, WriteErrorsAreReportedOnceCountedAndSurvived) {
+  start_connected();
+  log_fails = true;
+  for (int i = 1; i <= 3; ++i) {
+    car.set(0, i);
+    tick(poll_ticks);
+    screen.expect({reading(0, i)});
+    log.expect({"FAILED " + logged(0, i)});
+  }
+  errors.expect(
+      {"custody-car: cannot write to log file fake.log: No space left on device (later "
+       "write errors are only counted)"});
+  log_fails = false;
+  tick(poll_ticks);
+  screen.expect({reading(0, 3)});
+  log.expect({logged(0, 3)});
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: accepted")});
+  screen.expect({reading(1, 3)});
+  log.expect({logged(1, 3)});
+
+  finish();
+  EXPECT_EQ(stats.write_errors, 3u);
+}
+
+TEST_F(CarWiring, SlowDeviceNeitherBlocksReadersNorGetsAbandonedRequests) {
+  start_connected({1, 10ms});
+  car.gate.arm();
+  tick(poll_ticks);
+  car.gate.wait_reached();  // the owner is stuck in a device call
+  // Readers get the last reading at once: a snapshot never waits for the owner.
+  EXPECT_EQ(stores.data.get(), (car::CarData{0, 0, t0()}));
+  // Its caller gives up waiting (the outcome does not depend on how long it waits).
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: no answer within 10ms")});
+
+  car.gate.open();
+  screen.expect({reading(0, 0)});
+  log.expect({logged(0, 0)});
+  // Requests are answered in order, so the abandoned one was handled before this one (sent
+  // without a timeout, so that its outcome does not depend on time either).
+  const auto answer = stores.data.set(car::CarData{5, 0, {}});
+  EXPECT_TRUE(answer.accepted());
+  screen.expect({reading(5, 0)});
+  log.expect({logged(5, 0)});
+  EXPECT_EQ(sets(), (std::vector<double>{5})) << "the abandoned request never reached the car";
+
+  finish();
+  EXPECT_EQ(stats.sets_rejected, 1u);
+}
+
+TEST_F(CarWiring, TheOwnerWaitsForTheGoAhead) {
+  const car::WallClock clock = [] { return t0(); };
+  stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car), poll_ticks, stats,
+                                         clock);
+  finish();  // stopped before start(): it never talked to the car
+  EXPECT_EQ(connects(), 0);
+  EXPECT_TRUE(stores.data.owner_gone());
+  EXPECT_FALSE(stores.data.get().measured());
+}
+
+TEST_F(CarWiring, WhenTheOwnerEndsEveryTaskEnds) {
+  start_connected();
+  // No stop request: the owner ends when its ticks end, closing the stores, which ends the
+  // subscribers; the increase task ends with its own ticks.
+  poll_ticks.close();
+  increase_ticks.close();
+  tasks.wait();
+  EXPECT_TRUE(stores.data.owner_gone());
+  EXPECT_TRUE(stores.status.owner_gone());
+  EXPECT_EQ(stores.data.set(car::CarData{}).status(), custody::set_status::owner_gone);
+}
+
+}  // namespace
