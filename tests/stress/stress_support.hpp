@@ -9,6 +9,7 @@
 // seed and the round number, and ends with conservation checks. Thread scheduling is not
 // replayed, but the parameters of every round are.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -149,6 +151,55 @@ class runner {
 };
 
 /// Sleeps for a random short time (0 to `max_us` microseconds), or just yields.
+/// How long the tasks took to join after each random stop: flags slow joins as they happen
+/// and reports the distribution. A stop must never take longer than `hang_limit` (or, with
+/// CUSTODY_STRESS_STRICT=1, than `join_limit`), and at most 1% may exceed `join_limit`: a
+/// loaded machine delays single joins, a lost wake-up delays every one.
+class stop_joins {
+ public:
+  static constexpr std::chrono::microseconds join_limit{100'000};
+  static constexpr std::chrono::microseconds hang_limit{1'000'000};
+
+  explicit stop_joins(std::uint64_t stops) : strict_(env_u64("CUSTODY_STRESS_STRICT", 0) != 0) {
+    joins_.reserve(stops);
+  }
+
+  /// Records stop `i` (requested `after` into the run); false when the join took too long.
+  [[nodiscard]] bool add(std::uint64_t i, std::chrono::microseconds join,
+                         std::chrono::microseconds after) {
+    joins_.push_back(join.count());
+    if (join > join_limit) {
+      ++over_limit_;
+      std::printf("[stress] stop %llu: the tasks took %lld us to join (stopped %lld us in)\n",
+                  static_cast<unsigned long long>(i), static_cast<long long>(join.count()),
+                  static_cast<long long>(after.count()));
+    }
+    return join <= (strict_ ? join_limit : hang_limit);
+  }
+
+  /// Prints the distribution and checks the 1% bound.
+  void report(const char* test) {
+    std::sort(joins_.begin(), joins_.end());
+    const auto pct = [&](double p) {
+      return joins_.empty() ? 0
+                            : joins_[std::min(joins_.size() - 1, std::size_t(p * joins_.size()))];
+    };
+    std::printf(
+        "[stress] %s: %llu stops; join after stop: median %lld us, p99 %lld us, max %lld us; "
+        "%llu over %lld us\n",
+        test, static_cast<unsigned long long>(joins_.size()), static_cast<long long>(pct(0.5)),
+        static_cast<long long>(pct(0.99)), static_cast<long long>(pct(1.0)),
+        static_cast<unsigned long long>(over_limit_), static_cast<long long>(join_limit.count()));
+    EXPECT_LE(over_limit_ * 100, joins_.size())
+        << "more than 1% of the stops took over 100 ms to join";
+  }
+
+ private:
+  bool strict_;
+  std::uint64_t over_limit_ = 0;
+  std::vector<std::int64_t> joins_;
+};
+
 inline void jitter(rng& r, std::uint64_t max_us) {
   const std::uint64_t us = r.below(max_us + 1);
   if (us < 5) {
