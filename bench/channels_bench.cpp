@@ -27,6 +27,8 @@
 #include <custody/channel.hpp>
 #include <custody/select.hpp>
 
+#include "workload.hpp"
+
 namespace {
 
 using item = std::int64_t;
@@ -35,7 +37,6 @@ using bench_clock = std::chrono::steady_clock;
 
 constexpr std::int64_t items_n = 2'000'000;    // items per run, throughput workloads
 constexpr std::int64_t round_trips = 200'000;  // round trips per run, ping-pong workloads
-constexpr std::int64_t warmup_div = 10;        // the warm-up run moves ops / warmup_div
 
 [[noreturn]] void fail(const char* workload, const char* what) {
   std::fprintf(stderr, "%s: %s\n", workload, what);
@@ -190,14 +191,8 @@ nanoseconds select2(std::int64_t n) {
   return elapsed;
 }
 
-struct workload {
-  const char* name;
-  std::int64_t ops;  // ops in a timed run
-  nanoseconds (*run)(std::int64_t ops);
-};
-
 // Output order; names match bench/go/main.go.
-const workload workloads[] = {
+const bench::workload workloads[] = {
     {"hw_cacheline_roundtrip", round_trips, cacheline_roundtrip},
     {"unbuffered_pingpong", round_trips, unbuffered_pingpong},
     {"spsc_cap1024", items_n, [](std::int64_t n) { return spsc(n, 1024); }},
@@ -206,32 +201,9 @@ const workload workloads[] = {
     {"select2_cap1024", items_n, select2},
 };
 
-// One warm-up run (untimed), then one timed run per benchmark iteration.
-void run_workload(benchmark::State& state, const workload& w) {
-  w.run(w.ops / warmup_div);
-  double total_ns = 0;
-  for (auto _ : state) {
-    nanoseconds elapsed = w.run(w.ops);
-    state.SetIterationTime(std::chrono::duration<double>(elapsed).count());
-    total_ns += static_cast<double>(elapsed.count());
-  }
-  auto iterations = static_cast<double>(state.iterations());
-  state.counters["ns_per_op"] = total_ns / (iterations * static_cast<double>(w.ops));
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * w.ops);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const workload& w : workloads) {
-    benchmark::RegisterBenchmark(w.name, [&w](benchmark::State& s) { run_workload(s, w); })
-        ->Iterations(1)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_main(argc, argv, workloads,
+                         [](benchmark::State&, const bench::workload&, double) {});
 }

@@ -29,6 +29,8 @@
 #include <custody/select.hpp>
 #include <custody/store.hpp>
 
+#include "workload.hpp"
+
 namespace {
 
 using item = std::int64_t;
@@ -40,7 +42,6 @@ constexpr std::int64_t gets_n = 2'000'000;      // get() calls per run, both rea
 constexpr std::int64_t updates_n = 2'000'000;   // publishes per run, fanout workloads
 constexpr std::int64_t scale_updates = 20'000;  // publishes per run, 1,000 subscribers
 constexpr int scale_subscribers = 1000;
-constexpr std::int64_t warmup_div = 10;
 
 [[noreturn]] void fail(const char* workload, const char* what) {
   std::fprintf(stderr, "%s: %s\n", workload, what);
@@ -252,14 +253,8 @@ double bytes_per_latest_subscriber() {
 #endif
 }
 
-struct workload {
-  const char* name;
-  std::int64_t ops;  // ops in a timed run
-  nanoseconds (*run)(std::int64_t ops);
-};
-
 // Output order; names match bench/go/store.go.
-const workload workloads[] = {
+const bench::workload workloads[] = {
     {"store_set_roundtrip", round_trips, store_set_roundtrip},
     {"store_get_2readers_pod", gets_n, store_get_2readers_pod},
     {"store_get_2readers_string", gets_n, store_get_2readers_string},
@@ -274,37 +269,13 @@ const workload workloads[] = {
     {"store_latest_1000", scale_updates, store_latest_1000},
 };
 
-// One warm-up run (untimed), then one timed run per benchmark iteration.
-void run_workload(benchmark::State& state, const workload& w) {
-  w.run(w.ops / warmup_div);
-  double total_ns = 0;
-  for (auto _ : state) {
-    nanoseconds elapsed = w.run(w.ops);
-    state.SetIterationTime(std::chrono::duration<double>(elapsed).count());
-    total_ns += static_cast<double>(elapsed.count());
-  }
-  auto iterations = static_cast<double>(state.iterations());
-  const double ns_per_op = total_ns / (iterations * static_cast<double>(w.ops));
-  state.counters["ns_per_op"] = ns_per_op;
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * w.ops);
-  if (w.run == store_latest_1000) {
-    state.counters["updates_per_s"] = 1e9 / ns_per_op;
-    state.counters["bytes_per_subscriber"] = bytes_per_latest_subscriber();
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const workload& w : workloads) {
-    benchmark::RegisterBenchmark(w.name, [&w](benchmark::State& s) { run_workload(s, w); })
-        ->Iterations(1)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_main(argc, argv, workloads,
+                         [](benchmark::State& state, const bench::workload& w, double ns_per_op) {
+                           if (w.run != store_latest_1000) return;
+                           state.counters["updates_per_s"] = 1e9 / ns_per_op;
+                           state.counters["bytes_per_subscriber"] = bytes_per_latest_subscriber();
+                         });
 }
