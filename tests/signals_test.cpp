@@ -22,6 +22,8 @@
 #include <custody/signals.hpp>
 #include <custody/task_group.hpp>
 
+#include "support/stop_signal.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -29,19 +31,7 @@ using namespace std::chrono_literals;
 // Generous bound for "this should have happened by now"; only reached when a test fails.
 constexpr auto kTimeout = 30s;
 
-// A future that becomes ready when stop is requested on `st`.
-class StopSignal {
- public:
-  explicit StopSignal(std::stop_token st)
-      : future_(promise_.get_future()),
-        callback_(std::move(st), [this] { promise_.set_value(); }) {}
-  bool wait() { return future_.wait_for(kTimeout) == std::future_status::ready; }
-
- private:
-  std::promise<void> promise_;
-  std::future<void> future_;
-  std::stop_callback<std::function<void()>> callback_;
-};
+using custody_test::StopSignal;
 
 using Handler = void (*)(int);
 

@@ -16,6 +16,8 @@
 
 #include <custody/task_group.hpp>
 
+#include "support/stop_signal.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -33,19 +35,7 @@ void wait_for_stop(const std::stop_token& st) {
   EXPECT_TRUE(st.stop_requested()) << "timed out waiting for stop";
 }
 
-// A future that becomes ready when stop is requested on `st`.
-class StopSignal {
- public:
-  explicit StopSignal(std::stop_token st)
-      : future_(promise_.get_future()),
-        callback_(std::move(st), [this] { promise_.set_value(); }) {}
-  bool wait() { return future_.wait_for(kTimeout) == std::future_status::ready; }
-
- private:
-  std::promise<void> promise_;
-  std::future<void> future_;
-  std::stop_callback<std::function<void()>> callback_;
-};
+using custody_test::StopSignal;
 
 TEST(TaskGroup, SpawnAndWaitRunsEveryTask) {
   custody::TaskGroup group;

@@ -247,18 +247,7 @@ std::uint64_t round(rng& r, stress::runner& run) {
 TEST(ChannelStress, ProducersConsumersRandomCloseAndStop) {
   stress::runner run("ChannelStress.ProducersConsumersRandomCloseAndStop");
   run.run([&](rng& r, std::uint64_t) -> std::uint64_t {
-    switch (r.below(6)) {
-      case 0:
-        return round<stress::boxed>(r, run);
-      case 1: {
-        stress::fragile_enabled = true;
-        const auto ops = round<stress::fragile>(r, run);
-        stress::fragile_enabled = false;
-        return ops;
-      }
-      default:
-        return round<stress::plain>(r, run);
-    }
+    return stress::round_of_random_kind(r, [&]<class T>() { return round<T>(r, run); });
   });
   std::printf("[stress] fragile moves that threw: %llu\n",
               static_cast<unsigned long long>(stress::fragile_throws.load()));

@@ -164,4 +164,22 @@ class ledger {
   std::vector<std::atomic<std::uint32_t>> received_;
 };
 
+/// Runs one stress round on a randomly chosen value type: mostly plain values, sometimes
+/// move-only boxes, sometimes values whose move may throw (armed only for that round).
+template <class Round>
+std::uint64_t round_of_random_kind(rng& r, Round&& round) {
+  switch (r.below(6)) {
+    case 0:
+      return round.template operator()<boxed>();
+    case 1: {
+      fragile_enabled = true;
+      const auto ops = round.template operator()<fragile>();
+      fragile_enabled = false;
+      return ops;
+    }
+    default:
+      return round.template operator()<plain>();
+  }
+}
+
 }  // namespace stress
