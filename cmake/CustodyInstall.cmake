@@ -5,6 +5,7 @@
 #   <prefix>/share/cmake/custody/custodyConfig.cmake  find_package(custody 0.1 CONFIG)
 #   <prefix>/share/cmake/custody/custodyConfigVersion.cmake
 #   <prefix>/share/cmake/custody/custodyTargets.cmake the imported target custody::custody
+#   <prefix>/share/cmake/custody/custodyNats.cmake    custody::nats, when libnats is there
 #   <prefix>/share/pkgconfig/custody.pc               pkg-config --cflags custody
 #
 # custody is header-only and architecture-independent, so everything goes under share/, where
@@ -49,8 +50,13 @@ write_basic_package_version_file(
   COMPATIBILITY SameMinorVersion
   ARCH_INDEPENDENT)
 
+# Beside the build tree's config too, which includes it.
+configure_file("${PROJECT_SOURCE_DIR}/cmake/custodyNats.cmake"
+               "${PROJECT_BINARY_DIR}/custodyNats.cmake" COPYONLY)
+
 install(FILES "${PROJECT_BINARY_DIR}/custodyConfig.cmake"
               "${PROJECT_BINARY_DIR}/custodyConfigVersion.cmake"
+              "${PROJECT_BINARY_DIR}/custodyNats.cmake"
         DESTINATION "${CUSTODY_INSTALL_CMAKEDIR}")
 
 # --- pkg-config -------------------------------------------------------------

@@ -78,6 +78,10 @@ std::string log_line(const CarData& d) {
   return iso8601(d.time) + ": " + fixed2(d.speed) + ", " + fixed2(d.location);
 }
 
+std::string last_reading(const CarData& d) {
+  return "last reading: " + (d.measured() ? log_line(d) : std::string("none"));
+}
+
 std::string count(std::uint64_t n, const char* singular, const char* plural) {
   return std::to_string(n) + " " + (n == 1 ? singular : plural);
 }

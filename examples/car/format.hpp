@@ -21,6 +21,11 @@ std::string format_duration(std::chrono::nanoseconds d);
 /// The log file's line for one reading: `<date>: <speed>, <location>`.
 std::string log_line(const CarData& d);
 
+/// The line both programs print before their summary: `last reading: <log line>`, or
+/// `last reading: none` before the first reading. Two processes that hold the same reading print
+/// the same line.
+std::string last_reading(const CarData& d);
+
 /// "1 update" / "2 updates".
 std::string count(std::uint64_t n, const char* singular, const char* plural);
 

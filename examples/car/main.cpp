@@ -7,6 +7,10 @@
 //   fireup_write_data_into_file  task 2: appends every update to --log-file
 //
 // and main() is task 4: Ctrl-C, SIGTERM, --duration or a failing task stops them all.
+//
+// With --nats URL the two stores are also published over NATS (custody::nats::Exporter): other
+// processes (custody-car-monitor, or any NATS client) read them and send set requests, which
+// reach the communication task exactly like the increase task's. It stays the only owner.
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +19,7 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stop_token>
 #include <string>
@@ -34,6 +39,13 @@
 #include "log_file.hpp"
 #include "options.hpp"
 #include "tasks.hpp"
+
+#ifdef CUSTODY_CAR_WITH_NATS
+#include <custody/nats.hpp>
+
+#include "car_json.hpp"
+#include "car_nats.hpp"
+#endif
 
 namespace car {
 namespace {
@@ -58,6 +70,13 @@ std::string header(const Options& o, std::uint64_t seed) {
             fixed2(o.set_failure_rate) + ", device latency " + format_duration(o.device_latency);
   }
   line += " (seed " + std::to_string(seed) + ")";
+#ifdef CUSTODY_CAR_WITH_NATS
+  if (!o.nats_servers.empty()) {
+    line += "; publishing to NATS " + redact(o.nats_servers) + " (bucket " + o.nats_bucket +
+            ", set requests on " + custody::nats::wire::request_subject(o.nats_bucket, kDataKey) +
+            ")";
+  }
+#endif
   line += o.duration ? "; stops after " + format_duration(*o.duration) : "; Ctrl-C stops";
   return line;
 }
@@ -85,6 +104,18 @@ int run(const Options& o) {
     return 1;
   }
   const std::uint64_t seed = o.seed ? *o.seed : random_seed();
+#ifdef CUSTODY_CAR_WITH_NATS
+  // Also before anything starts: a server we cannot reach, or one without JetStream.
+  std::optional<NatsLink> nats;
+  if (!o.nats_servers.empty()) {
+    try {
+      nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "custody-car: %s; nothing was started\n", e.what());
+      return 1;
+    }
+  }
+#endif
 
   Console console;
   RunStats stats;
@@ -108,6 +139,17 @@ int run(const Options& o) {
                         stats);
   fireup_print_out_data(tasks, stores.data, stores.status, console.out_sink(), stats);
   fireup_write_data_into_file(tasks, stores.data, std::move(log), console.err_sink(), stats);
+#ifdef CUSTODY_CAR_WITH_NATS
+  // Two more consumers of the stores, for other processes: the data store with its set
+  // capability (set requests from NATS join the local ones in the owner's requests()), the
+  // status store without. Made before the go-ahead, so they write the first readings too.
+  std::optional<custody::nats::Exporter<CarData>> data_export;
+  std::optional<custody::nats::Exporter<CarStatus>> status_export;
+  if (nats) {
+    data_export.emplace(nats->connection, stores.data, export_to(o.nats_bucket, kDataKey));
+    status_export.emplace(nats->connection, stores.status, export_to(o.nats_bucket, kStatusKey));
+  }
+#endif
   // Every consumer has subscribed: none can miss the first reading.
   stores.start();
 
@@ -130,6 +172,18 @@ int run(const Options& o) {
       std::chrono::duration<double, std::milli>(ended - stop_requested.load()).count();
   const double ran_s = std::chrono::duration<double>(ended - started).count();
 
+#ifdef CUSTODY_CAR_WITH_NATS
+  if (nats) {
+    // The exporters stop at once; the bucket must still end with the owner's final values.
+    data_export.reset();
+    status_export.reset();
+    for (const auto& problem : {publish_final(*nats, kDataKey, stores.data.get()),
+                                publish_final(*nats, kStatusKey, stores.status.get())}) {
+      if (problem) console.err("custody-car: " + *problem);
+    }
+  }
+#endif
+
   std::string reason = "a failed task";
   if (failure.empty()) {
     const auto sig = on_signal.last_signal();
@@ -140,6 +194,7 @@ int run(const Options& o) {
   } else {
     console.err("custody-car: " + failure);
   }
+  console.out(last_reading(stores.data.get()));
   console.out(summary(stats, reason, ran_s, stop_ms));
   return failure.empty() ? 0 : 1;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The command line of custody-car.
+// The command lines of custody-car and custody-car-monitor.
 
 #include <chrono>
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace car {
 
@@ -20,6 +21,9 @@ struct Options {
   double set_failure_rate = 0;
   std::chrono::nanoseconds device_latency{0};
   std::optional<std::uint64_t> seed;  ///< none: pick one at random
+  /// NATS servers to publish the stores to (--nats, comma-separated); empty: no NATS.
+  std::vector<std::string> nats_servers;
+  std::string nats_bucket = "car";  ///< the key-value bucket (--nats-bucket)
 };
 
 /// What parsing the command line came to: options to run with, a request for help, or an
@@ -36,6 +40,35 @@ ParsedOptions parse_options(std::span<const std::string_view> args);
 
 /// The usage message, ending with a newline.
 std::string usage();
+
+/// The options of custody-car-monitor: the print, file and increase tasks of custody-car, run
+/// in another process against the stores a `custody-car --nats` publishes.
+struct MonitorOptions {
+  std::vector<std::string> nats_servers;  ///< required (--nats)
+  std::string nats_bucket = "car";
+  std::chrono::nanoseconds increase_every = std::chrono::seconds(5);
+  double speed_step = 1;
+  /// Not custody-car's log.txt: both running in one directory would log every reading twice.
+  std::string log_file = "monitor-log.txt";
+  std::optional<std::chrono::nanoseconds> duration;  ///< none: until Ctrl-C or SIGTERM
+};
+
+struct ParsedMonitorOptions {
+  std::optional<MonitorOptions> options;
+  bool help = false;
+  std::string error;
+};
+
+/// As parse_options, for custody-car-monitor (--log is short for --log-file, --step for
+/// --speed-step).
+ParsedMonitorOptions parse_monitor_options(std::span<const std::string_view> args);
+
+/// custody-car-monitor's usage message, ending with a newline.
+std::string monitor_usage();
+
+/// Whether this build has NATS support (custody::nats was found): without it, --nats is
+/// refused with a message that says so.
+bool nats_available();
 
 /// A duration with a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), or 0. Nullopt if malformed.
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);

@@ -190,6 +190,10 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
         ++stats.sets_rejected;
         out(line + "dropped unanswered");
         return;
+      case custody::set_status::disconnected:
+        ++stats.sets_rejected;
+        out(line + "not sent: the car's owner is unreachable");
+        return;
       case custody::set_status::owner_gone:
       case custody::set_status::stopped:
         running = false;  // shutting down: nobody is left to answer

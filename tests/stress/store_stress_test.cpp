@@ -333,6 +333,9 @@ std::uint64_t round(rng& r, stress::runner& run) {
             << "request " << id << " got " << custody::to_string(s) << " but the owner answered "
             << int(a);
         break;
+      case set_status::disconnected:
+        ADD_FAILURE() << "request " << id << ": a local store never reports disconnected";
+        break;
     }
     if (a == accepted_delivered) {
       EXPECT_EQ(s, set_status::accepted) << "request " << id;

@@ -47,8 +47,10 @@ class reply_cell final : public chan_core<reply_ready> {
   /// The value asked for. Stable until the request is answered.
   const T& requested() const noexcept { return value_; }
 
-  bool answer_accepted(T&& stored) {
+  /// `version`: the store's version holding `stored`, when the answering code knows it.
+  bool answer_accepted(T&& stored, std::uint64_t version = 0) {
     if (!claim()) return false;
+    version_ = version;
     try {
       value_ = std::move(stored);
     } catch (...) {
@@ -96,7 +98,11 @@ class reply_cell final : public chan_core<reply_ready> {
 
   /// After the answer is in.
   set_result<T> take_result() {
-    if (status_ == set_status::accepted) return set_result<T>::accepted_with(std::move(value_));
+    if (status_ == set_status::accepted) {
+      auto r = set_result<T>::accepted_with(std::move(value_));
+      result_access::set_version(r, version_);
+      return r;
+    }
     if (status_ == set_status::rejected) {
       return set_result<T>::rejected_with(code_, std::move(message_));
     }
@@ -172,6 +178,7 @@ class reply_cell final : public chan_core<reply_ready> {
   std::atomic<std::uint32_t> refs_{2};
   std::atomic<std::uint8_t> state_{pending};
   set_status status_ = set_status::dropped;
+  std::uint64_t version_ = 0;
   spinlock lock_;
   waiter* waiting_ = nullptr;
   T value_;

@@ -171,10 +171,10 @@ class Owner {
       s = publish_impl(std::move(adjusted), &stop_, std::nullopt);
     } catch (...) {
       // Stored, but delivering it threw: the caller still learns what was stored.
-      if (state().cell.version() != before) std::move(r).accept(state().cell.current());
+      if (state().cell.version() != before) answer_stored(r);
       throw;
     }
-    std::move(r).accept(state().cell.current());
+    answer_stored(r);
     return s;
   }
 
@@ -201,6 +201,11 @@ class Owner {
   detail::store_state<T>& state() const {
     if (!state_) throw std::logic_error("custody: operation on a nil Owner");
     return *state_;
+  }
+
+  // Answers "accepted" with the current value, and the version that holds it.
+  void answer_stored(SetRequest<T>& r) {
+    detail::request_access::accept(r, state().cell.current(), state().cell.version());
   }
   const std::shared_ptr<detail::store_state<T>>& shared() const {
     state();

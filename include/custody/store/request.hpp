@@ -104,6 +104,13 @@ struct request_access {
   static SetRequest<T> make(reply_cell<T>* cell) noexcept {
     return SetRequest<T>(cell);
   }
+  /// Answers "accepted" with the store's version holding `stored` (see result_access).
+  template <class T>
+  static bool accept(SetRequest<T>& r, T stored, std::uint64_t version) {
+    const bool delivered = r.cell().answer_accepted(std::move(stored), version);
+    r.release();
+    return delivered;
+  }
   template <class T>
   static void answer(SetRequest<T>& r, set_status s) noexcept {
     r.finish(s);

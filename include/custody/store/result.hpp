@@ -11,6 +11,10 @@
 
 namespace custody {
 
+namespace detail {
+struct result_access;
+}
+
 /// How a set() request ended.
 enum class set_status : std::uint8_t {
   accepted,  ///< The owner stored a value; set_result::value() is what it stored (maybe adjusted).
@@ -19,6 +23,9 @@ enum class set_status : std::uint8_t {
   owner_gone,  ///< The owner was gone before it answered (or before the request was sent).
   timeout,     ///< The deadline passed first. The owner may still act on the request.
   stopped,     ///< The stop token fired first. The owner may still act on the request.
+  /// Remote stores only: the connection to the owner was down when the request was sent, or
+  /// went down before the answer came back. The owner may have acted on it; get() tells.
+  disconnected,
 };
 
 /// A short lowercase name for `s`, for messages and logs.
@@ -36,6 +43,8 @@ constexpr std::string_view to_string(set_status s) noexcept {
       return "timeout";
     case set_status::stopped:
       return "stopped";
+    case set_status::disconnected:
+      return "disconnected";
   }
   return "unknown";
 }
@@ -80,6 +89,7 @@ class set_result {
   const std::string& message() const noexcept { return message_; }
 
  private:
+  friend struct detail::result_access;
   T& checked() const {
     if (!value_) {
       throw std::logic_error(
@@ -89,9 +99,25 @@ class set_result {
   }
 
   std::optional<T> value_;
+  std::uint64_t version_ = 0;  // the store's version holding the accepted value; 0: unknown
   std::error_code code_;
   std::string message_;
   set_status status_;
 };
+
+namespace detail {
+/// The store version an accepted value was stored at, for code that must order it against
+/// other values of the store (custody::nats). Owner::accept records it; 0 when unknown.
+struct result_access {
+  template <class T>
+  static std::uint64_t version(const set_result<T>& r) noexcept {
+    return r.version_;
+  }
+  template <class T>
+  static void set_version(set_result<T>& r, std::uint64_t version) noexcept {
+    r.version_ = version;
+  }
+};
+}  // namespace detail
 
 }  // namespace custody

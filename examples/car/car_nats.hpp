@@ -1,0 +1,135 @@
+#pragma once
+// What custody-car and custody-car-monitor share about NATS: where the stores live (one
+// key-value bucket, keys "data" and "status"), connecting with errors in the user's terms, and
+// making sure the bucket ends with the owner's final values.
+//
+// Only built with custody::nats (CUSTODY_CAR_WITH_NATS).
+
+#include <nats/nats.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <custody/nats.hpp>
+
+#include "car_data.hpp"
+#include "car_json.hpp"
+
+namespace car {
+
+/// The keys of the bucket: the car-data store (set requests on custody.<bucket>.data.set) and
+/// the car-status store (read-only).
+inline constexpr const char* kDataKey = "data";
+inline constexpr const char* kStatusKey = "status";
+
+/// Where the owner's exporter publishes `key` of `bucket`.
+inline custody::nats::export_options export_to(const std::string& bucket, const std::string& key) {
+  custody::nats::export_options o;
+  o.bucket.name = bucket;
+  o.key = key;
+  return o;
+}
+
+/// Where a consumer's remote store follows `key` of `bucket`.
+inline custody::nats::remote_options follow(const std::string& bucket, const std::string& key) {
+  custody::nats::remote_options o;
+  o.bucket.name = bucket;
+  o.key = key;
+  return o;
+}
+
+/// A server URL fit for messages: credentials hidden (nats://***@host:4222).
+inline std::string redact(std::string_view url) {
+  const auto scheme = url.find("://");
+  const auto at = url.rfind('@');
+  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) {
+    return std::string(url);
+  }
+  return std::string(url.substr(0, scheme + 3)) + "***" + std::string(url.substr(at));
+}
+
+/// Several URLs, redacted and separated by ", ".
+inline std::string redact(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& u : urls) out += (out.empty() ? "" : ", ") + redact(u);
+  return out;
+}
+
+/// A connection and the bucket, opened (or created) at once: a server that is missing, refuses
+/// us or has no JetStream is reported before anything starts.
+struct NatsLink {
+  custody::nats::Connection connection;
+  custody::nats::KeyValue bucket;
+};
+
+namespace nats_detail {
+
+// The client's own text, and its detail when that says more (an authorization violation, ...),
+// without custody's prefix, which would repeat the URL with its credentials.
+inline std::string reason(const custody::nats::error& e) {
+  std::string text = natsStatus_GetText(e.code());
+  const std::string_view what = e.what();
+  if (const auto open = what.rfind(" ("); open != std::string_view::npos && what.ends_with(')')) {
+    const std::string_view detail = what.substr(open + 2, what.size() - open - 3);
+    if (detail.find("://") == std::string_view::npos) text += " (" + std::string(detail) + ")";
+  }
+  return text;
+}
+
+}  // namespace nats_detail
+
+/// Connects to `servers` as `client_name` and opens `bucket`. Throws std::runtime_error with a
+/// message for the user: which server, what failed, and what to do when the cause is known.
+inline NatsLink connect_nats(const std::vector<std::string>& servers, const std::string& bucket,
+                             const std::string& client_name) {
+  custody::nats::connection_options options;
+  options.servers = servers;
+  options.name = client_name;
+  std::optional<custody::nats::Connection> connection;
+  try {
+    connection.emplace(options);
+  } catch (const custody::nats::error& e) {
+    std::string hint;
+    if (e.code() == NATS_NO_SERVER) hint = " (is nats-server -js running there?)";
+    throw std::runtime_error("cannot connect to NATS at " + redact(servers) + ": " +
+                             nats_detail::reason(e) + hint);
+  }
+  try {
+    custody::nats::bucket_options options_for_bucket;
+    options_for_bucket.name = bucket;
+    custody::nats::KeyValue kv(*connection, options_for_bucket);
+    return NatsLink{std::move(*connection), std::move(kv)};
+  } catch (const custody::nats::error& e) {
+    std::string hint;
+    if (e.code() == NATS_NO_RESPONDERS) hint = " (is JetStream enabled? nats-server -js)";
+    throw std::runtime_error("connected to NATS at " + redact(servers) +
+                             ", but cannot open or create key-value bucket '" + bucket +
+                             "': " + nats_detail::reason(e) + hint);
+  }
+}
+
+/// Writes `value` under `key` unless the bucket holds it already. An exporter destroyed right
+/// after its owner ended may not have written the owner's final value yet; this makes sure the
+/// bucket ends with it, so that every consumer ends with the same value as the owner. Returns
+/// what went wrong, or nothing.
+template <class T>
+std::optional<std::string> publish_final(const NatsLink& link, const std::string& key,
+                                         const T& value) {
+  if (!link.connection.connected()) {
+    return "not connected to NATS: the final " + key + " may be missing from the bucket";
+  }
+  try {
+    const std::string bytes = custody::nats::json_codec<T>::encode(value);
+    const auto current = link.bucket.get(key);
+    if (!current || current->bytes != bytes) link.bucket.put(key, bytes);
+    return std::nullopt;
+  } catch (const custody::nats::error& e) {
+    return "cannot write the final " + key + " to the bucket: " + nats_detail::reason(e);
+  }
+}
+
+}  // namespace car

@@ -1,0 +1,54 @@
+#pragma once
+// custody::nats::error: every failure of the NATS client, as one exception type that keeps the
+// client's status code and says what custody was doing when it happened.
+
+#include <nats/nats.h>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace custody::nats {
+
+/// A failed NATS operation. what() reads "custody::nats: <doing>: <client's text> (<detail>)".
+class error : public std::runtime_error {
+ public:
+  /// The failure `code` of the client while `doing` (e.g. "connecting to nats://...").
+  error(natsStatus code, std::string_view doing)
+      : std::runtime_error(describe(code, doing)), code_(code) {}
+
+  /// The client's status code (NATS_TIMEOUT, NATS_NO_SERVER, ...).
+  natsStatus code() const noexcept { return code_; }
+
+ private:
+  static std::string describe(natsStatus code, std::string_view doing) {
+    std::string text = "custody::nats: " + std::string(doing) + ": " + natsStatus_GetText(code);
+    // The thread's last error often names the cause more precisely (an authorization
+    // violation, a missing certificate file, ...).
+    natsStatus last = NATS_OK;
+    const char* raw = nats_GetLastError(&last);
+    if (raw == nullptr || last != code) return text;
+    std::string_view detail(raw);
+    // The client prefixes "(file.c:line): ", which says nothing to a user.
+    if (detail.starts_with('(')) {
+      if (const auto end = detail.find("): "); end != std::string_view::npos) {
+        detail.remove_prefix(end + 3);
+      }
+    }
+    if (!detail.empty() && detail != natsStatus_GetText(code)) {
+      text += " (" + std::string(detail) + ")";
+    }
+    return text;
+  }
+
+  natsStatus code_;
+};
+
+namespace detail {
+/// Throws error(s, doing) unless s is NATS_OK.
+inline void check(natsStatus s, std::string_view doing) {
+  if (s != NATS_OK) throw error(s, doing);
+}
+}  // namespace detail
+
+}  // namespace custody::nats

@@ -1,0 +1,336 @@
+#pragma once
+// The owner's side of a store over NATS: custody::nats::Exporter writes every value the owner
+// publishes into a key-value bucket and hands set requests arriving over NATS to the owner,
+// through the store's own request channel, so the owner's code does not change at all.
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "../channel.hpp"
+#include "../select.hpp"
+#include "../store.hpp"
+#include "codec.hpp"
+#include "connection.hpp"
+#include "error.hpp"
+#include "handles.hpp"
+#include "key_value.hpp"
+#include "wire.hpp"
+
+namespace custody::nats {
+
+/// Where and how a store is published.
+struct export_options {
+  bucket_options bucket;  ///< the bucket (created if missing)
+  std::string key;        ///< the key under which the value is written
+  /// The subject set requests arrive on; empty: wire::request_subject(bucket, key).
+  std::string request_subject;
+  /// The longest a request waits for the owner's answer before the requester is told timeout.
+  std::chrono::milliseconds set_timeout{5000};
+  /// Larger request payloads are answered "invalid" without decoding them.
+  std::size_t max_payload = 1 << 20;
+  /// While a write fails (the server is back but JetStream not yet ready, say), how often it
+  /// is retried.
+  std::chrono::milliseconds retry_interval{250};
+};
+
+/// What an exporter has done so far.
+struct export_stats {
+  std::uint64_t writes = 0;            ///< values written to the bucket
+  std::uint64_t write_failures = 0;    ///< writes that failed (retried with the latest value)
+  std::uint64_t requests = 0;          ///< set requests handed to the owner
+  std::uint64_t invalid_requests = 0;  ///< requests answered "invalid" (or without reply subject)
+};
+
+/// Publishes a store over NATS while it lives.
+///
+/// - Values: every value the owner publishes is written to the bucket under the key, in order,
+///   each with its revision. Writes never hold the owner back: should the owner publish faster
+///   than the server stores, intermediate values are skipped and the newest is written. While
+///   disconnected nothing is written; on reconnection the newest value is.
+/// - Requests (only when exporting a view with the set capability): each request arriving on
+///   the request subject is decoded and set() on the store, so it reaches the owner's
+///   requests() like a local one; the owner's answer goes back to that requester alone (see
+///   wire.hpp). Undecodable payloads are answered "invalid" and counted, never reach the
+///   owner. Requests are handed over one at a time, in arrival order.
+/// - When the owner is gone the final value is written, and requests are answered "owner
+///   gone" until the exporter is destroyed (after which the server answers "no responders").
+///   Destroying the exporter writes the newest value first, if it is not written yet.
+///
+/// Thread-safety: a background thread writes; requests are handed over on the client's delivery
+/// thread for the request subject, so that a slow write never delays an answer. stats() may
+/// be called from any thread. The destructor stops both (a write in flight and the final one,
+/// each bounded by the bucket timeout) and unsubscribes.
+template <class T, class Codec = json_codec<T>>
+requires codec_for<Codec, T>
+class Exporter {
+ public:
+  /// Starts publishing the store behind `view` (which needs get and subscribe; set too, to
+  /// serve requests); requests are served from the moment it returns. Throws error if the
+  /// bucket cannot be opened or created, or the request subject cannot be subscribed.
+  template <unsigned Caps>
+  Exporter(const Connection& connection, const StoreView<T, Caps>& view, export_options options)
+      : connection_(connection),
+        kv_(connection, options.bucket),
+        options_(std::move(options)),
+        view_(view) {
+    static_assert((Caps & capability::get) != 0 && (Caps & capability::subscribe) != 0,
+                  "custody::nats::Exporter needs a view with get and subscribe (and set, to "
+                  "serve set requests)");
+    if constexpr ((Caps & capability::set) != 0) {
+      setter_ = view;
+      const std::string subject = options_.request_subject.empty()
+                                      ? wire::request_subject(options_.bucket.name, options_.key)
+                                      : options_.request_subject;
+      subscription_ = MessageSubscription(
+          connection, subject, [this](message m) { serve(std::move(m), stopping_.get_token()); });
+      // Once constructed, requests are served: the server has the subscription.
+      connection.flush(options_.bucket.timeout);
+    }
+    // Subscribed before the threads start, so that nothing published from now on is missed.
+    updates_ = view_.subscribe(policy::latest().with_current());
+    writer_ = std::jthread([this](std::stop_token stop) { write_updates(stop); });
+  }
+
+  Exporter(const Exporter&) = delete;
+  Exporter& operator=(const Exporter&) = delete;
+
+  ~Exporter() {
+    stopping_.request_stop();     // a request being handed over gives up...
+    subscription_.unsubscribe();  // ...so this returns soon
+    writer_.request_stop();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  /// What has been done so far.
+  export_stats stats() const {
+    return export_stats{
+        writes_.load(std::memory_order_relaxed), write_failures_.load(std::memory_order_relaxed),
+        requests_served_.load(std::memory_order_relaxed), invalid_.load(std::memory_order_relaxed)};
+  }
+
+  /// The revision of the last successful write (0 before the first).
+  std::uint64_t revision() const {
+    std::lock_guard lock(write_mutex_);
+    return written_.empty() ? 0 : written_.back().revision;
+  }
+
+ private:
+  // --- the writer thread ------------------------------------------------------------------
+
+  void write_updates(std::stop_token stop) {
+    auto link = connection_.state().subscribe(policy::latest());
+    bool store_open = true;
+    bool linked = true;  // until the connection closes for good
+    while (store_open && !stop.stop_requested()) {
+      // The subscription only says "there is something new": the newest value is read from
+      // the store together with its version.
+      select(on_recv(
+                 updates_, [&](T&&) { write_newest(); }, [&] { store_open = false; }),
+             on_recv(
+                 link,
+                 [&](connection_state&& s) {
+                   if (s.connected && dirty_) write_newest();
+                 },
+                 [&] { linked = false; })
+                 .when(linked),
+             on_timeout(options_.retry_interval, [&] { write_newest(); }).when(dirty_),
+             on_stop(stop));
+    }
+    // Going away: the bucket keeps the newest value, even one published just before.
+    write_newest();
+  }
+
+  void write_newest() {
+    // Reading the value and saying it is being written is one step, so that an answer for a
+    // newer value (revision_before) cannot slip in between and miss this older write.
+    auto [value, version] = [&] {
+      std::lock_guard lock(write_mutex_);
+      auto newest = custody::detail::store_access::state(view_).cell.load_versioned();
+      writing_ = true;
+      writing_version_ = newest.second;
+      return newest;
+    }();
+    // A notification for a value already written (read by an earlier write): nothing to do.
+    if (!dirty_ && written_version_ == version) {
+      {
+        std::lock_guard lock(write_mutex_);
+        writing_ = false;
+      }
+      write_done_.notify_all();
+      return;
+    }
+    std::uint64_t revision = 0;
+    try {
+      const std::string bytes = Codec::encode(value);
+      dirty_ = true;
+      if (connection_.connected()) {  // else written on reconnection
+        revision = kv_.put(options_.key, bytes);
+        writes_.fetch_add(1, std::memory_order_relaxed);
+        dirty_ = false;
+      }
+    } catch (const std::exception&) {  // encoding (nothing to retry with) or writing failed
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+    {
+      std::lock_guard lock(write_mutex_);
+      if (revision != 0) {
+        if (written_.size() == kWrittenKept) written_.pop_front();
+        written_.push_back({version, revision});
+        written_version_ = version;
+      }
+      writing_ = false;
+    }
+    write_done_.notify_all();
+  }
+
+  // The revision of the last write of a value older than store version `version`: entries up
+  // to it are older, the entries above it hold that version or newer ones. Waits while an
+  // older value is being written. Nothing if unknown (version 0, or no such write kept).
+  std::optional<std::uint64_t> revision_before(std::uint64_t version) {
+    if (version == 0) return std::nullopt;
+    std::unique_lock lock(write_mutex_);
+    write_done_.wait(lock, [&] { return !writing_ || writing_version_ >= version; });
+    for (auto it = written_.rbegin(); it != written_.rend(); ++it) {
+      if (it->version < version) return it->revision;
+    }
+    return std::nullopt;
+  }
+
+  // --- requests, on the client's delivery thread for the request subject ----------------
+
+  void serve(message m, const std::stop_token& stop) {
+    const char* reply = natsMsg_GetReply(m.get());
+    if (reply == nullptr || *reply == '\0') {  // nobody to answer
+      invalid_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const int size = natsMsg_GetDataLength(m.get());
+    if (size < 0 || static_cast<std::size_t>(size) > options_.max_payload) {
+      invalid_.fetch_add(1, std::memory_order_relaxed);
+      answer(reply, wire::invalid, {}, {{wire::message_header, "payload too large"}});
+      return;
+    }
+    std::optional<T> value;
+    try {
+      value.emplace(Codec::decode(
+          std::string_view(natsMsg_GetData(m.get()), static_cast<std::size_t>(size))));
+    } catch (const std::exception& e) {
+      invalid_.fetch_add(1, std::memory_order_relaxed);
+      answer(reply, wire::invalid, {}, {{wire::message_header, e.what()}});
+      return;
+    }
+    requests_served_.fetch_add(1, std::memory_order_relaxed);
+    auto result = setter_.set_for(std::move(*value), options_.set_timeout, stop);
+    switch (result.status()) {
+      case set_status::accepted: {
+        // The owner stored the value before answering, and the writer writes it (or a newer
+        // value) soon. The requester is answered without waiting for that write, told which
+        // revisions hold older values, so that it never shows one of those after this one.
+        std::string body;
+        try {
+          body = Codec::encode(result.value());
+        } catch (const std::exception&) {
+        }
+        const auto after = revision_before(custody::detail::result_access::version(result));
+        if (!after) {
+          answer(reply, wire::accepted, body, {});
+          return;
+        }
+        const std::string text = std::to_string(*after);
+        answer(reply, wire::accepted, body, {{wire::after_revision_header, text.c_str()}});
+        return;
+      }
+      case set_status::rejected: {
+        const std::string code = std::to_string(result.error().value());
+        answer(reply, wire::rejected, {},
+               {{wire::error_header, code.c_str()},
+                {wire::category_header, result.error().category().name()},
+                {wire::message_header, result.message().c_str()}});
+        return;
+      }
+      case set_status::dropped:
+        answer(reply, wire::dropped, {}, {});
+        return;
+      case set_status::timeout:
+        answer(reply, wire::timeout, {}, {});
+        return;
+      case set_status::owner_gone:
+      case set_status::stopped:  // this exporter is going away with the request
+      case set_status::disconnected:
+        answer(reply, wire::owner_gone, {}, {});
+        return;
+    }
+  }
+
+  struct header {
+    const char* name;
+    const char* value;
+  };
+
+  // Best effort: if the reply cannot be sent the requester's own timeout answers it.
+  void answer(const char* reply, std::string_view status, std::string_view body,
+              std::initializer_list<header> headers) {
+    natsMsg* raw = nullptr;
+    if (natsMsg_Create(&raw, reply, nullptr, body.data(), static_cast<int>(body.size())) !=
+        NATS_OK) {
+      return;
+    }
+    message m(raw);
+    const std::string s(status);
+    natsMsgHeader_Set(raw, wire::status_header, s.c_str());
+    for (const header& h : headers) {
+      // Header values are single lines.
+      std::string v(h.value);
+      for (char& c : v) {
+        if (c == '\r' || c == '\n') c = ' ';
+      }
+      natsMsgHeader_Set(raw, h.name, v.c_str());
+    }
+    natsConnection_PublishMsg(connection_.native(), raw);
+  }
+
+  Connection connection_;
+  KeyValue kv_;
+  export_options options_;
+  GetSubscriber<T> view_;
+  Setter<T> setter_;
+  std::stop_source stopping_;  // the exporter is going away
+  MessageSubscription subscription_;
+  Subscription<T> updates_;
+  bool dirty_ = false;  // the bucket lacks the latest value (writer thread only)
+  // What the writer is doing and has done, for answers that must say which revisions are older
+  // than their value. Guarded by write_mutex_.
+  struct written_entry {
+    std::uint64_t version;   // the store's version...
+    std::uint64_t revision;  // ...written at this bucket revision
+  };
+  static constexpr std::size_t kWrittenKept = 64;
+  mutable std::mutex write_mutex_;
+  std::condition_variable write_done_;
+  bool writing_ = false;
+  std::uint64_t writing_version_ = 0;
+  std::deque<written_entry> written_;  // the last kWrittenKept writes, oldest first
+  std::uint64_t written_version_ = 0;  // the version of the last write (writer thread only)
+  std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> write_failures_{0};
+  std::atomic<std::uint64_t> requests_served_{0};
+  std::atomic<std::uint64_t> invalid_{0};
+  std::jthread writer_;  // last: starts after, and stops before, everything it uses
+};
+
+}  // namespace custody::nats

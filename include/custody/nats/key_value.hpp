@@ -1,0 +1,108 @@
+#pragma once
+// custody::nats::KeyValue: a JetStream key-value bucket, opened (or created) once, then written
+// and read by key with revisions.
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "connection.hpp"
+#include "error.hpp"
+#include "handles.hpp"
+
+namespace custody::nats {
+
+/// The bucket to use, and how to create it if it does not exist yet.
+struct bucket_options {
+  std::string name;  ///< the bucket's name (letters, digits, '-' and '_')
+  /// Revisions kept per key (1..64). Only the latest matters to a store.
+  std::uint8_t history = 1;
+  /// File storage survives a server restart; memory storage does not.
+  jsStorageType storage = js_FileStorage;
+  /// How long a write or a read waits for the server's answer.
+  std::chrono::milliseconds timeout{2000};
+};
+
+/// One entry read from a bucket.
+struct kv_value {
+  std::string bytes;           ///< the encoded value
+  std::uint64_t revision = 0;  ///< its revision
+};
+
+/// A key-value bucket. Move-only. Thread-safety: calls on one KeyValue may come from several
+/// threads (the client serialises them); watches should each use their own.
+class KeyValue {
+ public:
+  /// Opens the bucket, creating it with `options` if it does not exist. Throws error
+  /// (NATS_NO_SERVER_SUPPORT without JetStream, NATS_TIMEOUT, ...).
+  KeyValue(const Connection& connection, const bucket_options& options)
+      : connection_(connection), name_(options.name) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = options.timeout.count();
+    jsCtx* js = nullptr;
+    detail::check(natsConnection_JetStream(&js, connection.native(), &jo), "opening JetStream");
+    js_.reset(js);
+    kvStore* kv = nullptr;
+    natsStatus s = js_KeyValue(&kv, js, name_.c_str());
+    if (s == NATS_NOT_FOUND) {
+      kvConfig cfg;
+      kvConfig_Init(&cfg);
+      cfg.Bucket = name_.c_str();
+      cfg.History = options.history;
+      cfg.StorageType = options.storage;
+      // Two parties may create it at once; the same configuration makes that harmless.
+      s = js_CreateKeyValue(&kv, js, &cfg);
+    }
+    detail::check(s, "opening key-value bucket " + name_);
+    kv_.reset(kv);
+  }
+
+  /// The bucket's name.
+  const std::string& name() const noexcept { return name_; }
+
+  /// Writes `bytes` under `key` and returns the new revision once the server has stored it.
+  /// Throws error (NATS_TIMEOUT when no answer came in time, NATS_CONNECTION_DISCONNECTED, ...).
+  std::uint64_t put(const std::string& key, std::string_view bytes) const {
+    std::uint64_t revision = 0;
+    detail::check(kvStore_Put(&revision, kv_.get(), key.c_str(), bytes.data(),
+                              static_cast<int>(bytes.size())),
+                  "writing " + name_ + "/" + key);
+    return revision;
+  }
+
+  /// The latest value under `key`, or nothing if the key has none (never written, deleted).
+  /// Throws error.
+  std::optional<kv_value> get(const std::string& key) const {
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, kv_.get(), key.c_str());
+    if (s == NATS_NOT_FOUND) return std::nullopt;
+    detail::check(s, "reading " + name_ + "/" + key);
+    kv_entry owned(e);
+    return kv_value{read_bytes(e), kvEntry_Revision(e)};
+  }
+
+  /// The client's bucket handle, for calls custody does not wrap.
+  kvStore* native() const noexcept { return kv_.get(); }
+
+  /// The bytes of an entry.
+  static std::string read_bytes(kvEntry* e) {
+    const auto* data = static_cast<const char*>(kvEntry_Value(e));
+    const int size = kvEntry_ValueLen(e);
+    return data != nullptr && size > 0 ? std::string(data, static_cast<std::size_t>(size))
+                                       : std::string();
+  }
+
+ private:
+  Connection connection_;  // the handles below need it
+  std::string name_;
+  js_context js_;
+  kv_store kv_;
+};
+
+}  // namespace custody::nats

@@ -1,0 +1,479 @@
+#pragma once
+// The consumers' side of a store over NATS: custody::nats::RemoteStore gives the same views as
+// a local store (Getter, Setter, Subscriber, ...), so a task written against Getter<T> runs
+// unchanged against a store owned by another process or machine.
+//
+// How: a local mirror store, owned by a bridge thread. The bridge publishes into the mirror
+// every value a key-value watch delivers (revisions only go forward), and forwards the
+// mirror's set requests as NATS requests, answering each with the remote owner's answer. So
+// get() is local and never waits for the network, and subscribers get the local policies.
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "../channel.hpp"
+#include "../select.hpp"
+#include "../store.hpp"
+#include "codec.hpp"
+#include "connection.hpp"
+#include "error.hpp"
+#include "handles.hpp"
+#include "key_value.hpp"
+#include "wire.hpp"
+
+namespace custody::nats {
+
+/// Which store to follow, and how.
+struct remote_options {
+  bucket_options bucket;  ///< the bucket the owner's exporter writes (created if missing)
+  std::string key;        ///< the key it writes
+  /// The subject of set requests; empty: wire::request_subject(bucket, key).
+  std::string request_subject;
+  /// A set() gets its answer within this long, whatever its own deadline: after it, timeout.
+  std::chrono::milliseconds request_timeout{5000};
+  /// Larger values in the bucket are skipped and counted.
+  std::size_t max_payload = 1 << 20;
+  /// Set requests that may wait for the bridge before set() callers block.
+  std::size_t request_capacity = 64;
+};
+
+/// What a remote store has seen.
+struct remote_stats {
+  std::uint64_t revision = 0;         ///< the bucket revision get() currently returns (0: none yet)
+  std::uint64_t updates = 0;          ///< values received from the bucket
+  std::uint64_t skipped = 0;          ///< entries that could not be decoded (or were too large)
+  std::uint64_t replies_ignored = 0;  ///< replies no request waited for, or malformed
+};
+
+/// A store owned elsewhere, followed over NATS. Non-movable (its threads refer to it); hand out
+/// its views, which stay valid after it is gone (the store then reads as closed, owner gone).
+///
+/// Views behave as a local store's, with these differences:
+/// - get() returns the newest value received; while disconnected it may be stale by up to
+///   stale_for(). It never waits for the network.
+/// - set() is a request to the remote owner, answered to that caller alone. accepted: get()
+///   already returns the stored value or a newer one (the answer says which bucket revisions
+///   are older than the stored value; those are never shown again) — when the owner stored it
+///   with Owner::accept; after a bare SetRequest::accept (a joint change, say) get() catches up
+///   once the bucket delivers the value. owner_gone: no owner serves the store ("no
+///   responders").
+///   disconnected: the connection was down when the request was sent, or went down before the
+///   answer came. Every set() is answered within remote_options::request_timeout.
+/// - subscribe(policy) sees every value the watch delivers, under the chosen policy. Values
+///   the remote owner published while this side was disconnected, or faster than the bucket
+///   stored them, arrive as the newest one only.
+///
+/// Thread-safety: the views are used from any threads; stats() and stale_for() too.
+template <class T, class Codec = json_codec<T>>
+requires codec_for<Codec, T>
+class RemoteStore {
+ public:
+  /// Opens the bucket (creating it if missing), reads the current value (or starts from
+  /// `initial` when the key has none yet) and starts following the key. Throws error.
+  RemoteStore(const Connection& connection, remote_options options, T initial)
+      : connection_(connection),
+        kv_(connection, options.bucket),
+        options_(std::move(options)),
+        subject_(options_.request_subject.empty()
+                     ? wire::request_subject(options_.bucket.name, options_.key)
+                     : options_.request_subject),
+        mirror_(make_store<T>(std::move(initial), {options_.request_capacity})) {
+    // Watch before returning, so that every update from now on reaches the mirror; the
+    // watch starts with the current value.
+    kv_watcher first = open_watch();
+    for (;;) {
+      kvEntry* raw = nullptr;
+      detail::check(kvWatcher_Next(&raw, first.get(), options_.bucket.timeout.count()),
+                    "reading the current value of " + options_.bucket.name + "/" + options_.key);
+      if (raw == nullptr) break;  // "all current values delivered"
+      if (auto e = to_entry(kv_entry(raw))) {
+        (void)mirror_.owner.publish(std::move(e->value));
+        revision_.store(e->revision, std::memory_order_release);
+      }
+    }
+    // A full policy::block subscriber holds publishing back until the store goes away.
+    mirror_.owner.set_stop_token(stopping_.get_token());
+    natsInbox* inbox = nullptr;
+    detail::check(natsInbox_Create(&inbox), "creating a reply inbox");
+    inbox_ = inbox;
+    natsInbox_Destroy(inbox);
+    inbox_subscription_ = MessageSubscription(connection_, inbox_ + ".*",
+                                              [this](message m) { settle(std::move(m)); });
+    watch_thread_ = std::jthread(
+        [this, w = std::move(first)](std::stop_token stop) mutable { watch(std::move(w), stop); });
+    bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
+  }
+  /// As above, starting from T{} when the key has no value yet.
+  RemoteStore(const Connection& connection,
+              remote_options options) requires std::default_initializable<T>
+      : RemoteStore(connection, std::move(options), T{}) {}
+
+  RemoteStore(const RemoteStore&) = delete;
+  RemoteStore& operator=(const RemoteStore&) = delete;
+
+  /// Stops following: waiting set() callers get owner_gone, subscribers drain and then see
+  /// closed, get() keeps the last value.
+  ~RemoteStore() {
+    stopping_.request_stop();
+    bridge_thread_.request_stop();
+    watch_thread_.request_stop();
+    interrupt_watch();
+    if (bridge_thread_.joinable()) bridge_thread_.join();
+    if (watch_thread_.joinable()) watch_thread_.join();
+    inbox_subscription_.unsubscribe();  // no answer comes in any more
+    std::lock_guard lock(owner_mutex_);
+    answer_all(set_status::owner_gone);
+    mirror_.owner.close();
+  }
+
+  /// A view with every consumer capability; narrow it as for a local store.
+  Store<T> store() const { return mirror_.store; }
+  /// Any view of the store, as store() narrowed.
+  template <unsigned Caps>
+  operator StoreView<T, Caps>() const {
+    return mirror_.store;
+  }
+
+  /// How long get() may have been stale: zero while connected, else the time since the
+  /// connection was lost.
+  std::chrono::steady_clock::duration stale_for() const {
+    const connection_state s = connection_.state().get();
+    if (s.connected) return {};
+    return std::chrono::steady_clock::now() - s.since;
+  }
+
+  /// Counters and the current revision.
+  remote_stats stats() const {
+    return remote_stats{
+        revision_.load(std::memory_order_acquire), updates_.load(std::memory_order_relaxed),
+        skipped_.load(std::memory_order_relaxed), ignored_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  struct entry {
+    std::uint64_t revision;
+    std::string bytes;
+    T value;
+  };
+  struct pending {
+    SetRequest<T> request;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  std::optional<T> decode(std::string_view bytes) {
+    if (bytes.size() > options_.max_payload) {
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    try {
+      return std::optional<T>(Codec::decode(bytes));
+    } catch (const std::exception&) {
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+  }
+
+  // --- the watch thread: bucket entries into the mirror ---------------------------------
+
+  kv_watcher open_watch() {
+    kvWatcher* raw = nullptr;
+    detail::check(kvStore_Watch(&raw, kv_.native(), options_.key.c_str(), nullptr),
+                  "watching " + options_.bucket.name + "/" + options_.key);
+    return kv_watcher(raw);
+  }
+
+  // The value of a put entry; nothing for deletes (they leave the last value) and for entries
+  // that do not decode (counted).
+  std::optional<entry> to_entry(kv_entry e) {
+    if (kvEntry_Operation(e.get()) != kvOp_Put) return std::nullopt;
+    std::string bytes = KeyValue::read_bytes(e.get());
+    auto v = decode(bytes);
+    if (!v) return std::nullopt;
+    return entry{kvEntry_Revision(e.get()), std::move(bytes), std::move(*v)};
+  }
+
+  void watch(kv_watcher watcher, std::stop_token stop) {
+    auto link = connection_.state().subscribe(policy::latest());
+    while (!stop.stop_requested()) {
+      if (!watcher) {
+        try {
+          watcher = open_watch();
+        } catch (const error&) {
+          // Not reachable now: try again once the connection changes (or a little later,
+          // should JetStream still be starting).
+          bool closed_for_good = false;
+          select(on_recv(
+                     link, [](connection_state&&) {}, [&] { closed_for_good = true; }),
+                 on_timeout(std::chrono::milliseconds(250)), on_stop(stop));
+          if (closed_for_good) return;
+          continue;
+        }
+      }
+      {
+        std::lock_guard lock(watcher_mutex_);
+        watcher_ = watcher.get();
+      }
+      if (stop.stop_requested()) kvWatcher_Stop(watcher.get());  // a stop before watcher_
+      follow(watcher.get(), stop);
+      std::lock_guard lock(watcher_mutex_);
+      watcher_ = nullptr;
+      watcher.reset();
+    }
+  }
+
+  // Until the watcher is interrupted (stop) or fails (then it is made again). After a
+  // reconnection the client itself recreates the watch's consumer where it left off.
+  void follow(kvWatcher* w, const std::stop_token& stop) {
+    for (;;) {
+      kvEntry* raw = nullptr;
+      const natsStatus s = kvWatcher_Next(&raw, w, 60'000);
+      if (s == NATS_TIMEOUT) continue;
+      if (s != NATS_OK) return;
+      if (raw == nullptr) continue;  // "all current values delivered"
+      auto e = to_entry(kv_entry(raw));
+      if (e) apply(std::move(*e));
+      if (stop.stop_requested()) return;
+    }
+  }
+
+  void interrupt_watch() {
+    std::lock_guard lock(watcher_mutex_);
+    if (watcher_ != nullptr) kvWatcher_Stop(watcher_);
+  }
+
+  // --- the bridge thread and the answers: the mirror's owner -----------------------------
+  //
+  // The bridge thread forwards requests; the watch thread applies the bucket's entries, and
+  // answers are settled on the client's delivery thread for the inbox, each without a further
+  // thread hand-over. They use the mirror's owner, and the pending requests, under
+  // owner_mutex_.
+
+  void bridge(std::stop_token stop) {
+    const Receiver<SetRequest<T>> requests = mirror_.owner.requests();
+    auto link = connection_.state().subscribe(policy::latest());
+    bool running = true;
+    bool linked = true;  // until the connection closes for good
+    while (running) {
+      const auto next_deadline = earliest_deadline();
+      select(on_recv(requests, [&](SetRequest<T>&& r) { forward(std::move(r)); }),
+             on_recv(
+                 link,
+                 [&](connection_state&& s) {
+                   if (!s.connected) fail_pending();
+                 },
+                 [&] {
+                   fail_pending();
+                   linked = false;
+                 })
+                 .when(linked),
+             on_deadline(next_deadline, [&] { expire(); })
+                 .when(next_deadline != std::chrono::steady_clock::time_point::max()),
+             on_stop(stop, [&] { running = false; }));
+    }
+  }
+
+  void answer_all(set_status s) {
+    for (auto& [id, p] : pending_) custody::detail::request_access::answer(p.request, s);
+    pending_.clear();
+  }
+
+  void forward(SetRequest<T>&& r) {
+    if (r.abandoned()) return;
+    if (!connection_.connected()) {
+      custody::detail::request_access::answer(r, set_status::disconnected);
+      return;
+    }
+    std::string bytes;
+    try {
+      bytes = Codec::encode(r.value());
+    } catch (const std::exception& e) {
+      std::move(r).reject(std::errc::invalid_argument, e.what());
+      return;
+    }
+    const std::uint64_t id = ++next_id_;
+    const std::string reply = inbox_ + "." + std::to_string(id);
+    natsMsg* raw = nullptr;
+    if (natsMsg_Create(&raw, subject_.c_str(), reply.c_str(), bytes.data(),
+                       static_cast<int>(bytes.size())) != NATS_OK) {
+      custody::detail::request_access::answer(r, set_status::disconnected);
+      return;
+    }
+    message m(raw);
+    {
+      // Pending before it is sent: the answer may come back at once.
+      std::lock_guard lock(owner_mutex_);
+      pending_.emplace(
+          id, pending{std::move(r), std::chrono::steady_clock::now() + options_.request_timeout});
+    }
+    if (natsConnection_PublishMsg(connection_.native(), raw) != NATS_OK) {
+      std::lock_guard lock(owner_mutex_);
+      if (auto it = pending_.find(id); it != pending_.end()) {
+        custody::detail::request_access::answer(it->second.request, set_status::disconnected);
+        pending_.erase(it);
+      }
+    }
+  }
+
+  void apply(entry&& e) {
+    std::lock_guard lock(owner_mutex_);
+    // Seen already, or older than a value an accepted answer brought.
+    if (e.revision <= std::max(revision_.load(std::memory_order_relaxed), older_than_answer_)) {
+      return;
+    }
+    revision_.store(e.revision, std::memory_order_release);
+    updates_.fetch_add(1, std::memory_order_relaxed);
+    // The first newer entry is the answered value itself (unless the owner has published
+    // again meanwhile): it is in the mirror already, and subscribers must not get it twice.
+    const bool shown = answered_bytes_ && *answered_bytes_ == e.bytes;
+    answered_bytes_.reset();
+    if (!shown) (void)mirror_.owner.publish(std::move(e.value));  // stopped: shutting down
+  }
+
+  static std::string_view header(natsMsg* m, const char* name) {
+    const char* v = nullptr;
+    if (natsMsgHeader_Get(m, name, &v) != NATS_OK || v == nullptr) return {};
+    return v;
+  }
+
+  template <class Int>
+  static std::optional<Int> parse(std::string_view s) {
+    Int v{};
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+  }
+
+  void settle(message m) {
+    std::lock_guard lock(owner_mutex_);
+    const std::string_view subject = natsMsg_GetSubject(m.get());
+    const auto dot = subject.rfind('.');
+    const auto id =
+        parse<std::uint64_t>(subject.substr(dot == std::string_view::npos ? 0 : dot + 1));
+    auto it = id ? pending_.find(*id) : pending_.end();
+    if (it == pending_.end()) {  // late, or a duplicate
+      ignored_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    SetRequest<T>& r = it->second.request;
+    natsMsg* raw = m.get();
+    const auto finish = [&](set_status s) {
+      custody::detail::request_access::answer(r, s);
+      pending_.erase(it);
+    };
+    if (natsMsg_IsNoResponders(raw)) return finish(set_status::owner_gone);
+    const std::string_view status = header(raw, wire::status_header);
+    if (status == wire::accepted) {
+      const std::string_view body(natsMsg_GetData(raw),
+                                  static_cast<std::size_t>(natsMsg_GetDataLength(raw)));
+      std::optional<T> stored = decode(body);
+      const auto after = parse<std::uint64_t>(header(raw, wire::after_revision_header));
+      // The bucket's entries up to `after` are older than the stored value: unless the mirror
+      // is past them already (then it shows this value or a newer one), show the value now
+      // and ignore them from here on.
+      if (stored && after && *after >= revision_.load(std::memory_order_relaxed) &&
+          *after >= older_than_answer_) {
+        (void)mirror_.owner.publish(*stored);
+        older_than_answer_ = *after;
+        answered_bytes_.emplace(body);
+      }
+      if (!stored) stored.emplace(r.value());  // the owner said what it stored; trust that
+      std::move(r).accept(std::move(*stored));
+      pending_.erase(it);
+    } else if (status == wire::rejected) {
+      const int code = parse<int>(header(raw, wire::error_header)).value_or(0);
+      const std::string_view category = header(raw, wire::category_header);
+      const std::error_category& cat = category == std::system_category().name()
+                                           ? std::system_category()
+                                           : std::generic_category();
+      std::move(r).reject(std::error_code(code, cat),
+                          std::string(header(raw, wire::message_header)));
+      pending_.erase(it);
+    } else if (status == wire::dropped) {
+      finish(set_status::dropped);
+    } else if (status == wire::owner_gone) {
+      finish(set_status::owner_gone);
+    } else if (status == wire::timeout) {
+      finish(set_status::timeout);
+    } else if (status == wire::invalid) {
+      std::move(r).reject(std::errc::invalid_argument,
+                          "the owner could not decode the request: " +
+                              std::string(header(raw, wire::message_header)));
+      pending_.erase(it);
+    } else {
+      ignored_.fetch_add(1, std::memory_order_relaxed);
+      std::move(r).reject(
+          std::errc::protocol_error,
+          "unrecognised reply from the owner (Custody-Status: \"" + std::string(status) + "\")");
+      pending_.erase(it);
+    }
+  }
+
+  // The connection is down: no answer can come back any more.
+  void fail_pending() {
+    std::lock_guard lock(owner_mutex_);
+    answer_all(set_status::disconnected);
+  }
+
+  std::chrono::steady_clock::time_point earliest_deadline() {
+    std::lock_guard lock(owner_mutex_);
+    auto t = std::chrono::steady_clock::time_point::max();
+    for (const auto& [id, p] : pending_) t = std::min(t, p.deadline);
+    return t;
+  }
+
+  void expire() {
+    std::lock_guard lock(owner_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      custody::detail::request_access::answer(it->second.request, set_status::timeout);
+      it = pending_.erase(it);
+    }
+  }
+
+  Connection connection_;
+  KeyValue kv_;
+  remote_options options_;
+  std::string subject_;
+  store_pair<T> mirror_;
+  std::string inbox_;
+  MessageSubscription inbox_subscription_;
+  std::stop_source stopping_;  // the store is going away
+  std::mutex owner_mutex_;     // guards the mirror's owner and the next three
+  std::map<std::uint64_t, pending> pending_;
+  // Set by an accepted answer: entries up to this revision are older than the answered value,
+  // which the mirror shows already, as encoded in answered_bytes_.
+  std::uint64_t older_than_answer_ = 0;
+  std::optional<std::string> answered_bytes_;
+  std::uint64_t next_id_ = 0;  // bridge thread only
+  std::mutex watcher_mutex_;
+  kvWatcher* watcher_ = nullptr;  // the live watcher, to interrupt it
+  std::atomic<std::uint64_t> revision_{0};
+  std::atomic<std::uint64_t> updates_{0};
+  std::atomic<std::uint64_t> skipped_{0};
+  std::atomic<std::uint64_t> ignored_{0};
+  std::jthread watch_thread_;  // last: they start after, and stop before, what they use
+  std::jthread bridge_thread_;
+};
+
+}  // namespace custody::nats

@@ -1,0 +1,45 @@
+#pragma once
+// The wire format of a store published over NATS, for clients in any language.
+//
+// - The value lives in the JetStream key-value bucket `bucket` under `key`, encoded by the
+//   store's codec (JSON by default). Every write has a revision; a newer write has a higher one.
+// - A set request is a NATS request to request_subject(bucket, key) (by default
+//   "custody.<bucket>.<key>.set") whose payload is the encoded value asked for.
+// - The reply's headers say how it ended:
+//     Custody-Status    accepted | rejected | dropped | owner-gone | timeout | invalid
+//     Custody-After-Revision  (accepted; absent when the owner cannot tell) every bucket
+//                       revision up to this one holds an older value; the stored value (or a
+//                       newer one) is written above it
+//     Custody-Error     (rejected) the owner's error code, decimal
+//     Custody-Category  (rejected) the error code's category ("generic", "system", ...)
+//     Custody-Message   (rejected, invalid) the owner's reason, or what was wrong with the
+//                       request
+//   and an accepted reply's payload is the encoded value the owner stored (maybe adjusted).
+// - A request sent while no owner serves the store gets the server's "no responders" reply.
+
+#include <string>
+#include <string_view>
+
+namespace custody::nats::wire {
+
+inline constexpr const char* status_header = "Custody-Status";
+inline constexpr const char* after_revision_header = "Custody-After-Revision";
+inline constexpr const char* error_header = "Custody-Error";
+inline constexpr const char* category_header = "Custody-Category";
+inline constexpr const char* message_header = "Custody-Message";
+
+inline constexpr std::string_view accepted = "accepted";
+inline constexpr std::string_view rejected = "rejected";
+inline constexpr std::string_view dropped = "dropped";
+inline constexpr std::string_view owner_gone = "owner-gone";
+inline constexpr std::string_view timeout = "timeout";
+/// The request's payload could not be decoded (or was too large); nothing was asked of the
+/// owner.
+inline constexpr std::string_view invalid = "invalid";
+
+/// The subject set requests for `key` in `bucket` go to, unless configured otherwise.
+inline std::string request_subject(std::string_view bucket, std::string_view key) {
+  return "custody." + std::string(bucket) + "." + std::string(key) + ".set";
+}
+
+}  // namespace custody::nats::wire

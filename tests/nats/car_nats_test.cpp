@@ -1,0 +1,645 @@
+// The car example across processes: `custody-car --nats` owns the car and publishes its stores
+// on a real nats-server; `custody-car-monitor` processes follow them, print and log what the
+// owner publishes, and ask the owner for more speed over NATS.
+//
+// Nothing here sleeps to synchronise: every step waits for a process's output or exit, with a
+// generous deadline that only a broken program reaches.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <custody/nats.hpp>
+
+#include "../support/nats_server.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Only reached when something is broken: a bound on waiting, never a synchronisation. Below
+// the test watchdog's 60 s, so a failure names what was awaited.
+constexpr auto kTimeout = 20s;
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/custody-car-nats-XXXXXX";
+    if (mkdtemp(pattern.data())) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A child process: standard output on a pipe, read line by line as it comes; standard error in
+// a file. Killed (SIGKILL) if still running when destroyed.
+class Process {
+ public:
+  Process(std::string name, const std::string& program, const std::vector<std::string>& args,
+          const std::string& dir)
+      : name_(std::move(name)), err_path_(dir + "/" + name_ + ".stderr") {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> argv_store{program};
+    argv_store.insert(argv_store.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_store) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    out_fd_ = fds[0];
+    if (rc != 0) {
+      pid_ = -1;
+      ::close(out_fd_);
+      throw std::system_error(rc, std::generic_category(), "posix_spawn " + program);
+    }
+  }
+
+  ~Process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+    ::close(out_fd_);
+  }
+
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // The next line of standard output; nullopt at its end, or (failing the test) when nothing
+  // comes for kTimeout.
+  std::optional<std::string> read_line() {
+    const auto deadline = Clock::now() + kTimeout;
+    for (;;) {
+      if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        out_.push_back(line);
+        return line;
+      }
+      if (eof_) {
+        if (buffer_.empty()) return std::nullopt;
+        out_.push_back(std::exchange(buffer_, {}));
+        return out_.back();
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{out_fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) {
+        ADD_FAILURE() << name_ << " wrote nothing for " << kTimeout.count() << " s";
+        return std::nullopt;
+      }
+      char chunk[4096];
+      const ssize_t n = ::read(out_fd_, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        eof_ = true;
+      } else {
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+      }
+    }
+  }
+
+  // Reads until a line matching `pattern` and returns it; nullopt at the end of the output, or
+  // (failing the test) once kTimeout has passed without such a line.
+  std::optional<std::string> read_until(const std::regex& pattern) {
+    const auto deadline = Clock::now() + kTimeout;
+    while (Clock::now() < deadline) {
+      const auto line = read_line();
+      if (!line) return std::nullopt;
+      if (std::regex_search(*line, pattern)) return line;
+    }
+    ADD_FAILURE() << name_ << ": no matching line within " << kTimeout.count() << " s";
+    return std::nullopt;
+  }
+
+  void signal(int sig) { ASSERT_EQ(::kill(pid_, sig), 0) << name_; }
+
+  // Reads the rest of the output, then waits for the exit. Returns the exit code, 128 + the
+  // signal that killed it, or -1 if it did not end within kTimeout (it is killed then).
+  int finish() {
+    while (read_line()) {
+    }
+    auto exited = std::async(std::launch::async, [pid = pid_] {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return status;
+    });
+    if (exited.wait_for(kTimeout) != std::future_status::ready) {
+      ::kill(pid_, SIGKILL);
+      exited.wait();
+      pid_ = -1;
+      ADD_FAILURE() << name_ << " did not exit within " << kTimeout.count() << " s";
+      return -1;
+    }
+    const int status = exited.get();
+    pid_ = -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+  }
+
+  const std::vector<std::string>& out() const { return out_; }
+  std::string err() const { return read_file(err_path_); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::string err_path_;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string buffer_;
+  bool eof_ = false;
+  std::vector<std::string> out_;
+};
+
+// One reading as the screen shows it: "14:03:07.250  speed   12.00 km/h  location  3.45 m  ...".
+struct Reading {
+  std::string time, speed, location;
+  friend bool operator==(const Reading&, const Reading&) = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Reading& r) {
+  return os << r.time << " " << r.speed << " km/h " << r.location << " m";
+}
+
+const std::regex kScreenReading(
+    R"(^(\d{2}:\d{2}:\d{2}\.\d{3})  speed +(\d+\.\d{2}) km/h  location +(\d+\.\d{2}) m  )");
+
+std::optional<Reading> screen_reading(const std::string& line) {
+  std::smatch m;
+  if (!std::regex_search(line, m, kScreenReading)) return std::nullopt;
+  return Reading{m[1], m[2], m[3]};
+}
+
+// The line both programs print before the summary: "last reading: <log line>", whose log
+// line is "<ISO 8601 date>: <speed>, <location>".
+const std::regex kLastReading(
+    R"(^last reading: (\d{4}-\d{2}-\d{2}T(\d{2}:\d{2}:\d{2}\.\d{3})[+-]\d{2}:\d{2}: (\d+\.\d{2}), (\d+\.\d{2}))$)");
+
+// A log line: "<ISO 8601 date>: <speed>, <location>", as a Reading.
+const std::regex kLogLine(
+    R"(^\d{4}-\d{2}-\d{2}T(\d{2}:\d{2}:\d{2}\.\d{3})[+-]\d{2}:\d{2}: (\d+\.\d{2}), (\d+\.\d{2})$)");
+
+std::optional<std::string> last_reading_line(const std::vector<std::string>& out) {
+  for (auto it = out.rbegin(); it != out.rend(); ++it) {
+    if (std::regex_match(*it, kLastReading)) return *it;
+  }
+  return std::nullopt;
+}
+
+Reading reading_of_last_line(const std::string& line) {
+  std::smatch m;
+  EXPECT_TRUE(std::regex_match(line, m, kLastReading)) << line;
+  if (m.empty()) return {};
+  return Reading{m[2], m[3], m[4]};
+}
+
+std::optional<Reading> last_screen_reading(const std::vector<std::string>& out) {
+  for (auto it = out.rbegin(); it != out.rend(); ++it) {
+    if (auto r = screen_reading(*it)) return r;
+  }
+  return std::nullopt;
+}
+
+const std::regex kCarSummary(R"(^summary: \d+ updates?, \d+ set requests? accepted, )");
+const std::regex kMonitorSummary(
+    R"(^summary: (\d+) updates? received, (\d+) set requests? accepted, (\d+) rejected, (\d+) )"
+    R"(NATS disconnects?, (\d+) write errors?(, \d+ not logged)?(, \d+ not shown)?; stopped by )"
+    R"((\S+) after [0-9.]+ s, every task ended [0-9.]+ ms after the stop request$)");
+const std::regex kAccepted(R"(  set speed (\d+\.\d{2}) km/h: accepted$)");
+
+// Whether `part` is `whole` with some lines left out (same order).
+bool is_subsequence(const std::vector<std::string>& part, const std::vector<std::string>& whole) {
+  auto at = whole.begin();
+  for (const std::string& line : part) {
+    at = std::find(at, whole.end(), line);
+    if (at == whole.end()) return false;
+    ++at;
+  }
+  return true;
+}
+
+class CarOverNats : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(dir.path().empty()) << "no temporary directory"; }
+
+  std::string path(const std::string& name) const { return dir.path() + "/" + name; }
+
+  // The owner: fast polls; its own increase task too, so local and remote set requests mix.
+  std::unique_ptr<Process> start_owner(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "--nats",     server.url(),    "--poll-interval", "50ms", "--increase-every", "300ms",
+        "--log-file", path("car.log"), "--duration",      "50s",  "--seed",           "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>("custody-car", CUSTODY_CAR_BINARY, args, dir.path());
+  }
+
+  std::unique_ptr<Process> start_monitor(const std::string& name) {
+    return std::make_unique<Process>(
+        name, CUSTODY_CAR_MONITOR_BINARY,
+        std::vector<std::string>{"--nats", server.url(), "--increase-every", "100ms", "--log-file",
+                                 path(name + ".log"), "--duration", "50s"},
+        dir.path());
+  }
+
+  // For failure messages: the bucket's data as another client reads it.
+  std::string bucket_data() const {
+    try {
+      custody::nats::connection_options options;
+      options.servers = {server.url()};
+      custody::nats::Connection c(options);
+      custody::nats::bucket_options bucket;
+      bucket.name = "car";
+      const auto v = custody::nats::KeyValue(c, bucket).get("data");
+      return v ? v->bytes + " (revision " + std::to_string(v->revision) + ")" : "nothing";
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  }
+
+  static std::string tail(const std::vector<std::string>& lines) {
+    std::string out = "its output ends with:\n";
+    for (std::size_t i = lines.size() > 12 ? lines.size() - 12 : 0; i < lines.size(); ++i) {
+      out += "  " + lines[i] + "\n";
+    }
+    return out;
+  }
+
+  custody_test::NatsServer server;
+  TempDir dir;
+};
+
+TEST_F(CarOverNats, TwoMonitorsFollowTheOwnerAndEndWithItsFinalReading) {
+  auto owner = start_owner();
+  ASSERT_TRUE(owner->read_until(kScreenReading)) << owner->err();
+  ASSERT_NE(owner->out().front().find("; publishing to NATS " + server.url() +
+                                      " (bucket car, set requests on custody.car.data.set)"),
+            std::string::npos)
+      << owner->out().front();
+
+  std::vector<std::unique_ptr<Process>> monitors;
+  monitors.push_back(start_monitor("monitor-1"));
+  monitors.push_back(start_monitor("monitor-2"));
+  std::vector<std::vector<std::string>> accepted_speeds(monitors.size());
+  for (std::size_t i = 0; i < monitors.size(); ++i) {
+    Process& m = *monitors[i];
+    // Readings first (the first one is the car's state when the monitor started), then answers
+    // to its own set requests: two, to be sure they keep coming.
+    ASSERT_TRUE(m.read_until(kScreenReading)) << m.name() << ": " << m.err();
+    for (int n = 0; n < 2; ++n) {
+      const auto line = m.read_until(kAccepted);
+      ASSERT_TRUE(line) << m.name() << ": " << m.err();
+      std::smatch match;
+      std::regex_search(*line, match, kAccepted);
+      accepted_speeds[i].push_back(match[1]);
+    }
+  }
+
+  // The owner ends; its final reading is what the bucket ends with.
+  owner->signal(SIGTERM);
+  ASSERT_EQ(owner->finish(), 0) << owner->err();
+  EXPECT_EQ(owner->err(), "");
+  ASSERT_GE(owner->out().size(), 2u);
+  EXPECT_TRUE(std::regex_search(owner->out().back(), kCarSummary)) << owner->out().back();
+  const auto owner_last = last_reading_line(owner->out());
+  ASSERT_TRUE(owner_last) << "custody-car printed no 'last reading:' line";
+  EXPECT_EQ(*owner_last, owner->out()[owner->out().size() - 2]) << "just before the summary";
+  const Reading final_reading = reading_of_last_line(*owner_last);
+  const std::vector<std::string> owner_log = split_lines(read_file(path("car.log")));
+  ASSERT_FALSE(owner_log.empty());
+  EXPECT_EQ("last reading: " + owner_log.back(), *owner_last);
+
+  for (std::size_t i = 0; i < monitors.size(); ++i) {
+    Process& m = *monitors[i];
+    // Until it shows the owner's final reading (maybe among the lines read already): the owner
+    // has ended, so nothing newer comes.
+    bool seen = std::any_of(m.out().begin(), m.out().end(), [&](const std::string& line) {
+      return screen_reading(line) == final_reading;
+    });
+    while (!seen) {
+      const auto line = m.read_until(kScreenReading);
+      ASSERT_TRUE(line) << m.name() << " never showed the final reading " << final_reading
+                        << "\nstderr: " << m.err() << "\n"
+                        << tail(m.out()) << "the bucket holds: " << bucket_data();
+      seen = screen_reading(*line) == final_reading;
+    }
+    m.signal(SIGTERM);
+    ASSERT_EQ(m.finish(), 0) << m.name() << ": " << m.err();
+    EXPECT_EQ(m.err(), "") << m.name();
+
+    // Its last word on the car is the owner's.
+    EXPECT_EQ(last_screen_reading(m.out()), final_reading) << m.name();
+    const auto monitor_last = last_reading_line(m.out());
+    ASSERT_TRUE(monitor_last) << m.name();
+    EXPECT_EQ(*monitor_last, *owner_last) << m.name();
+    std::smatch summary;
+    ASSERT_TRUE(std::regex_match(m.out().back(), summary, kMonitorSummary))
+        << m.name() << ": " << m.out().back();
+    EXPECT_EQ(summary[8], "SIGTERM");
+    EXPECT_GE(std::stoull(summary[1]), 1u) << "updates received";
+    EXPECT_GE(std::stoull(summary[2]), 2u) << "set requests accepted";
+    EXPECT_EQ(summary[5], "0") << "write errors";
+
+    // Every reading it logged is one the owner logged, in the owner's order (the bucket may
+    // skip some, never invent or reorder them), ending with the final one.
+    const std::vector<std::string> log = split_lines(read_file(path(m.name() + ".log")));
+    ASSERT_FALSE(log.empty()) << m.name();
+    EXPECT_TRUE(is_subsequence(log, owner_log))
+        << m.name() << " logged a reading the owner did not";
+    EXPECT_EQ(log.back(), owner_log.back()) << m.name();
+    // Its screen shows the same readings as its log. Each task's subscription starts with the
+    // reading current when it was made, and the monitor joins a running car: should the car
+    // publish between the two, one of them starts a reading earlier.
+    std::vector<Reading> screen, logged;
+    for (const std::string& line : m.out()) {
+      if (auto r = screen_reading(line)) screen.push_back(*r);
+    }
+    for (const std::string& line : log) {
+      std::smatch lm;
+      ASSERT_TRUE(std::regex_match(line, lm, kLogLine)) << line;
+      logged.push_back(Reading{lm[1], lm[2], lm[3]});
+    }
+    const auto& longer = screen.size() > logged.size() ? screen : logged;
+    const auto& shorter = screen.size() > logged.size() ? logged : screen;
+    EXPECT_LE(longer.size() - shorter.size(), 2u) << m.name();
+    EXPECT_TRUE(std::equal(shorter.begin(), shorter.end(),
+                           longer.end() - static_cast<std::ptrdiff_t>(shorter.size())))
+        << m.name() << ": the screen and the log differ";
+
+    // The speeds its set requests were accepted with reached the owner's car.
+    for (const std::string& speed : accepted_speeds[i]) {
+      EXPECT_TRUE(std::any_of(
+          owner_log.begin(), owner_log.end(),
+          [&](const std::string& l) { return l.find(": " + speed + ", ") != std::string::npos; }))
+          << m.name() << ": speed " << speed << " never read from the car";
+    }
+  }
+}
+
+TEST_F(CarOverNats, AMonitorStartedFirstWaitsForTheOwner) {
+  auto monitor = start_monitor("monitor");
+  // Nobody serves set requests yet: the increase task learns it and waits for the car.
+  ASSERT_TRUE(monitor->read_until(std::regex("  no owner answers set requests"))) << monitor->err();
+
+  auto owner = start_owner({"--increase-every", "1h"});
+  ASSERT_TRUE(monitor->read_until(std::regex("  the car publishes again: asking for more speed$")))
+      << monitor->err();
+  const auto accepted = monitor->read_until(kAccepted);
+  ASSERT_TRUE(accepted) << monitor->err();
+  // Only the monitor asks for speed (the owner's increase task waits an hour): the car reaches
+  // what it asked for.
+  std::smatch speed;
+  ASSERT_TRUE(std::regex_search(*accepted, speed, kAccepted));
+  ASSERT_TRUE(owner->read_until(std::regex(
+      "  speed +" + std::regex_replace(speed[1].str(), std::regex("\\."), "\\.") + " km/h")))
+      << owner->err();
+
+  owner->signal(SIGINT);
+  EXPECT_EQ(owner->finish(), 0) << owner->err();
+  monitor->signal(SIGINT);
+  EXPECT_EQ(monitor->finish(), 0) << monitor->err();
+  std::smatch summary;
+  ASSERT_TRUE(std::regex_match(monitor->out().back(), summary, kMonitorSummary))
+      << monitor->out().back();
+  EXPECT_EQ(summary[8], "SIGINT");
+}
+
+TEST_F(CarOverNats, TheMonitorStopsOnItsDuration) {
+  auto owner = start_owner();
+  ASSERT_TRUE(owner->read_until(kScreenReading)) << owner->err();
+  Process monitor("monitor", CUSTODY_CAR_MONITOR_BINARY,
+                  {"--nats", server.url(), "--duration", "300ms", "--log", path("m.log")},
+                  dir.path());
+  EXPECT_EQ(monitor.finish(), 0) << monitor.err();
+  ASSERT_FALSE(monitor.out().empty());
+  EXPECT_EQ(
+      monitor.out().front().rfind(
+          "custody-car-monitor: following the car at NATS " + server.url() + " (bucket car)", 0),
+      0u)
+      << monitor.out().front();
+  std::smatch summary;
+  ASSERT_TRUE(std::regex_match(monitor.out().back(), summary, kMonitorSummary))
+      << monitor.out().back();
+  EXPECT_EQ(summary[8], "--duration");
+  // Its first reading is the car's state when it started.
+  EXPECT_TRUE(last_screen_reading(monitor.out())) << "no reading shown";
+  owner->signal(SIGTERM);
+  EXPECT_EQ(owner->finish(), 0) << owner->err();
+}
+
+TEST_F(CarOverNats, OwnerAndMonitorRideOutABrokerCrash) {
+  auto owner = start_owner();
+  ASSERT_TRUE(owner->read_until(kScreenReading)) << owner->err();
+  auto monitor = start_monitor("monitor");
+  ASSERT_TRUE(monitor->read_until(kAccepted)) << monitor->err();
+
+  server.kill();
+  // The monitor's next set request finds no server; the owner itself never notices.
+  ASSERT_TRUE(monitor->read_until(std::regex("km/h: not sent: the car's owner is unreachable$")))
+      << monitor->err();
+  server.restart();
+  // Same bucket (file storage survives): readings and answers resume.
+  ASSERT_TRUE(monitor->read_until(kAccepted)) << monitor->err() << "\n" << tail(monitor->out());
+  ASSERT_TRUE(monitor->read_until(kScreenReading)) << monitor->err();
+
+  owner->signal(SIGTERM);
+  ASSERT_EQ(owner->finish(), 0) << owner->err();
+  EXPECT_EQ(owner->err(), "");
+  const auto owner_last = last_reading_line(owner->out());
+  ASSERT_TRUE(owner_last);
+  const Reading final_reading = reading_of_last_line(*owner_last);
+  bool seen =
+      std::any_of(monitor->out().begin(), monitor->out().end(),
+                  [&](const std::string& line) { return screen_reading(line) == final_reading; });
+  while (!seen) {
+    const auto line = monitor->read_until(kScreenReading);
+    ASSERT_TRUE(line) << "never showed the final reading " << final_reading << "\n"
+                      << tail(monitor->out()) << "the bucket holds: " << bucket_data();
+    seen = screen_reading(*line) == final_reading;
+  }
+  monitor->signal(SIGTERM);
+  ASSERT_EQ(monitor->finish(), 0) << monitor->err();
+  EXPECT_EQ(last_reading_line(monitor->out()), owner_last);
+  std::smatch summary;
+  ASSERT_TRUE(std::regex_match(monitor->out().back(), summary, kMonitorSummary))
+      << monitor->out().back();
+  EXPECT_GE(std::stoull(summary[4]), 1u) << "NATS disconnects";
+}
+
+TEST_F(CarOverNats, AnotherBucketWorksTheSame) {
+  auto owner = start_owner({"--nats-bucket", "other_car"});
+  ASSERT_TRUE(owner->read_until(kScreenReading)) << owner->err();
+  Process monitor("monitor", CUSTODY_CAR_MONITOR_BINARY,
+                  {"--nats", server.url(), "--nats-bucket", "other_car", "--increase-every", "50ms",
+                   "--log", path("m.log"), "--duration", "50s"},
+                  dir.path());
+  ASSERT_TRUE(monitor.read_until(kAccepted)) << monitor.err();
+  monitor.signal(SIGTERM);
+  EXPECT_EQ(monitor.finish(), 0) << monitor.err();
+  owner->signal(SIGTERM);
+  EXPECT_EQ(owner->finish(), 0) << owner->err();
+}
+
+// --- what goes wrong before anything starts ------------------------------------------------
+
+struct Finished {
+  int exit_code;
+  std::vector<std::string> out;
+  std::string err;
+};
+
+Finished run(const std::string& program, const std::vector<std::string>& args,
+             const std::string& dir) {
+  Process p(program == CUSTODY_CAR_BINARY ? "custody-car" : "custody-car-monitor", program, args,
+            dir);
+  Finished r;
+  r.exit_code = p.finish();
+  r.out = p.out();
+  r.err = p.err();
+  return r;
+}
+
+TEST(CarOverNatsErrors, BadNatsFlagsExitWith2AndNameTheFlag) {
+  TempDir dir;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--nats"}, "--nats needs a value"},
+      {{"--nats", "localhost:4222"},
+       "--nats: 'localhost:4222' is not a NATS server URL (use nats://host:port or "
+       "tls://host:port)"},
+      {{"--nats=nats://host:70000"}, "--nats: 'nats://host:70000' has a bad port '70000'"},
+      {{"--nats", "nats://a:1,"}, "--nats: '' is not a NATS server URL"},
+      {{"--nats", "nats://a:1", "--nats-bucket", "car.data"},
+       "--nats-bucket: 'car.data' is not a bucket name (letters, digits, '-' and '_' only)"},
+      {{"--nats-bucket", "car"}, "--nats-bucket: only used with --nats"},
+  };
+  for (const auto& [args, message] : cases) {
+    const Finished r = run(CUSTODY_CAR_BINARY, args, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << message;
+    EXPECT_TRUE(r.out.empty()) << message;
+    EXPECT_EQ(r.err.rfind("custody-car: " + message, 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("usage: custody-car"), std::string::npos) << r.err;
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> monitor_cases = {
+      {{}, "--nats is required"},
+      {{"--log", "x.log"}, "--nats is required"},
+      {{"--nats", "http://a:1"}, "--nats: 'http://a:1' is not a NATS server URL"},
+      {{"--nats", "nats://a:1", "--step", "-1"}, "--step: '-1' is not a positive number"},
+      {{"--nats", "nats://a:1", "--increase-every", "0s"},
+       "--increase-every: '0s' is not a positive duration"},
+      {{"--nats", "nats://a:1", "--poll-interval", "1s"}, "unknown flag '--poll-interval'"},
+  };
+  for (const auto& [args, message] : monitor_cases) {
+    const Finished r = run(CUSTODY_CAR_MONITOR_BINARY, args, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << message;
+    EXPECT_TRUE(r.out.empty()) << message;
+    EXPECT_EQ(r.err.rfind("custody-car-monitor: " + message, 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("usage: custody-car-monitor --nats URL"), std::string::npos) << r.err;
+  }
+}
+
+TEST(CarOverNatsErrors, NoServerExitsWith1BeforeStartingAnything) {
+  TempDir dir;
+  std::string url;
+  {
+    custody_test::NatsServer gone;
+    url = gone.url();
+  }  // stopped: nobody listens on its port now
+  const std::string at = url.substr(std::string("nats://").size());
+  const std::string secret_url = "nats://someone:secret@" + at;
+  const Finished car =
+      run(CUSTODY_CAR_BINARY, {"--nats", secret_url, "--log-file", dir.path() + "/car.log"},
+          dir.path());
+  EXPECT_EQ(car.exit_code, 1);
+  EXPECT_TRUE(car.out.empty()) << car.out.front();
+  EXPECT_EQ(car.err, "custody-car: cannot connect to NATS at nats://***@" + at +
+                         ": No server available for connection (is nats-server -js running "
+                         "there?); nothing was started\n");
+  const Finished monitor =
+      run(CUSTODY_CAR_MONITOR_BINARY, {"--nats", url, "--log", dir.path() + "/m.log"}, dir.path());
+  EXPECT_EQ(monitor.exit_code, 1);
+  EXPECT_TRUE(monitor.out.empty());
+  EXPECT_EQ(monitor.err.rfind("custody-car-monitor: cannot connect to NATS at " + url + ": ", 0),
+            0u)
+      << monitor.err;
+}
+
+TEST(CarOverNatsErrors, AServerWithoutJetStreamExitsWith1) {
+  TempDir dir;
+  custody_test::NatsServerOptions without_jetstream;
+  without_jetstream.jetstream = false;
+  custody_test::NatsServer plain(without_jetstream);
+  for (const char* program : {CUSTODY_CAR_BINARY, CUSTODY_CAR_MONITOR_BINARY}) {
+    const Finished r =
+        run(program, {"--nats", plain.url(), "--log-file", dir.path() + "/x.log"}, dir.path());
+    EXPECT_EQ(r.exit_code, 1) << program;
+    EXPECT_TRUE(r.out.empty()) << program;
+    EXPECT_NE(r.err.find("connected to NATS at " + plain.url() +
+                         ", but cannot open or create key-value bucket 'car': "),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("(is JetStream enabled? nats-server -js); nothing was started\n"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
+}  // namespace
