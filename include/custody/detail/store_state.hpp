@@ -279,12 +279,13 @@ class store_state {
                                               std::memory_order_relaxed));
   }
 
+  // The stack's words are the subscriptions' addresses, kept as integers for one CAS.
   static sub_core<T>* as_sub(std::uintptr_t word) noexcept {
-    return reinterpret_cast<sub_core<T>*>(word);
+    return reinterpret_cast<sub_core<T>*>(word);  // NOLINT(performance-no-int-to-ptr)
   }
 
   static void release_list(std::uintptr_t head) noexcept {
-    for (auto* s = reinterpret_cast<sub_core<T>*>(head); s;) {
+    for (auto* s = as_sub(head); s;) {
       sub_core<T>* next = s->next_new;
       s->release();
       s = next;
