@@ -89,6 +89,8 @@ class KeyValue {
 
   /// The client's bucket handle, for calls custody does not wrap.
   kvStore* native() const noexcept { return kv_.get(); }
+  /// The JetStream context the bucket is used through (with the bucket's timeout).
+  jsCtx* jetstream() const noexcept { return js_.get(); }
 
   /// The bytes of an entry.
   static std::string read_bytes(kvEntry* e) {

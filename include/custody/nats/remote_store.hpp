@@ -95,17 +95,13 @@ class RemoteStore {
                      ? wire::request_subject(options_.bucket.name, options_.key)
                      : options_.request_subject),
         mirror_(make_store<T>(std::move(initial), {options_.request_capacity})) {
-    // Watch before returning, so that every update from now on reaches the mirror; the
-    // watch starts with the current value.
-    kv_watcher first = open_watch();
-    for (;;) {
-      kvEntry* raw = nullptr;
-      detail::check(kvWatcher_Next(&raw, first.get(), options_.bucket.timeout.count()),
-                    "reading the current value of " + options_.bucket.name + "/" + options_.key);
-      if (raw == nullptr) break;  // "all current values delivered"
-      if (auto e = to_entry(kv_entry(raw))) {
-        (void)mirror_.owner.publish(std::move(e->value));
-        revision_.store(e->revision, std::memory_order_release);
+    // Watch before reading the current value, so that every later update reaches the mirror
+    // (revisions tell the overlap apart).
+    watch_subscription first = open_watch();
+    if (auto current = kv_.get(options_.key)) {
+      if (auto v = decode(current->bytes)) {
+        (void)mirror_.owner.publish(std::move(*v));
+        revision_.store(current->revision, std::memory_order_release);
       }
     }
     // A full policy::block subscriber holds publishing back until the store goes away.
@@ -176,6 +172,10 @@ class RemoteStore {
     SetRequest<T> request;
     std::chrono::steady_clock::time_point deadline;
   };
+  struct subscription_destroyer {
+    void operator()(natsSubscription* s) const noexcept { natsSubscription_Destroy(s); }
+  };
+  using watch_subscription = std::unique_ptr<natsSubscription, subscription_destroyer>;
 
   std::optional<T> decode(std::string_view bytes) {
     if (bytes.size() > options_.max_payload) {
@@ -192,24 +192,46 @@ class RemoteStore {
 
   // --- the watch thread: bucket entries into the mirror ---------------------------------
 
-  kv_watcher open_watch() {
-    kvWatcher* raw = nullptr;
-    detail::check(kvStore_Watch(&raw, kv_.native(), options_.key.c_str(), nullptr),
+  // The watch is a plain JetStream consumer of the key's subject in the bucket's stream,
+  // starting with the newest value. (The client's own key-value watcher recreates its consumer
+  // on a thread of its own after a reconnection, and stopping it meanwhile reads freed memory
+  // in the client; this one is recreated here instead, see bridge().)
+  watch_subscription open_watch() {
+    const std::string stream = "KV_" + options_.bucket.name;
+    const std::string subject = "$KV." + options_.bucket.name + "." + options_.key;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+    so.Config.AckPolicy = js_AckNone;
+    natsSubscription* raw = nullptr;
+    jsErrCode code{};
+    detail::check(js_SubscribeSync(&raw, kv_.jetstream(), subject.c_str(), nullptr, &so, &code),
                   "watching " + options_.bucket.name + "/" + options_.key);
-    return kv_watcher(raw);
+    return watch_subscription(raw);
   }
 
-  // The value of a put entry; nothing for deletes (they leave the last value) and for entries
-  // that do not decode (counted).
-  std::optional<entry> to_entry(kv_entry e) {
-    if (kvEntry_Operation(e.get()) != kvOp_Put) return std::nullopt;
-    std::string bytes = KeyValue::read_bytes(e.get());
+  // The value of a put; nothing for deletes and purges (they leave the last value) and for
+  // entries that do not decode (counted).
+  std::optional<entry> to_entry(natsMsg* m) {
+    const char* operation = nullptr;
+    if (natsMsgHeader_Get(m, "KV-Operation", &operation) == NATS_OK) return std::nullopt;
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    const std::uint64_t revision = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    const int size = natsMsg_GetDataLength(m);
+    std::string bytes =
+        size > 0 ? std::string(natsMsg_GetData(m), static_cast<std::size_t>(size)) : std::string();
     auto v = decode(bytes);
     if (!v) return std::nullopt;
-    return entry{kvEntry_Revision(e.get()), std::move(bytes), std::move(*v)};
+    return entry{revision, std::move(bytes), std::move(*v)};
   }
 
-  void watch(kv_watcher watcher, std::stop_token stop) {
+  void watch(watch_subscription watcher, std::stop_token stop) {
     auto link = connection_.state().subscribe(policy::latest());
     while (!stop.stop_requested()) {
       if (!watcher) {
@@ -230,32 +252,31 @@ class RemoteStore {
         std::lock_guard lock(watcher_mutex_);
         watcher_ = watcher.get();
       }
-      if (stop.stop_requested()) kvWatcher_Stop(watcher.get());  // a stop before watcher_
-      follow(watcher.get(), stop);
+      // A stop (or reconnection) that came before watcher_ was set.
+      if (stop.stop_requested()) natsSubscription_Unsubscribe(watcher.get());
+      follow(watcher.get());
       std::lock_guard lock(watcher_mutex_);
       watcher_ = nullptr;
       watcher.reset();
     }
   }
 
-  // Until the watcher is interrupted (stop) or fails (then it is made again). After a
-  // reconnection the client itself recreates the watch's consumer where it left off.
-  void follow(kvWatcher* w, const std::stop_token& stop) {
+  // Until the watch is interrupted (stop, or reconnection: the server may have lost its
+  // consumer, so it is made again) or fails.
+  void follow(natsSubscription* w) {
     for (;;) {
-      kvEntry* raw = nullptr;
-      const natsStatus s = kvWatcher_Next(&raw, w, 60'000);
+      natsMsg* raw = nullptr;
+      const natsStatus s = natsSubscription_NextMsg(&raw, w, 60'000);
       if (s == NATS_TIMEOUT) continue;
       if (s != NATS_OK) return;
-      if (raw == nullptr) continue;  // "all current values delivered"
-      auto e = to_entry(kv_entry(raw));
-      if (e) apply(std::move(*e));
-      if (stop.stop_requested()) return;
+      const message m(raw);
+      if (auto e = to_entry(raw)) apply(std::move(*e));
     }
   }
 
   void interrupt_watch() {
     std::lock_guard lock(watcher_mutex_);
-    if (watcher_ != nullptr) kvWatcher_Stop(watcher_);
+    if (watcher_ != nullptr) natsSubscription_Unsubscribe(watcher_);
   }
 
   // --- the bridge thread and the answers: the mirror's owner -----------------------------
@@ -268,6 +289,7 @@ class RemoteStore {
   void bridge(std::stop_token stop) {
     const Receiver<SetRequest<T>> requests = mirror_.owner.requests();
     auto link = connection_.state().subscribe(policy::latest());
+    std::uint64_t reconnects = connection_.state().get().reconnects;
     bool running = true;
     bool linked = true;  // until the connection closes for good
     while (running) {
@@ -277,6 +299,10 @@ class RemoteStore {
                  link,
                  [&](connection_state&& s) {
                    if (!s.connected) fail_pending();
+                   if (s.reconnects != reconnects) {
+                     reconnects = s.reconnects;
+                     interrupt_watch();
+                   }
                  },
                  [&] {
                    fail_pending();
@@ -467,7 +493,7 @@ class RemoteStore {
   std::optional<std::string> answered_bytes_;
   std::uint64_t next_id_ = 0;  // bridge thread only
   std::mutex watcher_mutex_;
-  kvWatcher* watcher_ = nullptr;  // the live watcher, to interrupt it
+  natsSubscription* watcher_ = nullptr;  // the live watch, to interrupt it
   std::atomic<std::uint64_t> revision_{0};
   std::atomic<std::uint64_t> updates_{0};
   std::atomic<std::uint64_t> skipped_{0};
