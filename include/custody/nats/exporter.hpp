@@ -80,7 +80,9 @@ requires codec_for<Codec, T>
 class Exporter {
  public:
   /// Starts publishing the store behind `view` (which needs get and subscribe; set too, to
-  /// serve requests); requests are served from the moment it returns. Throws error if the
+  /// serve requests); requests are served from the moment it returns, and the bucket holds the
+  /// current value by then (if connected and the write succeeds; else it is retried in the
+  /// background like any failed write). Throws error if the
   /// bucket cannot be opened or created, or the request subject cannot be subscribed.
   template <unsigned Caps>
   Exporter(const Connection& connection, const StoreView<T, Caps>& view, export_options options)
@@ -103,6 +105,9 @@ class Exporter {
     }
     // Subscribed before the threads start, so that nothing published from now on is missed.
     updates_ = view_.subscribe(policy::latest().with_current());
+    // The current value is in the bucket before this returns, so that a consumer started
+    // afterwards reads the owner's value, never its own default.
+    write_newest();
     writer_ = std::jthread([this](std::stop_token stop) { write_updates(stop); });
   }
 
