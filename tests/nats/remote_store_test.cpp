@@ -204,6 +204,64 @@ TEST(NatsRemoteStore, NoOwnerMeansOwnerGoneAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);  // told by the server, not a timeout
 }
 
+TEST(NatsRemoteStore, UnansweredSetsTimeOutAfterTheRequestTimeout) {
+  custody_test::NatsServer server;
+  nats::Connection owner_side(options_for(server));
+  nats::Connection consumer_side(options_for(server));
+  auto [owner, local] = custody::make_store<Reading>({0, "zero"});
+  auto exporting = export_to("slow");
+  exporting.set_timeout = 60s;  // the exporter would wait for the owner far longer
+  nats::Exporter<Reading> exporter(owner_side, local, exporting);
+  // An owner that takes requests and holds them unanswered until told to stop.
+  custody::Channel<int> taken(2);
+  std::jthread holder([&owner = owner, &taken](std::stop_token stop) {
+    std::vector<custody::SetRequest<Reading>> held;
+    for (;;) {
+      auto r = owner.requests().recv(stop);
+      if (!r) return;
+      held.push_back(std::move(*r));
+      (void)taken.send(static_cast<int>(held.size()));
+    }
+  });
+
+  constexpr auto kTimeout = 300ms;
+  nats::RemoteStore<Reading> remote(consumer_side, follow("slow", kTimeout));
+  custody::Setter<Reading> store = remote;
+  // The second request expires after the first: the remote store must look again after
+  // expiring the first.
+  const auto start = std::chrono::steady_clock::now();
+  std::jthread first([&] {
+    EXPECT_EQ(store.set({1, "a"}).status(), custody::set_status::timeout);
+  });
+  auto got = taken.recv();
+  ASSERT_TRUE(got);
+  ASSERT_EQ(*got, 1);
+  auto second = store.set({2, "b"});
+  EXPECT_EQ(second.status(), custody::set_status::timeout);
+  first.join();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, kTimeout);
+  EXPECT_LT(took, 20s);  // answered by the remote store's timeout, not the exporter's
+}
+
+TEST(NatsRemoteStore, ViewsThatOutliveTheStoreAreAnsweredOwnerGone) {
+  custody_test::NatsServer server;
+  nats::Connection owner_side(options_for(server));
+  nats::Connection consumer_side(options_for(server));
+  auto [owner, local] = custody::make_store<Reading>({5, "five"});
+  nats::Exporter<Reading> exporter(owner_side, local, export_to("gone"));
+  std::jthread owner_task = run_owner(owner);
+  custody::GetSetter<Reading> store;
+  {
+    nats::RemoteStore<Reading> remote(consumer_side, follow("gone"));
+    store = remote;
+    ASSERT_TRUE(store.set({6, "six"}).accepted());
+  }
+  EXPECT_EQ(store.set({7, "seven"}).status(), custody::set_status::owner_gone);
+  EXPECT_EQ(store.get(), (Reading{6, "six"}));  // the last value stays readable
+  EXPECT_EQ(local.get(), (Reading{6, "six"}));  // and nothing reached the owner
+}
+
 TEST(NatsRemoteStore, AClosedStoreWritesItsFinalValueAndStopsServing) {
   custody_test::NatsServer server;
   nats::Connection owner_side(options_for(server));

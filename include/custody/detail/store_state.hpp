@@ -6,6 +6,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -67,6 +68,11 @@ class store_state {
 
   cell_type cell;
   Channel<SetRequest<T>> requests;
+  /// For a store whose owner lives elsewhere (another process): set() hands each request to
+  /// this, on the caller's thread, instead of queueing it for an owner task, which saves a
+  /// thread hand-over per request. It must take the request (and answer it, now or later)
+  /// without blocking. Assigned before any view is handed out, never changed afterwards.
+  std::function<void(SetRequest<T>&&)> forward_requests;
 
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
@@ -96,11 +102,15 @@ class store_state {
     } unlink_later{this, cell_ptr};
 
     const std::stop_token token = stop ? *stop : std::stop_token();
-    const status sent = deadline ? requests.send_until(std::move(request), *deadline, token)
-                                 : requests.send(std::move(request), token);
-    if (sent != status::ok) {  // the request stayed here
-      request_access::discard(request);
-      return set_result<T>(failure(sent));
+    if (forward_requests) {
+      forward_requests(std::move(request));
+    } else {
+      const status sent = deadline ? requests.send_until(std::move(request), *deadline, token)
+                                   : requests.send(std::move(request), token);
+      if (sent != status::ok) {  // the request stayed here
+        request_access::discard(request);
+        return set_result<T>(failure(sent));
+      }
     }
     Receiver<reply_ready> reply(borrow(cell_ptr->channel()));
     const status answered =

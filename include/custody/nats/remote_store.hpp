@@ -3,10 +3,10 @@
 // a local store (Getter, Setter, Subscriber, ...), so a task written against Getter<T> runs
 // unchanged against a store owned by another process or machine.
 //
-// How: a local mirror store, owned by a bridge thread. The bridge publishes into the mirror
-// every value a key-value watch delivers (revisions only go forward), and forwards the
-// mirror's set requests as NATS requests, answering each with the remote owner's answer. So
-// get() is local and never waits for the network, and subscribers get the local policies.
+// How: a local mirror store. A watch thread publishes into the mirror every value a key-value
+// watch delivers (revisions only go forward); the mirror's set requests are published as NATS
+// requests from the setter's own thread, and each is answered with the remote owner's answer.
+// So get() is local and never waits for the network, and subscribers get the local policies.
 
 #include <nats/nats.h>
 
@@ -19,8 +19,10 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -50,8 +52,6 @@ struct remote_options {
   std::chrono::milliseconds request_timeout{5000};
   /// Larger values in the bucket are skipped and counted.
   std::size_t max_payload = 1 << 20;
-  /// Set requests that may wait for the bridge before set() callers block.
-  std::size_t request_capacity = 64;
 };
 
 /// What a remote store has seen.
@@ -94,7 +94,7 @@ class RemoteStore {
         subject_(options_.request_subject.empty()
                      ? wire::request_subject(options_.bucket.name, options_.key)
                      : options_.request_subject),
-        mirror_(make_store<T>(std::move(initial), {options_.request_capacity})) {
+        mirror_(make_store<T>(std::move(initial))) {
     // Watch before reading the current value, so that every later update reaches the mirror
     // (revisions tell the overlap apart).
     watch_subscription first = open_watch();
@@ -112,6 +112,14 @@ class RemoteStore {
     natsInbox_Destroy(inbox);
     inbox_subscription_ = MessageSubscription(connection_, inbox_ + ".*",
                                               [this](message m) { settle(std::move(m)); });
+    // Set requests go out from the setters' threads while this store lives.
+    gate_->store = this;
+    custody::detail::store_access::state(mirror_.store).forward_requests =
+        [gate = gate_](SetRequest<T>&& r) {
+          std::shared_lock lock(gate->mutex);
+          if (gate->store != nullptr) return gate->store->forward(std::move(r));
+          custody::detail::request_access::answer(r, set_status::owner_gone);
+        };
     watch_thread_ = std::jthread(
         [this, w = std::move(first)](std::stop_token stop) mutable { watch(std::move(w), stop); });
     bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
@@ -127,6 +135,10 @@ class RemoteStore {
   /// Stops following: waiting set() callers get owner_gone, subscribers drain and then see
   /// closed, get() keeps the last value.
   ~RemoteStore() {
+    {
+      std::unique_lock lock(gate_->mutex);  // no setter is forwarding a request any more
+      gate_->store = nullptr;
+    }
     stopping_.request_stop();
     bridge_thread_.request_stop();
     watch_thread_.request_stop();
@@ -279,22 +291,22 @@ class RemoteStore {
     if (watcher_ != nullptr) natsSubscription_Unsubscribe(watcher_);
   }
 
-  // --- the bridge thread and the answers: the mirror's owner -----------------------------
+  // --- requests, answers and the bridge thread: the mirror's owner ------------------------
   //
-  // The bridge thread forwards requests; the watch thread applies the bucket's entries, and
-  // answers are settled on the client's delivery thread for the inbox, each without a further
+  // Setters' threads forward their requests; the watch thread applies the bucket's entries;
+  // answers are settled on the client's delivery thread for the inbox; the bridge thread
+  // follows the connection and expires requests nobody answered. Each without a further
   // thread hand-over. They use the mirror's owner, and the pending requests, under
   // owner_mutex_.
 
   void bridge(std::stop_token stop) {
-    const Receiver<SetRequest<T>> requests = mirror_.owner.requests();
     auto link = connection_.state().subscribe(policy::latest());
     std::uint64_t reconnects = connection_.state().get().reconnects;
     bool running = true;
     bool linked = true;  // until the connection closes for good
     while (running) {
-      const auto next_deadline = earliest_deadline();
-      select(on_recv(requests, [&](SetRequest<T>&& r) { forward(std::move(r)); }),
+      const auto next_deadline = plan_expiry();
+      select(on_recv(replan_, [](bool) {}),
              on_recv(
                  link,
                  [&](connection_state&& s) {
@@ -320,6 +332,7 @@ class RemoteStore {
     pending_.clear();
   }
 
+  // On the setter's thread (see forward_requests).
   void forward(SetRequest<T>&& r) {
     if (r.abandoned()) return;
     if (!connection_.connected()) {
@@ -333,7 +346,7 @@ class RemoteStore {
       std::move(r).reject(std::errc::invalid_argument, e.what());
       return;
     }
-    const std::uint64_t id = ++next_id_;
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::string reply = inbox_ + "." + std::to_string(id);
     natsMsg* raw = nullptr;
     if (natsMsg_Create(&raw, subject_.c_str(), reply.c_str(), bytes.data(),
@@ -345,8 +358,11 @@ class RemoteStore {
     {
       // Pending before it is sent: the answer may come back at once.
       std::lock_guard lock(owner_mutex_);
-      pending_.emplace(
-          id, pending{std::move(r), std::chrono::steady_clock::now() + options_.request_timeout});
+      const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
+      pending_.emplace(id, pending{std::move(r), deadline});
+      // The bridge sleeps until planned_: wake it only if this request expires earlier (so,
+      // under a steady flow of requests, hardly ever).
+      if (deadline < planned_) (void)replan_.try_send(true);
     }
     if (natsConnection_PublishMsg(connection_.native(), raw) != NATS_OK) {
       std::lock_guard lock(owner_mutex_);
@@ -457,11 +473,12 @@ class RemoteStore {
     answer_all(set_status::disconnected);
   }
 
-  std::chrono::steady_clock::time_point earliest_deadline() {
+  // When the bridge next looks for expired requests: the earliest deadline, if any.
+  std::chrono::steady_clock::time_point plan_expiry() {
     std::lock_guard lock(owner_mutex_);
-    auto t = std::chrono::steady_clock::time_point::max();
-    for (const auto& [id, p] : pending_) t = std::min(t, p.deadline);
-    return t;
+    planned_ = std::chrono::steady_clock::time_point::max();
+    for (const auto& [id, p] : pending_) planned_ = std::min(planned_, p.deadline);
+    return planned_;
   }
 
   void expire() {
@@ -485,13 +502,22 @@ class RemoteStore {
   std::string inbox_;
   MessageSubscription inbox_subscription_;
   std::stop_source stopping_;  // the store is going away
-  std::mutex owner_mutex_;     // guards the mirror's owner and the next three
+  // The setters' way in: forward() while the store lives, owner_gone afterwards.
+  struct forward_gate {
+    std::shared_mutex mutex;
+    RemoteStore* store = nullptr;
+  };
+  std::shared_ptr<forward_gate> gate_ = std::make_shared<forward_gate>();
+  // Guards the mirror's owner, the pending requests, planned_ and the answer's dedupe below.
+  std::mutex owner_mutex_;
   std::map<std::uint64_t, pending> pending_;
+  std::chrono::steady_clock::time_point planned_ = std::chrono::steady_clock::time_point::max();
   // Set by an accepted answer: entries up to this revision are older than the answered value,
   // which the mirror shows already, as encoded in answered_bytes_.
   std::uint64_t older_than_answer_ = 0;
   std::optional<std::string> answered_bytes_;
-  std::uint64_t next_id_ = 0;  // bridge thread only
+  std::atomic<std::uint64_t> next_id_{0};
+  Channel<bool> replan_{1};  // a request expires before the bridge planned to look
   std::mutex watcher_mutex_;
   natsSubscription* watcher_ = nullptr;  // the live watch, to interrupt it
   std::atomic<std::uint64_t> revision_{0};
