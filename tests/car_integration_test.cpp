@@ -1,197 +1,40 @@
 // Runs the custody-car program with millisecond periods and checks what a user sees: the log
 // file line by line, the screen, the summary, exit codes, stopping, bad input and faults.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <future>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-extern char** environ;
+#include "support/child_process.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using custody_test::Clock;
 
 // Only reached when something is broken: a bound on waiting, never a synchronisation.
 constexpr auto kTimeout = 30s;
 // The stop requirement: every task ends within this of the stop request.
 constexpr double kStopBudgetMs = 100;
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/custody-car-XXXXXX";
-    if (mkdtemp(pattern.data())) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
+using custody_test::read_file;
+using custody_test::split_lines;
+using custody_test::TempDir;
 
- private:
-  std::string path_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-// custody-car as a child process: standard output on a pipe, read line by line as it comes;
-// standard error in a file.
-class CarProcess {
+// custody-car as a child process (see support/child_process.hpp).
+class CarProcess : public custody_test::Process {
  public:
   CarProcess(const std::vector<std::string>& args, const std::string& dir)
-      : err_path_(dir + "/stderr.txt") {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> argv_store{CUSTODY_CAR_BINARY};
-    argv_store.insert(argv_store.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_store) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    started_ = Clock::now();
-    const int rc = posix_spawn(&pid_, CUSTODY_CAR_BINARY, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    out_fd_ = fds[0];
-    if (rc != 0) {
-      pid_ = -1;
-      throw std::system_error(rc, std::generic_category(), "posix_spawn " CUSTODY_CAR_BINARY);
-    }
-  }
-
-  ~CarProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    ::close(out_fd_);
-  }
-
-  CarProcess(const CarProcess&) = delete;
-  CarProcess& operator=(const CarProcess&) = delete;
-
-  Clock::time_point started() const { return started_; }
-
-  // The next line of standard output, or nullopt at its end (or, failing the test, when
-  // nothing comes for kTimeout).
-  std::optional<std::string> read_line() {
-    const auto deadline = Clock::now() + kTimeout;
-    for (;;) {
-      if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        out_.push_back(line);
-        return line;
-      }
-      if (eof_) {
-        if (buffer_.empty()) return std::nullopt;
-        out_.push_back(std::exchange(buffer_, {}));
-        return out_.back();
-      }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      pollfd p{out_fd_, POLLIN, 0};
-      const int ready = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0) {
-        ADD_FAILURE() << "custody-car wrote nothing for " << kTimeout.count() << " s";
-        return std::nullopt;
-      }
-      char chunk[4096];
-      const ssize_t n = ::read(out_fd_, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        eof_ = true;
-      } else {
-        buffer_.append(chunk, static_cast<std::size_t>(n));
-      }
-    }
-  }
-
-  // Reads until a line matching `pattern` and returns it (nullopt at the end of output).
-  std::optional<std::string> read_until(const std::regex& pattern) {
-    while (auto line = read_line()) {
-      if (std::regex_search(*line, pattern)) return line;
-    }
-    return std::nullopt;
-  }
-
-  void signal(int sig) { ASSERT_EQ(::kill(pid_, sig), 0); }
-
-  // Reads the rest of the output, then waits for the exit. Returns the exit code, or 128 + the
-  // signal that killed it, or -1 if it did not end within kTimeout (it is killed then).
-  int finish() {
-    while (read_line()) {
-    }
-    auto exited = std::async(std::launch::async, [pid = pid_] {
-      int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      return status;
-    });
-    if (exited.wait_for(kTimeout) != std::future_status::ready) {
-      ::kill(pid_, SIGKILL);
-      exited.wait();
-      pid_ = -1;
-      return -1;
-    }
-    const int status = exited.get();
-    pid_ = -1;
-    ended_ = Clock::now();
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
-  }
-
-  Clock::time_point ended() const { return ended_; }
-  const std::vector<std::string>& out() const { return out_; }
-  std::string err() const { return read_file(err_path_); }
-
- private:
-  std::string err_path_;
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  std::string buffer_;
-  bool eof_ = false;
-  std::vector<std::string> out_;
-  Clock::time_point started_, ended_;
+      : Process("custody-car", CUSTODY_CAR_BINARY, args, dir, kTimeout) {}
 };
 
 struct Summary {

@@ -40,7 +40,7 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/custody-car-nats-XXXXXX";
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/custody-test-XXXXXX";
     if (mkdtemp(pattern.data())) path_ = pattern;
   }
   ~TempDir() {
@@ -86,6 +86,7 @@ class Process {
     std::vector<char*> argv;
     for (std::string& a : argv_store) argv.push_back(a.data());
     argv.push_back(nullptr);
+    started_ = Clock::now();
     const int rc = posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
@@ -180,6 +181,7 @@ class Process {
     }
     const int status = exited.get();
     pid_ = -1;
+    ended_ = Clock::now();
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
   }
@@ -187,6 +189,9 @@ class Process {
   const std::vector<std::string>& out() const { return out_; }
   std::string err() const { return read_file(err_path_); }
   const std::string& name() const { return name_; }
+  // When it was started, and when finish() saw it exit.
+  Clock::time_point started() const { return started_; }
+  Clock::time_point ended() const { return ended_; }
 
  private:
   std::string name_;
@@ -197,6 +202,7 @@ class Process {
   std::string buffer_;
   bool eof_ = false;
   std::vector<std::string> out_;
+  Clock::time_point started_, ended_;
 };
 
 inline std::vector<std::string> split_lines(const std::string& text) {
