@@ -12,9 +12,7 @@
 // processes (custody-car-monitor, or any NATS client) read them and send set requests, which
 // reach the communication task exactly like the increase task's. It stays the only owner.
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -23,13 +21,9 @@
 #include <random>
 #include <stop_token>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <utility>
-#include <vector>
 
-#include <custody/select.hpp>
-#include <custody/signals.hpp>
 #include <custody/task_group.hpp>
 #include <custody/timer.hpp>
 
@@ -38,6 +32,7 @@
 #include "format.hpp"
 #include "log_file.hpp"
 #include "options.hpp"
+#include "run_control.hpp"
 #include "tasks.hpp"
 
 #ifdef CUSTODY_CAR_WITH_NATS
@@ -53,12 +48,6 @@ namespace {
 std::uint64_t random_seed() {
   std::random_device device;
   return (std::uint64_t{device()} << 32) | device();
-}
-
-std::string fixed1(double v) {
-  char out[32];
-  std::snprintf(out, sizeof out, "%.1f", v);
-  return out;
 }
 
 std::string header(const Options& o, std::uint64_t seed) {
@@ -81,17 +70,12 @@ std::string header(const Options& o, std::uint64_t seed) {
   return line;
 }
 
-std::string summary(const RunStats& s, std::string_view reason, double ran_s, double stop_ms) {
-  std::string line = "summary: " + count(s.updates, "update", "updates") + ", " +
-                     count(s.sets_accepted, "set request", "set requests") + " accepted, " +
-                     std::to_string(s.sets_rejected) + " rejected, " +
-                     count(s.disconnects, "disconnect", "disconnects") + ", " +
-                     count(s.write_errors, "write error", "write errors");
-  if (s.lines_missed > 0) line += ", " + std::to_string(s.lines_missed) + " not logged";
-  if (s.updates_not_shown > 0) line += ", " + std::to_string(s.updates_not_shown) + " not shown";
-  line += "; stopped by " + std::string(reason) + " after " + fixed2(ran_s) +
-          " s, every task ended " + fixed1(stop_ms) + " ms after the stop request";
-  return line;
+std::string summary(const RunStats& s, const RunEnd& end) {
+  return "summary: " + count(s.updates, "update", "updates") + ", " +
+         count(s.sets_accepted, "set request", "set requests") + " accepted, " +
+         std::to_string(s.sets_rejected) + " rejected, " +
+         count(s.disconnects, "disconnect", "disconnects") + ", " +
+         count(s.write_errors, "write error", "write errors") + summary_tail(s, end);
 }
 
 int run(const Options& o) {
@@ -119,14 +103,10 @@ int run(const Options& o) {
 
   Console console;
   RunStats stats;
-  custody::TaskGroup tasks;
-  custody::SignalStop on_signal(tasks.stop_source());
-  std::atomic<SteadyTime> stop_requested{};
-  std::stop_callback note_stop(tasks.stop_token(),
-                               [&] { stop_requested.store(std::chrono::steady_clock::now()); });
+  RunControl control;
+  custody::TaskGroup& tasks = control.tasks();
 
   console.out(header(o, seed));
-  const SteadyTime started = std::chrono::steady_clock::now();
   custody::Ticker poll_ticks(o.poll_interval);
   custody::Ticker increase_ticks(o.increase_every);
 
@@ -153,24 +133,9 @@ int run(const Options& o) {
   // Every consumer has subscribed: none can miss the first reading.
   stores.start();
 
-  // Task 4. A stop request comes from a signal (SignalStop), from a failing task (TaskGroup)
-  // or from here when --duration is over. A nil receiver never fires: no --duration.
-  const auto deadline = o.duration ? custody::after(*o.duration) : custody::Receiver<SteadyTime>();
-  bool duration_over = false;
-  custody::select(custody::on_recv(deadline, [&](SteadyTime) { duration_over = true; }),
-                  custody::on_stop(tasks.stop_token()));
-  tasks.request_stop();
-
-  std::string failure;
-  try {
-    tasks.wait();
-  } catch (const std::exception& e) {
-    failure = "the " + tasks.failed_task().value_or("?") + " task failed: " + e.what();
-  }
-  const SteadyTime ended = std::chrono::steady_clock::now();
-  const double stop_ms =
-      std::chrono::duration<double, std::milli>(ended - stop_requested.load()).count();
-  const double ran_s = std::chrono::duration<double>(ended - started).count();
+  // Task 4. A stop request comes from a signal, from a failing task or when --duration is over.
+  control.run_until_stopped(o.duration);
+  const RunEnd end = control.finish();
 
 #ifdef CUSTODY_CAR_WITH_NATS
   if (nats) {
@@ -184,39 +149,15 @@ int run(const Options& o) {
   }
 #endif
 
-  std::string reason = "a failed task";
-  if (failure.empty()) {
-    const auto sig = on_signal.last_signal();
-    reason = duration_over    ? "--duration"
-             : sig == SIGINT  ? "SIGINT"
-             : sig == SIGTERM ? "SIGTERM"
-                              : "request";
-  } else {
-    console.err("custody-car: " + failure);
-  }
+  if (!end.failure.empty()) console.err("custody-car: " + end.failure);
   console.out(last_reading(stores.data.get()));
-  console.out(summary(stats, reason, ran_s, stop_ms));
-  return failure.empty() ? 0 : 1;
+  console.out(summary(stats, end));
+  return end.failure.empty() ? 0 : 1;
 }
 
 }  // namespace
 }  // namespace car
 
 int main(int argc, char** argv) {
-  const std::vector<std::string_view> args(argv + 1, argv + argc);
-  const car::ParsedOptions parsed = car::parse_options(args);
-  if (parsed.help) {
-    std::fputs(car::usage().c_str(), stdout);
-    return 0;
-  }
-  if (!parsed.options) {
-    std::fprintf(stderr, "custody-car: %s\n\n%s", parsed.error.c_str(), car::usage().c_str());
-    return 2;
-  }
-  try {
-    return car::run(*parsed.options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "custody-car: %s\n", e.what());
-    return 1;
-  }
+  return car::program_main("custody-car", argc, argv, car::parse_options, car::usage, car::run);
 }

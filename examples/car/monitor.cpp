@@ -9,9 +9,7 @@
 // and main() is task 4: Ctrl-C, SIGTERM, --duration or a failing task stops them all. The
 // owner is not ours: it may come later, go away and come back; the monitor keeps following.
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -19,14 +17,11 @@
 #include <optional>
 #include <stop_token>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <utility>
-#include <vector>
 
 #include <custody/nats.hpp>
 #include <custody/select.hpp>
-#include <custody/signals.hpp>
 #include <custody/task_group.hpp>
 #include <custody/timer.hpp>
 
@@ -36,16 +31,11 @@
 #include "format.hpp"
 #include "log_file.hpp"
 #include "options.hpp"
+#include "run_control.hpp"
 #include "tasks.hpp"
 
 namespace car {
 namespace {
-
-std::string fixed1(double v) {
-  char out[32];
-  std::snprintf(out, sizeof out, "%.1f", v);
-  return out;
-}
 
 std::string header(const MonitorOptions& o) {
   std::string line = "custody-car-monitor: following the car at NATS " + redact(o.nats_servers) +
@@ -61,18 +51,12 @@ struct MonitorStats {
   std::uint64_t nats_disconnects = 0;  // times the NATS connection was lost
 };
 
-std::string summary(const RunStats& s, const MonitorStats& m, std::string_view reason, double ran_s,
-                    double stop_ms) {
-  std::string line = "summary: " + count(m.received, "update", "updates") + " received, " +
-                     count(s.sets_accepted, "set request", "set requests") + " accepted, " +
-                     std::to_string(s.sets_rejected) + " rejected, " +
-                     count(m.nats_disconnects, "NATS disconnect", "NATS disconnects") + ", " +
-                     count(s.write_errors, "write error", "write errors");
-  if (s.lines_missed > 0) line += ", " + std::to_string(s.lines_missed) + " not logged";
-  if (s.updates_not_shown > 0) line += ", " + std::to_string(s.updates_not_shown) + " not shown";
-  line += "; stopped by " + std::string(reason) + " after " + fixed2(ran_s) +
-          " s, every task ended " + fixed1(stop_ms) + " ms after the stop request";
-  return line;
+std::string summary(const RunStats& s, const MonitorStats& m, const RunEnd& end) {
+  return "summary: " + count(m.received, "update", "updates") + " received, " +
+         count(s.sets_accepted, "set request", "set requests") + " accepted, " +
+         std::to_string(s.sets_rejected) + " rejected, " +
+         count(m.nats_disconnects, "NATS disconnect", "NATS disconnects") + ", " +
+         count(s.write_errors, "write error", "write errors") + summary_tail(s, end);
 }
 
 // Task 3 with an owner that comes and goes. The increase task (unchanged from custody-car)
@@ -144,14 +128,10 @@ int run(const MonitorOptions& o) {
   Console console;
   RunStats stats;
   MonitorStats monitor;
-  custody::TaskGroup tasks;
-  custody::SignalStop on_signal(tasks.stop_source());
-  std::atomic<SteadyTime> stop_requested{};
-  std::stop_callback note_stop(tasks.stop_token(),
-                               [&] { stop_requested.store(std::chrono::steady_clock::now()); });
+  RunControl control;
+  custody::TaskGroup& tasks = control.tasks();
 
   console.out(header(o));
-  const SteadyTime started = std::chrono::steady_clock::now();
   custody::Ticker increase_ticks(o.increase_every);
 
   // Subscribed before they return, as in custody-car; with_current(): the car's state now.
@@ -167,61 +147,23 @@ int run(const MonitorOptions& o) {
               });
 
   // Task 4, as in custody-car.
-  const auto deadline = o.duration ? custody::after(*o.duration) : custody::Receiver<SteadyTime>();
-  bool duration_over = false;
-  custody::select(custody::on_recv(deadline, [&](SteadyTime) { duration_over = true; }),
-                  custody::on_stop(tasks.stop_token()));
-  tasks.request_stop();
+  control.run_until_stopped(o.duration);
   monitor.received = data->stats().updates;
   monitor.nats_disconnects = nats->connection.state().get().disconnects;
   data.reset();
   status.reset();
 
-  std::string failure;
-  try {
-    tasks.wait();
-  } catch (const std::exception& e) {
-    failure = "the " + tasks.failed_task().value_or("?") + " task failed: " + e.what();
-  }
-  const SteadyTime ended = std::chrono::steady_clock::now();
-  const double stop_ms =
-      std::chrono::duration<double, std::milli>(ended - stop_requested.load()).count();
-  const double ran_s = std::chrono::duration<double>(ended - started).count();
-
-  std::string reason = "a failed task";
-  if (failure.empty()) {
-    const auto sig = on_signal.last_signal();
-    reason = duration_over    ? "--duration"
-             : sig == SIGINT  ? "SIGINT"
-             : sig == SIGTERM ? "SIGTERM"
-                              : "request";
-  } else {
-    console.err("custody-car-monitor: " + failure);
-  }
+  const RunEnd end = control.finish();
+  if (!end.failure.empty()) console.err("custody-car-monitor: " + end.failure);
   console.out(last_reading(car_data.get()));
-  console.out(summary(stats, monitor, reason, ran_s, stop_ms));
-  return failure.empty() ? 0 : 1;
+  console.out(summary(stats, monitor, end));
+  return end.failure.empty() ? 0 : 1;
 }
 
 }  // namespace
 }  // namespace car
 
 int main(int argc, char** argv) {
-  const std::vector<std::string_view> args(argv + 1, argv + argc);
-  const car::ParsedMonitorOptions parsed = car::parse_monitor_options(args);
-  if (parsed.help) {
-    std::fputs(car::monitor_usage().c_str(), stdout);
-    return 0;
-  }
-  if (!parsed.options) {
-    std::fprintf(stderr, "custody-car-monitor: %s\n\n%s", parsed.error.c_str(),
-                 car::monitor_usage().c_str());
-    return 2;
-  }
-  try {
-    return car::run(*parsed.options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "custody-car-monitor: %s\n", e.what());
-    return 1;
-  }
+  return car::program_main("custody-car-monitor", argc, argv, car::parse_monitor_options,
+                           car::monitor_usage, car::run);
 }

@@ -1,0 +1,63 @@
+#include "run_control.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+#include <custody/select.hpp>
+#include <custody/timer.hpp>
+
+#include "format.hpp"
+
+namespace car {
+namespace {
+
+std::string fixed1(double v) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1f", v);
+  return out;
+}
+
+}  // namespace
+
+RunControl::RunControl()
+    : on_signal_(tasks_.stop_source()),
+      note_stop_(tasks_.stop_token(), note_time{&stop_requested_}),
+      started_(std::chrono::steady_clock::now()) {}
+
+void RunControl::run_until_stopped(std::optional<std::chrono::nanoseconds> duration) {
+  // A nil receiver never fires: no --duration.
+  const auto deadline = duration ? custody::after(*duration) : custody::Receiver<SteadyTime>();
+  custody::select(custody::on_recv(deadline, [&](SteadyTime) { duration_over_ = true; }),
+                  custody::on_stop(tasks_.stop_token()));
+  tasks_.request_stop();
+}
+
+RunEnd RunControl::finish() {
+  RunEnd end;
+  try {
+    tasks_.wait();
+  } catch (const std::exception& e) {
+    end.failure = "the " + tasks_.failed_task().value_or("?") + " task failed: " + e.what();
+  }
+  const SteadyTime ended = std::chrono::steady_clock::now();
+  end.stop_ms = std::chrono::duration<double, std::milli>(ended - stop_requested_.load()).count();
+  end.ran_s = std::chrono::duration<double>(ended - started_).count();
+  const auto sig = on_signal_.last_signal();
+  end.reason = !end.failure.empty() ? "a failed task"
+               : duration_over_     ? "--duration"
+               : sig == SIGINT      ? "SIGINT"
+               : sig == SIGTERM     ? "SIGTERM"
+                                    : "request";
+  return end;
+}
+
+std::string summary_tail(const RunStats& s, const RunEnd& end) {
+  std::string tail;
+  if (s.lines_missed > 0) tail += ", " + std::to_string(s.lines_missed) + " not logged";
+  if (s.updates_not_shown > 0) tail += ", " + std::to_string(s.updates_not_shown) + " not shown";
+  tail += "; stopped by " + end.reason + " after " + fixed2(end.ran_s) + " s, every task ended " +
+          fixed1(end.stop_ms) + " ms after the stop request";
+  return tail;
+}
+
+}  // namespace car

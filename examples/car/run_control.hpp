@@ -1,0 +1,89 @@
+#pragma once
+// Task 4 of both programs (custody-car and custody-car-monitor): what stops the other tasks (a
+// signal, a failing task, --duration), how the run ended, and main()'s exit codes.
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <custody/signals.hpp>
+#include <custody/task_group.hpp>
+
+#include "tasks.hpp"
+
+namespace car {
+
+/// How a run ended.
+struct RunEnd {
+  std::string failure;  ///< what the failing task threw; empty when none failed
+  std::string reason;   ///< "--duration", "SIGINT", "SIGTERM", "request" or "a failed task"
+  double ran_s = 0;     ///< from the start to the end of the last task
+  double stop_ms = 0;   ///< from the stop request to the end of the last task
+};
+
+/// The program's task group and the ways it is stopped. Made first in run(): SIGINT and
+/// SIGTERM stop the group from then on.
+class RunControl {
+ public:
+  RunControl();
+  RunControl(const RunControl&) = delete;
+  RunControl& operator=(const RunControl&) = delete;
+
+  custody::TaskGroup& tasks() { return tasks_; }
+
+  /// Blocks until `duration` is over (never without one), a signal arrives or a task fails,
+  /// then asks every task to stop.
+  void run_until_stopped(std::optional<std::chrono::nanoseconds> duration);
+
+  /// Waits for every task to end and says how the run went.
+  RunEnd finish();
+
+ private:
+  struct note_time {
+    std::atomic<SteadyTime>* at;
+    void operator()() const noexcept { at->store(std::chrono::steady_clock::now()); }
+  };
+
+  std::atomic<SteadyTime> stop_requested_{};
+  custody::TaskGroup tasks_;
+  custody::SignalStop on_signal_;
+  std::stop_callback<note_time> note_stop_;
+  const SteadyTime started_;
+  bool duration_over_ = false;
+};
+
+/// The end of both programs' summaries: what was not logged or shown, then how the run stopped.
+std::string summary_tail(const RunStats& s, const RunEnd& end);
+
+/// Both programs' main(): --help prints the usage (exit 0), bad options the error and the
+/// usage (exit 2), otherwise run() (its exit code; 1 if it throws).
+template <class Parsed, class Options>
+int program_main(const char* program, int argc, char** argv,
+                 Parsed (*parse)(std::span<const std::string_view>), std::string (*usage)(),
+                 int (*run)(const Options&)) {
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  const Parsed parsed = parse(args);
+  if (parsed.help) {
+    std::fputs(usage().c_str(), stdout);
+    return 0;
+  }
+  if (!parsed.options) {
+    std::fprintf(stderr, "%s: %s\n\n%s", program, parsed.error.c_str(), usage().c_str());
+    return 2;
+  }
+  try {
+    return run(*parsed.options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
+}
+
+}  // namespace car
