@@ -429,6 +429,22 @@ void measure(benchmark::State& state, One one, const char* rate_name) {
   report(state, lat, since(start), rate_name);
 }
 
+/// One request on `conn`, timed from sending to the reply, which `reply` takes. Fails the
+/// workload if no reply comes within 5 s.
+nanoseconds timed_request(std::string_view workload, const cn::Connection& conn,
+                          const std::string& subject, const std::string& payload,
+                          cn::message& reply) {
+  const auto start = bench_clock::now();
+  natsMsg* raw = nullptr;
+  if (natsConnection_Request(&raw, conn.native(), subject.c_str(), payload.data(),
+                             static_cast<int>(payload.size()), 5000) != NATS_OK) {
+    fail(workload, "request failed");
+  }
+  const nanoseconds took = since(start);
+  reply.reset(raw);
+  return took;
+}
+
 void floor_local_set(benchmark::State& state) {
   for (auto _ : state) {
     accepting_owner owner;
@@ -464,15 +480,8 @@ void floor_request_reply(benchmark::State& state) {
     measure(
         state,
         [&](int) {
-          const auto start = bench_clock::now();
-          natsMsg* reply = nullptr;
-          if (natsConnection_Request(&reply, requester.native(), subject.c_str(), payload.data(),
-                                     static_cast<int>(payload.size()), 5000) != NATS_OK) {
-            fail(name, "request failed");
-          }
-          const nanoseconds took = since(start);
-          natsMsg_Destroy(reply);
-          return took;
+          cn::message reply;
+          return timed_request(name, requester, subject, payload, reply);
         },
         "requests_per_s");
     natsSubscription_Unsubscribe(raw);
@@ -545,16 +554,10 @@ void probe_exporter_request(benchmark::State& state) {
         state,
         [&](std::int64_t i) {
           const std::string payload = cn::json_codec<Sample>::encode(Sample{i, 0, 0});
-          const auto start = bench_clock::now();
-          natsMsg* reply = nullptr;
-          if (natsConnection_Request(&reply, client_conn.native(), subject.c_str(), payload.data(),
-                                     static_cast<int>(payload.size()), 5000) != NATS_OK) {
-            fail(name, "request failed");
-          }
-          const nanoseconds took = since(start);
-          const cn::message owned(reply);
+          cn::message reply;
+          const nanoseconds took = timed_request(name, client_conn, subject, payload, reply);
           const char* status = nullptr;
-          if (natsMsgHeader_Get(reply, cn::wire::status_header, &status) != NATS_OK ||
+          if (natsMsgHeader_Get(reply.get(), cn::wire::status_header, &status) != NATS_OK ||
               status != cn::wire::accepted) {
             fail(name, "not accepted");
           }
