@@ -392,9 +392,24 @@ Finished run(const std::string& program, const std::vector<std::string>& args,
   return r;
 }
 
+using RefusedFlags = std::vector<std::pair<std::vector<std::string>, std::string>>;
+
+// Each set of flags: exit code 2, nothing on standard output, the message first on standard
+// error, then the usage.
+void expect_refused(const std::string& binary, const std::string& program, const std::string& usage,
+                    const RefusedFlags& cases, const std::string& dir) {
+  for (const auto& [args, message] : cases) {
+    const Finished r = run(binary, args, dir);
+    EXPECT_EQ(r.exit_code, 2) << message;
+    EXPECT_TRUE(r.out.empty()) << message;
+    EXPECT_EQ(r.err.rfind(program + ": " + message, 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(usage), std::string::npos) << r.err;
+  }
+}
+
 TEST(CarOverNatsErrors, BadNatsFlagsExitWith2AndNameTheFlag) {
   TempDir dir;
-  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+  const RefusedFlags cases = {
       {{"--nats"}, "--nats needs a value"},
       {{"--nats", "localhost:4222"},
        "--nats: 'localhost:4222' is not a NATS server URL (use nats://host:port or "
@@ -405,14 +420,8 @@ TEST(CarOverNatsErrors, BadNatsFlagsExitWith2AndNameTheFlag) {
        "--nats-bucket: 'car.data' is not a bucket name (letters, digits, '-' and '_' only)"},
       {{"--nats-bucket", "car"}, "--nats-bucket: only used with --nats"},
   };
-  for (const auto& [args, message] : cases) {
-    const Finished r = run(CUSTODY_CAR_BINARY, args, dir.path());
-    EXPECT_EQ(r.exit_code, 2) << message;
-    EXPECT_TRUE(r.out.empty()) << message;
-    EXPECT_EQ(r.err.rfind("custody-car: " + message, 0), 0u) << r.err;
-    EXPECT_NE(r.err.find("usage: custody-car"), std::string::npos) << r.err;
-  }
-  const std::vector<std::pair<std::vector<std::string>, std::string>> monitor_cases = {
+  expect_refused(CUSTODY_CAR_BINARY, "custody-car", "usage: custody-car", cases, dir.path());
+  const RefusedFlags monitor_cases = {
       {{}, "--nats is required"},
       {{"--log", "x.log"}, "--nats is required"},
       {{"--nats", "http://a:1"}, "--nats: 'http://a:1' is not a NATS server URL"},
@@ -421,13 +430,8 @@ TEST(CarOverNatsErrors, BadNatsFlagsExitWith2AndNameTheFlag) {
        "--increase-every: '0s' is not a positive duration"},
       {{"--nats", "nats://a:1", "--poll-interval", "1s"}, "unknown flag '--poll-interval'"},
   };
-  for (const auto& [args, message] : monitor_cases) {
-    const Finished r = run(CUSTODY_CAR_MONITOR_BINARY, args, dir.path());
-    EXPECT_EQ(r.exit_code, 2) << message;
-    EXPECT_TRUE(r.out.empty()) << message;
-    EXPECT_EQ(r.err.rfind("custody-car-monitor: " + message, 0), 0u) << r.err;
-    EXPECT_NE(r.err.find("usage: custody-car-monitor --nats URL"), std::string::npos) << r.err;
-  }
+  expect_refused(CUSTODY_CAR_MONITOR_BINARY, "custody-car-monitor",
+                 "usage: custody-car-monitor --nats URL", monitor_cases, dir.path());
 }
 
 TEST(CarOverNatsErrors, NoServerExitsWith1BeforeStartingAnything) {
