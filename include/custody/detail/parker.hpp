@@ -69,7 +69,9 @@ inline std::atomic<unsigned>& spinner_count() noexcept {
 /// are counted process-wide and never outnumber the cores: extra waiters go straight to sleep
 /// rather than steal the core their peer needs. Each thread adapts its budget between 20 and
 /// 100 microseconds: it doubles after a spin that succeeded and halves after one that did not.
-
+/// A thread whose last spins all failed waits for something far away (a network reply, a
+/// timer, a rare event): it then spins only once in a while, to notice when that changes, and
+/// otherwise checks once and sleeps, leaving the cores to the threads that do the work.
 template <class Done>
 bool spin_until(Done&& done, unsigned max_pauses = 1) {
   static const unsigned max_spinners = std::max(1u, std::thread::hardware_concurrency());
@@ -77,8 +79,12 @@ bool spin_until(Done&& done, unsigned max_pauses = 1) {
   // The floor stays above the cost of a sleep and wake-up through the kernel: below it, two
   // threads that both fell asleep once would never again find each other spinning.
   constexpr std::chrono::nanoseconds min_budget{20'000}, max_budget{100'000};
+  constexpr unsigned misses_before_probing = 4, probe_every = 8;
   thread_local std::chrono::nanoseconds budget{50'000};
+  thread_local unsigned misses = 0;  // failed spins in a row (saturating)
+  thread_local unsigned waits = 0;   // waits since misses_before_probing was reached
 
+  if (misses >= misses_before_probing && ++waits % probe_every != 0) return done();
   if (spinners.load(std::memory_order_relaxed) >= max_spinners) return false;
   spinners.fetch_add(1, std::memory_order_relaxed);
   struct leave {
@@ -89,12 +95,14 @@ bool spin_until(Done&& done, unsigned max_pauses = 1) {
   for (unsigned i = 1;; ++i) {
     if (done()) {
       budget = std::min(budget * 2, max_budget);
+      misses = 0;
       return true;
     }
     for (unsigned k = 0; k < pauses; ++k) cpu_relax();
     pauses = std::min(pauses * 2, max_pauses);
     if (i % 16 == 0 && steady_clock::now() >= limit) {
       budget = std::max(budget / 2, min_budget);
+      if (misses < misses_before_probing) ++misses;
       return false;
     }
   }
