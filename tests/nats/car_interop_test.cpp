@@ -250,12 +250,12 @@ TEST_F(CarInterop, ASetRequestFromNodeReachesTheCarAndTheBucket) {
   }
   EXPECT_TRUE(s["last_error"].is_string()) << s;
 
-  // The answer: accepted, with the revision that holds it and the value the owner stored.
+  // The answer: accepted, with the version of the value the owner stored, and that value.
   const auto set = r.line("set");
   ASSERT_TRUE(set) << r.text();
   std::smatch m;
   ASSERT_TRUE(std::regex_match(*set, m, std::regex(R"(^accepted (\d+) (\{.*\})$)"))) << *set;
-  EXPECT_GT(std::stoull(m[1]), 0u) << "a revision";
+  EXPECT_GT(std::stoull(m[1]), 0u) << "a version";
   const json stored = json::parse(m[2].str());
   EXPECT_EQ(stored["speed"], 42.0) << stored;
   EXPECT_TRUE(stored["time"].is_number_integer()) << stored;

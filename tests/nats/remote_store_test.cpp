@@ -12,6 +12,7 @@
 #include <latch>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +33,7 @@ struct Reading {
   std::int64_t n = 0;
   std::string note;
   friend bool operator==(const Reading&, const Reading&) = default;
+  friend void PrintTo(const Reading& r, std::ostream* os) { *os << r.n << " \"" << r.note << '"'; }
 };
 void to_json(nlohmann::json& j, const Reading& r) { j = {{"n", r.n}, {"note", r.note}}; }
 void from_json(const nlohmann::json& j, Reading& r) {
@@ -159,6 +161,65 @@ TEST(NatsRemoteStore, ConcurrentSettersEachGetTheirOwnAnswer) {
   }
   EXPECT_EQ(answered.load(), kSetters * kEach);
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// The wire protocol's promise to a remote store, played by hand: an accepted answer names the
+// owner and version of the stored value, and entries that hold older values of that owner are
+// never shown after it, nor the stored value twice.
+TEST(NatsRemoteStore, EntriesOlderThanAnAcceptedValueAreNeverShownAfterIt) {
+  custody_test::NatsServer server;
+  nats::Connection owner_side(options_for(server));
+  nats::Connection consumer_side(options_for(server));
+  // Every entry is kept, so the watch delivers each of them.
+  nats::bucket_options kept{"readings"};
+  kept.history = 64;
+  nats::KeyValue bucket(owner_side, kept);
+  const auto put = [&](const char* owner, std::int64_t version, const Reading& r) {
+    const std::string v = std::to_string(version);
+    return bucket.put("w", nlohmann::json(r).dump(),
+                      {{nats::wire::owner_header, owner}, {nats::wire::version_header, v}});
+  };
+  const std::uint64_t first = put("X", 3, {3, "before"});
+  // The owner X answers every request: stored as version 5, its first entry at `first`.
+  nats::MessageSubscription answering(
+      owner_side, nats::wire::request_subject("readings", "w"), [&](nats::message m) {
+        const std::string body = nlohmann::json(Reading{5, "set"}).dump();
+        natsMsg* raw = nullptr;
+        ASSERT_EQ(natsMsg_Create(&raw, natsMsg_GetReply(m.get()), nullptr, body.data(),
+                                 static_cast<int>(body.size())),
+                  NATS_OK);
+        const nats::message reply(raw);
+        const std::string since = std::to_string(first);
+        natsMsgHeader_Set(raw, nats::wire::status_header, "accepted");
+        natsMsgHeader_Set(raw, nats::wire::owner_header, "X");
+        natsMsgHeader_Set(raw, nats::wire::version_header, "5");
+        natsMsgHeader_Set(raw, nats::wire::since_revision_header, since.c_str());
+        natsConnection_PublishMsg(owner_side.native(), raw);
+      });
+  owner_side.flush(5s);
+
+  nats::remote_options in = follow("w");
+  in.bucket = kept;
+  nats::RemoteStore<Reading> remote(consumer_side, in);
+  custody::Store<Reading> store = remote.store();
+  ASSERT_EQ(store.get(), (Reading{3, "before"}));
+  auto seen = store.subscribe(custody::policy::block(64));
+  auto r = store.set({5, "ask"});
+  ASSERT_TRUE(r.accepted()) << custody::to_string(r.status());
+  EXPECT_EQ(store.get(), (Reading{5, "set"}));
+
+  put("X", 4, {4, "older, written late"});
+  put("X", 5, {5, "set"});  // the stored value's own entry
+  put("X", 6, {6, "newer"});
+  put("Y", 1, {7, "a new run of the owner"});
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::vector<Reading> got;
+  while (got.empty() || got.back().n != 7) {
+    auto v = seen.recv_until(deadline);
+    ASSERT_TRUE(v) << "got " << got.size() << " values";
+    got.push_back(*v);
+  }
+  EXPECT_EQ(got, (std::vector<Reading>{{5, "set"}, {6, "newer"}, {7, "a new run of the owner"}}));
 }
 
 TEST(NatsRemoteStore, SubscribersGetUpdatesUnderTheirOwnPolicies) {

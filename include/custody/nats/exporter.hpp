@@ -7,13 +7,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <cstdio>
 #include <exception>
-#include <mutex>
 #include <optional>
+#include <random>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -129,10 +128,7 @@ class Exporter {
   }
 
   /// The revision of the last successful write (0 before the first).
-  std::uint64_t revision() const {
-    std::lock_guard lock(write_mutex_);
-    return written_.empty() ? 0 : written_.back().revision;
-  }
+  std::uint64_t revision() const { return last_revision_.load(std::memory_order_acquire); }
 
  private:
   // --- the writer thread ------------------------------------------------------------------
@@ -161,59 +157,38 @@ class Exporter {
   }
 
   void write_newest() {
-    // Reading the value and saying it is being written is one step, so that an answer for a
-    // newer value (revision_before) cannot slip in between and miss this older write.
-    auto [value, version] = [&] {
-      std::lock_guard lock(write_mutex_);
-      auto newest = custody::detail::store_access::state(view_).cell.load_versioned();
-      writing_ = true;
-      writing_version_ = newest.second;
-      return newest;
-    }();
+    auto [value, version] = custody::detail::store_access::state(view_).cell.load_versioned();
     // A notification for a value already written (read by an earlier write): nothing to do.
-    if (!dirty_ && written_version_ == version) {
-      {
-        std::lock_guard lock(write_mutex_);
-        writing_ = false;
-      }
-      write_done_.notify_all();
-      return;
-    }
-    std::uint64_t revision = 0;
+    if (!dirty_ && written_version_ == version) return;
     try {
       const std::string bytes = Codec::encode(value);
       dirty_ = true;
       if (connection_.connected()) {  // else written on reconnection
-        revision = kv_.put(options_.key, bytes);
+        // Tagged, so that readers can tell older entries from a value an answer brought.
+        const std::uint64_t revision = kv_.put(
+            options_.key, bytes,
+            {{wire::owner_header, owner_tag_}, {wire::version_header, std::to_string(version)}});
         writes_.fetch_add(1, std::memory_order_relaxed);
         dirty_ = false;
+        written_version_ = version;
+        last_revision_.store(revision, std::memory_order_release);
+        std::uint64_t none = 0;
+        first_revision_.compare_exchange_strong(none, revision, std::memory_order_acq_rel);
       }
     } catch (const std::exception&) {  // encoding (nothing to retry with) or writing failed
       write_failures_.fetch_add(1, std::memory_order_relaxed);
     }
-    {
-      std::lock_guard lock(write_mutex_);
-      if (revision != 0) {
-        if (written_.size() == kWrittenKept) written_.pop_front();
-        written_.push_back({version, revision});
-        written_version_ = version;
-      }
-      writing_ = false;
-    }
-    write_done_.notify_all();
   }
 
-  // The revision of the last write of a value older than store version `version`: entries up
-  // to it are older, the entries above it hold that version or newer ones. Waits while an
-  // older value is being written. Nothing if unknown (version 0, or no such write kept).
-  std::optional<std::uint64_t> revision_before(std::uint64_t version) {
-    if (version == 0) return std::nullopt;
-    std::unique_lock lock(write_mutex_);
-    write_done_.wait(lock, [&] { return !writing_ || writing_version_ >= version; });
-    for (auto it = written_.rbegin(); it != written_.rend(); ++it) {
-      if (it->version < version) return it->revision;
-    }
-    return std::nullopt;
+  // A token no other run of an exporter uses, for the entries it writes.
+  static std::string make_owner_tag() {
+    std::random_device entropy;
+    const std::uint64_t bits =
+        (std::uint64_t{entropy()} << 32) ^ entropy() ^
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(bits));
+    return text;
   }
 
   // --- requests, on the client's delivery thread for the request subject ----------------
@@ -244,20 +219,31 @@ class Exporter {
     switch (result.status()) {
       case set_status::accepted: {
         // The owner stored the value before answering, and the writer writes it (or a newer
-        // value) soon. The requester is answered without waiting for that write, told which
-        // revisions hold older values, so that it never shows one of those after this one.
+        // value) soon. The requester is answered at once, told how to recognise the entries
+        // that hold older values, so that it never shows one of those after this one.
         std::string body;
         try {
           body = Codec::encode(result.value());
         } catch (const std::exception&) {
         }
-        const auto after = revision_before(custody::detail::result_access::version(result));
-        if (!after) {
+        const std::uint64_t version = custody::detail::result_access::version(result);
+        if (version == 0) {  // the owner cannot tell which value it stored
           answer(reply, wire::accepted, body, {});
           return;
         }
-        const std::string text = std::to_string(*after);
-        answer(reply, wire::accepted, body, {{wire::after_revision_header, text.c_str()}});
+        const std::string version_text = std::to_string(version);
+        const std::uint64_t since = first_revision_.load(std::memory_order_acquire);
+        if (since == 0) {  // nothing written yet: only this owner's later entries are known
+          answer(reply, wire::accepted, body,
+                 {{wire::owner_header, owner_tag_.c_str()},
+                  {wire::version_header, version_text.c_str()}});
+          return;
+        }
+        const std::string since_text = std::to_string(since);
+        answer(reply, wire::accepted, body,
+               {{wire::owner_header, owner_tag_.c_str()},
+                {wire::version_header, version_text.c_str()},
+                {wire::since_revision_header, since_text.c_str()}});
         return;
       }
       case set_status::rejected: {
@@ -317,20 +303,12 @@ class Exporter {
   std::stop_source stopping_;  // the exporter is going away
   MessageSubscription subscription_;
   Subscription<T> updates_;
-  bool dirty_ = false;  // the bucket lacks the latest value (writer thread only)
-  // What the writer is doing and has done, for answers that must say which revisions are older
-  // than their value. Guarded by write_mutex_.
-  struct written_entry {
-    std::uint64_t version;   // the store's version...
-    std::uint64_t revision;  // ...written at this bucket revision
-  };
-  static constexpr std::size_t kWrittenKept = 64;
-  mutable std::mutex write_mutex_;
-  std::condition_variable write_done_;
-  bool writing_ = false;
-  std::uint64_t writing_version_ = 0;
-  std::deque<written_entry> written_;  // the last kWrittenKept writes, oldest first
-  std::uint64_t written_version_ = 0;  // the version of the last write (writer thread only)
+  const std::string owner_tag_ = make_owner_tag();
+  // Writer thread only:
+  bool dirty_ = false;                            // the bucket lacks the latest value
+  std::uint64_t written_version_ = 0;             // the store version of the last write
+  std::atomic<std::uint64_t> first_revision_{0};  // of this exporter's first write (0: none yet)
+  std::atomic<std::uint64_t> last_revision_{0};
   std::atomic<std::uint64_t> writes_{0};
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<std::uint64_t> requests_served_{0};

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,13 +67,32 @@ class KeyValue {
   /// The bucket's name.
   const std::string& name() const noexcept { return name_; }
 
-  /// Writes `bytes` under `key` and returns the new revision once the server has stored it.
-  /// Throws error (NATS_TIMEOUT when no answer came in time, NATS_CONNECTION_DISCONNECTED, ...).
-  std::uint64_t put(const std::string& key, std::string_view bytes) const {
-    std::uint64_t revision = 0;
-    detail::check(kvStore_Put(&revision, kv_.get(), key.c_str(), bytes.data(),
-                              static_cast<int>(bytes.size())),
-                  "writing " + name_ + "/" + key);
+  /// One header written with an entry.
+  struct header {
+    const char* name;
+    std::string_view value;  ///< a single line
+  };
+
+  /// Writes `bytes` under `key`, with `headers` (which readers of the bucket's stream see, the
+  /// client's key-value getters do not), and returns the new revision once the server has
+  /// stored it. Throws error (NATS_TIMEOUT when no answer came in time,
+  /// NATS_CONNECTION_DISCONNECTED, ...).
+  std::uint64_t put(const std::string& key, std::string_view bytes,
+                    std::initializer_list<header> headers = {}) const {
+    const std::string doing = "writing " + name_ + "/" + key;
+    natsMsg* raw = nullptr;
+    detail::check(natsMsg_Create(&raw, ("$KV." + name_ + "." + key).c_str(), nullptr, bytes.data(),
+                                 static_cast<int>(bytes.size())),
+                  doing);
+    const message m(raw);
+    for (const header& h : headers) {
+      detail::check(natsMsgHeader_Set(raw, h.name, std::string(h.value).c_str()), doing);
+    }
+    jsPubAck* ack = nullptr;
+    jsErrCode code{};
+    detail::check(js_PublishMsg(&ack, js_.get(), raw, nullptr, &code), doing);
+    const std::uint64_t revision = ack->Sequence;
+    jsPubAck_Destroy(ack);
     return revision;
   }
 

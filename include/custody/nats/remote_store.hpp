@@ -69,8 +69,8 @@ struct remote_stats {
 /// - get() returns the newest value received; while disconnected it may be stale by up to
 ///   stale_for(). It never waits for the network.
 /// - set() is a request to the remote owner, answered to that caller alone. accepted: get()
-///   already returns the stored value or a newer one (the answer says which bucket revisions
-///   are older than the stored value; those are never shown again) — when the owner stored it
+///   already returns the stored value or a newer one (the answer tells which bucket entries
+///   hold older values, see wire.hpp; those are never shown after it) — when the owner stored it
 ///   with Owner::accept; after a bare SetRequest::accept (a joint change, say) get() catches up
 ///   once the bucket delivers the value. owner_gone: no owner serves the store ("no
 ///   responders").
@@ -175,9 +175,14 @@ class RemoteStore {
   }
 
  private:
+  // Which value of which owner an entry or an answer holds (wire.hpp).
+  struct owner_version {
+    std::string owner;
+    std::uint64_t version;
+  };
   struct entry {
     std::uint64_t revision;
-    std::string bytes;
+    std::optional<owner_version> tag;  // nothing: not written by an exporter
     T value;
   };
   struct pending {
@@ -236,11 +241,17 @@ class RemoteStore {
     const std::uint64_t revision = meta->Sequence.Stream;
     jsMsgMetaData_Destroy(meta);
     const int size = natsMsg_GetDataLength(m);
-    std::string bytes =
-        size > 0 ? std::string(natsMsg_GetData(m), static_cast<std::size_t>(size)) : std::string();
-    auto v = decode(bytes);
+    auto v = decode(size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
+                             : std::string_view());
     if (!v) return std::nullopt;
-    return entry{revision, std::move(bytes), std::move(*v)};
+    return entry{revision, tag_of(m), std::move(*v)};
+  }
+
+  static std::optional<owner_version> tag_of(natsMsg* m) {
+    const std::string_view owner = header(m, wire::owner_header);
+    const auto version = parse<std::uint64_t>(header(m, wire::version_header));
+    if (owner.empty() || !version) return std::nullopt;
+    return owner_version{std::string(owner), *version};
   }
 
   void watch(watch_subscription watcher, std::stop_token stop) {
@@ -376,16 +387,20 @@ class RemoteStore {
   void apply(entry&& e) {
     std::lock_guard lock(owner_mutex_);
     // Seen already, or older than a value an accepted answer brought.
-    if (e.revision <= std::max(revision_.load(std::memory_order_relaxed), older_than_answer_)) {
+    if (e.revision <= revision_.load(std::memory_order_relaxed) || e.revision < older_below_) {
+      return;
+    }
+    if (e.tag && shown_ && e.tag->owner == shown_->owner && e.tag->version <= shown_->version) {
+      if (e.tag->version < shown_->version) return;  // older than the value shown
+      // The value shown, which an answer brought: subscribers must not get it twice.
+      revision_.store(e.revision, std::memory_order_release);
+      updates_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     revision_.store(e.revision, std::memory_order_release);
     updates_.fetch_add(1, std::memory_order_relaxed);
-    // The first newer entry is the answered value itself (unless the owner has published
-    // again meanwhile): it is in the mirror already, and subscribers must not get it twice.
-    const bool shown = answered_bytes_ && *answered_bytes_ == e.bytes;
-    answered_bytes_.reset();
-    if (!shown) (void)mirror_.owner.publish(std::move(e.value));  // stopped: shutting down
+    shown_ = std::move(e.tag);
+    (void)mirror_.owner.publish(std::move(e.value));  // stopped: shutting down
   }
 
   static std::string_view header(natsMsg* m, const char* name) {
@@ -425,15 +440,16 @@ class RemoteStore {
       const std::string_view body(natsMsg_GetData(raw),
                                   static_cast<std::size_t>(natsMsg_GetDataLength(raw)));
       std::optional<T> stored = decode(body);
-      const auto after = parse<std::uint64_t>(header(raw, wire::after_revision_header));
-      // The bucket's entries up to `after` are older than the stored value: unless the mirror
-      // is past them already (then it shows this value or a newer one), show the value now
-      // and ignore them from here on.
-      if (stored && after && *after >= revision_.load(std::memory_order_relaxed) &&
-          *after >= older_than_answer_) {
-        (void)mirror_.owner.publish(*stored);
-        older_than_answer_ = *after;
-        answered_bytes_.emplace(body);
+      // Unless the mirror shows this value or a newer one already, show it now, and from here
+      // on ignore the entries that hold older values (wire.hpp).
+      if (auto tag = tag_of(raw); stored && tag) {
+        if (!shown_ || shown_->owner != tag->owner || shown_->version < tag->version) {
+          (void)mirror_.owner.publish(*stored);
+          shown_ = std::move(tag);
+          older_below_ =
+              std::max(older_below_,
+                       parse<std::uint64_t>(header(raw, wire::since_revision_header)).value_or(0));
+        }
       }
       if (!stored) stored.emplace(r.value());  // the owner said what it stored; trust that
       std::move(r).accept(std::move(*stored));
@@ -512,10 +528,10 @@ class RemoteStore {
   std::mutex owner_mutex_;
   std::map<std::uint64_t, pending> pending_;
   std::chrono::steady_clock::time_point planned_ = std::chrono::steady_clock::time_point::max();
-  // Set by an accepted answer: entries up to this revision are older than the answered value,
-  // which the mirror shows already, as encoded in answered_bytes_.
-  std::uint64_t older_than_answer_ = 0;
-  std::optional<std::string> answered_bytes_;
+  // The owner and version of the value the mirror shows, when known; entries below
+  // older_below_ hold older values than one an accepted answer brought.
+  std::optional<owner_version> shown_;
+  std::uint64_t older_below_ = 0;
   std::atomic<std::uint64_t> next_id_{0};
   Channel<bool> replan_{1};  // a request expires before the bridge planned to look
   std::mutex watcher_mutex_;

@@ -3,13 +3,19 @@
 //
 // - The value lives in the JetStream key-value bucket `bucket` under `key`, encoded by the
 //   store's codec (JSON by default). Every write has a revision; a newer write has a higher one.
+//   An owner's entries carry two headers:
+//     Custody-Owner     this run of the owner's exporter (an opaque token)
+//     Custody-Version   the store's version of the value, decimal: higher for newer values of
+//                       the same Custody-Owner
 // - A set request is a NATS request to request_subject(bucket, key) (by default
 //   "custody.<bucket>.<key>.set") whose payload is the encoded value asked for.
 // - The reply's headers say how it ended:
 //     Custody-Status    accepted | rejected | dropped | owner-gone | timeout | invalid
-//     Custody-After-Revision  (accepted; absent when the owner cannot tell) every bucket
-//                       revision up to this one holds an older value; the stored value (or a
-//                       newer one) is written above it
+//     Custody-Owner, Custody-Version  (accepted; absent when the owner cannot tell) those of
+//                       the stored value: it is written (or a newer value is) under them
+//     Custody-Since-Revision  (accepted, with the two above, once the owner has written) the
+//                       revision of that owner's first entry. Entries below it, and entries of
+//                       that owner with a lower version, hold values older than the stored one
 //     Custody-Error     (rejected) the owner's error code, decimal
 //     Custody-Category  (rejected) the error code's category ("generic", "system", ...)
 //     Custody-Message   (rejected, invalid) the owner's reason, or what was wrong with the
@@ -23,7 +29,9 @@
 namespace custody::nats::wire {
 
 inline constexpr const char* status_header = "Custody-Status";
-inline constexpr const char* after_revision_header = "Custody-After-Revision";
+inline constexpr const char* owner_header = "Custody-Owner";
+inline constexpr const char* version_header = "Custody-Version";
+inline constexpr const char* since_revision_header = "Custody-Since-Revision";
 inline constexpr const char* error_header = "Custody-Error";
 inline constexpr const char* category_header = "Custody-Category";
 inline constexpr const char* message_header = "Custody-Message";

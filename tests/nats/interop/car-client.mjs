@@ -11,11 +11,11 @@
 // Output, one line each, in this order:
 //   data <json>                       value of KV key "data" (compact JSON)
 //   status <json>                     value of KV key "status"
-//   set <status> <revision|-> <body|message|->
+//   set <status> <version|-> <body|message|->
 //   rejected <error> <category>       only when status is "rejected"
-//   after <json>                      only when "accepted": the first KV "data" entry above the
-//                                     reply's Custody-After-Revision (the stored value, or a
-//                                     newer one if the owner published again meanwhile)
+//   after <json>                      only when "accepted": the first KV "data" entry that holds
+//                                     the stored value or a newer one, as the reply's
+//                                     Custody-Owner and Custody-Version headers tell
 //
 // Exit codes: 0 ok (any well-formed reply, including rejected/dropped/...), 1 failure (connect,
 // missing bucket/key, request timeout, watch timeout, ...), 2 usage, 3 KV value has the wrong
@@ -58,16 +58,29 @@ async function readKey(kv, bucket, key) {
   return { entry, value };
 }
 
-// Resolves with the first PUT of `key` whose revision is above `revision`. The watch delivers
-// the current value first, so a value that is already there is found without waiting.
-async function waitForRevision(kv, key, revision, timeoutMs) {
+// Resolves with the first PUT of `key` at or above revision `since` that holds the owner's value
+// `version` or a newer one of that owner, as the Custody-Owner and Custody-Version headers of
+// the entry in the bucket's stream say. The watch delivers the current value first, so a value
+// that is already there is found without waiting.
+async function waitForValue(jsm, kv, bucket, key, owner, version, since, timeoutMs) {
   const watch = await kv.watch({ key });
   const timer = setTimeout(() => watch.stop(), timeoutMs);
   try {
     for await (const entry of watch) {
-      if (entry.operation === "PUT" && entry.revision > revision) return entry;
+      if (entry.operation !== "PUT" || entry.revision < since) continue;
+      let stored;
+      try {
+        stored = await jsm.streams.getMessage(`KV_${bucket}`, { seq: entry.revision });
+      } catch (err) {
+        continue;  // replaced by a newer entry meanwhile, which the watch delivers next
+      }
+      const tag = (name) => (stored.header ? stored.header.get(name, Match.IgnoreCase) : "");
+      if (tag("Custody-Owner") === owner && Number(tag("Custody-Version")) >= version) {
+        return entry;
+      }
     }
-    return fail(1, `KV key "${key}" got no entry above revision ${revision} within ${timeoutMs} ms`);
+    return fail(1, `KV key "${key}" got no entry with ${owner}'s version ${version} or newer ` +
+                   `within ${timeoutMs} ms`);
   } finally {
     clearTimeout(timer);
     watch.stop();
@@ -168,21 +181,28 @@ async function run(url, bucket, speed) {
       return 0;
     }
 
-    const revisionText = header("Custody-After-Revision");
-    if (revisionText === null || !/^\d+$/.test(revisionText)) {
-      fail(5, `"accepted" reply has no decimal Custody-After-Revision header (got ${revisionText})`);
+    const owner = header("Custody-Owner");
+    const versionText = header("Custody-Version");
+    const sinceText = header("Custody-Since-Revision") ?? "0";
+    if (owner === null || owner === "") fail(5, `"accepted" reply has no Custody-Owner header`);
+    for (const [name, text] of [["Custody-Version", versionText], ["Custody-Since-Revision", sinceText]]) {
+      if (text === null || !/^\d+$/.test(text)) {
+        fail(5, `"accepted" reply has no decimal ${name} header (got ${text})`);
+      }
     }
-    const revision = Number(revisionText);
+    const version = Number(versionText);
     let stored;
     try {
       stored = JSON.parse(body);
     } catch (err) {
       fail(5, `"accepted" reply body is not JSON (${err.message}): ${body}`);
     }
-    console.log(`set accepted ${revision} ${JSON.stringify(stored)}`);
+    console.log(`set accepted ${version} ${JSON.stringify(stored)}`);
 
     // d) the accepted value must reach the KV bucket
-    const after = await waitForRevision(kv, "data", revision, kTimeoutMs);
+    const jsm = await nc.jetstreamManager();
+    const after = await waitForValue(jsm, kv, bucket, "data", owner, version, Number(sinceText),
+                                     kTimeoutMs);
     const afterValue = parseJson(after.string(), `value of key "data" after the set`);
     console.log(`after ${JSON.stringify(afterValue)}`);
     return 0;
