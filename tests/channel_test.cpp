@@ -1,5 +1,6 @@
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <custody/channel.hpp>
+#include <custody/select.hpp>
 
 using namespace std::chrono_literals;
 using custody::Channel;
@@ -89,6 +91,34 @@ TEST(Channel, UnbufferedSendReturnsOnlyAfterReceiverTookTheValue) {
   // The hand-over happened inside send; the receiver thread may still be returning.
   receiver.join();
   EXPECT_TRUE(received);
+}
+
+TEST(Channel, UnbufferedReceiversWaitingTogetherEachTakeOneValue) {
+  // The first receiver to block waits in the channel's own slot, the others in its queue;
+  // every kind of send reaches one of them, and each value reaches exactly one.
+  Channel<int> ch;
+  constexpr int kReceivers = 4;
+  std::vector<int> got(kReceivers, -1);
+  std::latch started(kReceivers);
+  {
+    std::vector<std::jthread> receivers;
+    for (int i = 0; i < kReceivers; ++i) {
+      receivers.emplace_back([&, i] {
+        started.count_down();
+        auto r = ch.recv();
+        ASSERT_TRUE(r) << custody::to_string(r.status());
+        got[i] = *r;
+      });
+    }
+    started.wait();
+    ASSERT_EQ(ch.send(0), status::ok);
+    int one = 1;
+    ASSERT_EQ(custody::select(custody::on_send(Sender<int>(ch), one)).status, status::ok);
+    while (ch.try_send(2) == status::would_block) std::this_thread::yield();  // one is waiting
+    ASSERT_EQ(ch.send(3), status::ok);
+  }
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3}));
 }
 
 TEST(Channel, CloseDrainsThenReportsClosed) {

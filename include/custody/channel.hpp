@@ -159,6 +159,9 @@ received<T> receive(chan_core<T>& core, const std::stop_token* stop,
     const status s = core.try_recv(value);
     received_access::set_status(r, s);
     if (s != status::would_block) return r;
+  } else if (const std::optional<status> s = core.recv_alone(value, stop, deadline)) {
+    received_access::set_status(r, *s);
+    return r;
   }
   alignas(64) wait_state state;
   op o = make_recv_op(&core, &value);

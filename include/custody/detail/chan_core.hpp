@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <stop_token>
+#include <type_traits>
 #include <utility>
 
 #include "../status.hpp"
@@ -44,6 +46,13 @@ class chan_core {
   /// cache lines. It must fall back to plain try_send's rules once registered (not used then).
   virtual status try_send_spinning(T& value) { return try_send(value); }
 
+  /// A plain blocking receive that a kind of channel serves faster than a select of one case
+  /// would; nothing: use the select. Same results as that select.
+  virtual std::optional<status> recv_alone(std::optional<T>&, const std::stop_token*,
+                                           std::optional<steady_clock::time_point>) {
+    return std::nullopt;
+  }
+
   /// Register `w` (whose owner is waiting) as a blocked sender of `value` / receiver into `out`.
   virtual enqueued enqueue_send(waiter& w, T& value) = 0;
   virtual enqueued enqueue_recv(waiter& w, std::optional<T>& out) = 0;
@@ -67,15 +76,28 @@ class chan_core {
 /// Unbuffered channel: a send completes only when a receiver takes the value, so the two sides
 /// meet under one lock and the one that arrives second moves the value to (or from) the one
 /// that waits.
+///
+/// A plain receive that finds no sender, and no other receiver in the lone slot, waits in that
+/// slot: its state word and the value live in the channel's first cache line, next to the lock
+/// the sender takes anyway. Sender and receiver then trade one cache line per hand-over instead
+/// of three (the lock, the receiver's state word and its value), which is most of the cost of
+/// a ping-pong between two cores. Only for small values that cannot throw when moved.
 template <class T>
-class rendezvous_core final : public chan_core<T> {
+class alignas(64) rendezvous_core final : public chan_core<T> {
+  static constexpr bool lone_fits =
+      std::is_nothrow_move_constructible_v<T> && sizeof(std::optional<T>) <= 16;
+  struct no_slot {};
+
  public:
-  rendezvous_core() noexcept : chan_core<T>(true) {}
+  rendezvous_core() noexcept : chan_core<T>(true) {
+    lone_waiter_.owner = &lone_;
+    if constexpr (lone_fits) lone_waiter_.slot = &lone_value_;
+  }
 
   status try_send(T& value) override {
     std::unique_lock lock(lock_);
     if (closed_) return status::closed;
-    waiter* r = claim_peer(receivers_, nullptr);
+    waiter* r = claim_receiver(nullptr);
     if (!r) return status::would_block;
     lock.unlock();
     hand_over(*r, [&] { static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value)); });
@@ -91,18 +113,59 @@ class rendezvous_core final : public chan_core<T> {
     return status::ok;
   }
 
-  // Only hands the queues to enqueue(), which takes the lock before touching them.
-  enqueued enqueue_send(waiter& w, T& value) override CUSTODY_NO_THREAD_SAFETY_ANALYSIS {
+  std::optional<status> recv_alone(std::optional<T>& out, const std::stop_token* stop,
+                                   std::optional<steady_clock::time_point> deadline) override {
+    if constexpr (!lone_fits) {
+      return std::nullopt;
+    } else {
+      {
+        std::unique_lock lock(lock_);
+        if (waiter* s = claim_peer(senders_, nullptr)) {
+          lock.unlock();
+          hand_over(*s, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
+          return status::ok;
+        }
+        if (closed_) return status::closed;
+        if (lone_busy_) return std::nullopt;  // another receiver waits in the slot
+        if (stop && stop->stop_requested()) return status::stopped;
+        if (deadline && steady_clock::now() >= *deadline) return status::timeout;
+        lone_busy_ = true;
+        lone_.reset();
+      }
+      std::uint32_t s;
+      {
+        // Gone before the slot is given back: a late stop must not settle its next user.
+        std::optional<std::stop_callback<stop_settler>> on_stop;
+        if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&lone_});
+        s = lone_.wait(deadline);
+      }
+      std::lock_guard lock(lock_);
+      lone_busy_ = false;
+      switch (parker::how(s)) {
+        case settled::done:
+          out.emplace(std::move(*lone_value_));
+          lone_value_.reset();
+          return status::ok;
+        case settled::stopped:
+          return status::stopped;
+        case settled::timed_out:
+          return status::timeout;
+        default:  // closed: nothing else settles the slot
+          return status::closed;
+      }
+    }
+  }
+
+  enqueued enqueue_send(waiter& w, T& value) override {
     w.slot = &value;
-    return enqueue(w, senders_, receivers_, [&](waiter& r) {
+    return enqueue(w, /*sending=*/true, [&](waiter& r) {
       static_cast<std::optional<T>*>(r.slot)->emplace(std::move(value));
     });
   }
 
-  enqueued enqueue_recv(waiter& w,
-                        std::optional<T>& out) override CUSTODY_NO_THREAD_SAFETY_ANALYSIS {
+  enqueued enqueue_recv(waiter& w, std::optional<T>& out) override {
     w.slot = &out;
-    return enqueue(w, receivers_, senders_,
+    return enqueue(w, /*sending=*/false,
                    [&](waiter& s) { out.emplace(std::move(*static_cast<T*>(s.slot))); });
   }
 
@@ -122,6 +185,7 @@ class rendezvous_core final : public chan_core<T> {
     closed_flag_.store(true, std::memory_order_release);
     senders_.settle_all(settled::closed);
     receivers_.settle_all(settled::closed);
+    if (lone_busy_) lone_.try_settle(parker::make(settled::closed, 0));
     return true;
   }
 
@@ -144,6 +208,16 @@ class rendezvous_core final : public chan_core<T> {
     return nullptr;
   }
 
+  /// The receiver in the lone slot, else the first queued one. Called under the lock.
+  waiter* claim_receiver(const parker* self) noexcept CUSTODY_REQUIRES(lock_) {
+    if (lone_busy_ && lone_.try_claim()) return &lone_waiter_;
+    return claim_peer(receivers_, self);
+  }
+
+  bool has_open_receiver(const parker* self) const noexcept CUSTODY_REQUIRES(lock_) {
+    return (lone_busy_ && lone_.is_waiting()) || has_open_peer(receivers_, self);
+  }
+
   /// Moves the value between us and a claimed peer, then settles the peer. If the move throws,
   /// the peer is told to try again and the exception goes to our caller.
   template <class Move>
@@ -158,7 +232,7 @@ class rendezvous_core final : public chan_core<T> {
   }
 
   template <class Move>
-  enqueued enqueue(waiter& w, waiter_queue& mine, waiter_queue& theirs, Move&& move) {
+  enqueued enqueue(waiter& w, bool sending, Move&& move) {
     parker& self = *w.owner;
     std::unique_lock lock(lock_);
     if (closed_) {
@@ -167,11 +241,11 @@ class rendezvous_core final : public chan_core<T> {
       }
       return enqueued::committed_closed;
     }
-    if (has_open_peer(theirs, &self)) {
+    if (sending ? has_open_receiver(&self) : has_open_peer(senders_, &self)) {
       // A peer waits: complete the case now. Settle ourselves first, so that no other case
       // of ours can commit meanwhile.
       if (!self.try_claim()) return enqueued::settled_elsewhere;
-      waiter* peer = claim_peer(theirs, &self);
+      waiter* peer = sending ? claim_receiver(&self) : claim_peer(senders_, &self);
       if (!peer) {
         // The peer was settled by someone else in between: look again from the start.
         self.settle_self(parker::make(settled::restart, w.index));
@@ -187,7 +261,7 @@ class rendezvous_core final : public chan_core<T> {
       self.settle_self(parker::make(settled::done, w.index));
       return enqueued::committed_ok;
     }
-    mine.push_back(w);
+    (sending ? senders_ : receivers_).push_back(w);
     return enqueued::waiting;
   }
 
@@ -198,10 +272,16 @@ class rendezvous_core final : public chan_core<T> {
     return false;
   }
 
+  // The first cache line: everything a hand-over to a lone receiver touches.
   spinlock lock_;
+  bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
+  bool lone_busy_ CUSTODY_GUARDED_BY(lock_) = false;  // a receiver waits in the lone slot
+  parker lone_;                                       // its state word
+  [[no_unique_address]] std::conditional_t<lone_fits, std::optional<T>, no_slot> lone_value_;
   waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
-  bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
+  // Read-only after construction, or rarely used.
+  waiter lone_waiter_;  // how a sender finds the lone slot: owner &lone_, slot &lone_value_
   std::atomic<bool> closed_flag_{false};
 };
 

@@ -79,25 +79,35 @@ bool spin_until(Done&& done, unsigned max_pauses = 1) {
   // The floor stays above the cost of a sleep and wake-up through the kernel: below it, two
   // threads that both fell asleep once would never again find each other spinning.
   constexpr std::chrono::nanoseconds min_budget{20'000}, max_budget{100'000};
-  constexpr unsigned misses_before_probing = 4, probe_every = 8;
+  constexpr unsigned misses_before_probing = 4, probe_every = 8, uncounted_pauses = 64;
   thread_local std::chrono::nanoseconds budget{50'000};
   thread_local unsigned misses = 0;  // failed spins in a row (saturating)
   thread_local unsigned waits = 0;   // waits since misses_before_probing was reached
 
   if (misses >= misses_before_probing && ++waits % probe_every != 0) return done();
+  const auto start = steady_clock::now();
+  const auto succeeded = [&] {
+    budget = std::min(budget * 2, max_budget);
+    misses = 0;
+    return true;
+  };
+  // A hand-over between two spinning threads takes well under a microsecond. Spins that short
+  // (64 pauses) are not counted: the counter is one cache line written by every spinner, and
+  // moving it between the cores cost a quarter of an unbuffered ping-pong.
+  unsigned pauses = 1;
+  for (unsigned paused = 0; paused < uncounted_pauses; paused += pauses) {
+    if (done()) return succeeded();
+    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
+    pauses = std::min(pauses * 2, max_pauses);
+  }
   if (spinners.load(std::memory_order_relaxed) >= max_spinners) return false;
   spinners.fetch_add(1, std::memory_order_relaxed);
   struct leave {
     ~leave() { spinner_count().fetch_sub(1, std::memory_order_relaxed); }
   } on_exit;
-  const auto limit = steady_clock::now() + budget;
-  unsigned pauses = 1;
+  const auto limit = start + budget;
   for (unsigned i = 1;; ++i) {
-    if (done()) {
-      budget = std::min(budget * 2, max_budget);
-      misses = 0;
-      return true;
-    }
+    if (done()) return succeeded();
     for (unsigned k = 0; k < pauses; ++k) cpu_relax();
     pauses = std::min(pauses * 2, max_pauses);
     if (i % 16 == 0 && steady_clock::now() >= limit) {
@@ -204,6 +214,12 @@ class parker {
   }
 
   std::atomic<std::uint32_t> state_{waiting};
+};
+
+/// Settles a blocked operation as stopped when its stop token fires.
+struct stop_settler {
+  parker* self;
+  void operator()() const noexcept { self->try_settle(parker::make(settled::stopped, 0)); }
 };
 
 }  // namespace custody::detail

@@ -88,12 +88,6 @@ inline std::uint64_t next_random() noexcept {
   return state * 0x2545F4914F6CDD1Dull;
 }
 
-/// Settles a blocked operation as stopped when its stop token fires.
-struct stop_settler {
-  parker* self;
-  void operator()() const noexcept { self->try_settle(parker::make(settled::stopped, 0)); }
-};
-
 /// What a peer touches when it settles a blocked operation: the state word and the waiters.
 /// Kept together so that a hand-over moves as few cache lines between cores as possible;
 /// callers place it next to the value slot when they can.
