@@ -73,6 +73,10 @@ class Connection {
   /// and std::invalid_argument for options that cannot work (no server, half a TLS pair).
   explicit Connection(const connection_options& options) : impl_(std::make_shared<impl>(options)) {}
 
+  /// A new connection (its own socket and client threads) to the same servers with the same
+  /// options. Throws as the constructor does.
+  Connection another() const { return Connection(impl_->settings); }
+
   /// The client's connection, for calls custody does not wrap. Valid while this handle lives.
   natsConnection* native() const noexcept { return impl_->conn; }
 
@@ -126,7 +130,7 @@ class Connection {
   }
 
   struct impl {
-    explicit impl(const connection_options& o) {
+    explicit impl(const connection_options& o) : settings(o) {
       if (o.servers.empty()) {
         throw std::invalid_argument("custody::nats: connection_options.servers is empty");
       }
@@ -197,6 +201,7 @@ class Connection {
       return out;
     }
 
+    connection_options settings;
     std::unique_ptr<natsOptions, void (*)(natsOptions*)> options{nullptr, natsOptions_Destroy};
     natsConnection* conn = nullptr;
     GetSubscriber<connection_state> state;
