@@ -69,7 +69,7 @@ class KeyValue {
 
   /// One header written with an entry.
   struct header {
-    const char* name;
+    const char* name;        ///< the header's name
     std::string_view value;  ///< a single line
   };
 
