@@ -174,6 +174,8 @@ status send(chan_core<T>& core, T& value, const std::stop_token* stop,
             std::optional<time_point> deadline) {
   if (!core.hands_over()) {
     if (const status s = core.try_send(value); s != status::would_block) return s;
+  } else if (core.try_send_to_lone(value)) {
+    return status::ok;
   }
   alignas(64) wait_state state;
   op o = make_send_op(&core, &value);

@@ -53,6 +53,10 @@ class chan_core {
     return std::nullopt;
   }
 
+  /// Hands `value` to a receiver waiting in recv_alone, without taking the channel's lock;
+  /// false (the value untouched) when there is none. A blocking send tries it first.
+  virtual bool try_send_to_lone(T&) { return false; }
+
   /// Register `w` (whose owner is waiting) as a blocked sender of `value` / receiver into `out`.
   virtual enqueued enqueue_send(waiter& w, T& value) = 0;
   virtual enqueued enqueue_recv(waiter& w, std::optional<T>& out) = 0;
@@ -78,10 +82,12 @@ class chan_core {
 /// that waits.
 ///
 /// A plain receive that finds no sender, and no other receiver in the lone slot, waits in that
-/// slot: its state word and the value live in the channel's first cache line, next to the lock
-/// the sender takes anyway. Sender and receiver then trade one cache line per hand-over instead
-/// of three (the lock, the receiver's state word and its value), which is most of the cost of
-/// a ping-pong between two cores. Only for small values that cannot throw when moved.
+/// slot: its state word and the value live in the channel's first cache line. A blocking send
+/// claims that word with one compare-exchange, without the lock, and the receiver leaves
+/// without the lock too, so a hand-over costs the line's two trips between the cores (the
+/// sender's claim, the receiver's look) and nothing else; moving more lines, or the same line
+/// more often, was most of the cost of a ping-pong between two cores. Only for small values
+/// that cannot throw when moved.
 template <class T>
 class alignas(64) rendezvous_core final : public chan_core<T> {
   static constexpr bool lone_fits =
@@ -90,8 +96,23 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
 
  public:
   rendezvous_core() noexcept : chan_core<T>(true) {
+    // The word is `waiting` only while a receiver waits in the slot: that alone lets a sender
+    // claim it without the lock.
+    lone_.settle_self(parker::make(settled::done, 0));
     lone_waiter_.owner = &lone_;
     if constexpr (lone_fits) lone_waiter_.slot = &lone_value_;
+  }
+
+  bool try_send_to_lone(T& value) override {
+    if constexpr (!lone_fits) {
+      return false;
+    } else {
+      // A receiver arms the word only while the channel is open, and close() settles an armed
+      // word: winning the claim means the channel was open when the value left.
+      if (!lone_.try_claim()) return false;
+      hand_over(lone_waiter_, [&] { lone_value_.emplace(std::move(value)); });
+      return true;
+    }
   }
 
   status try_send(T& value) override {
@@ -126,10 +147,11 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
           return status::ok;
         }
         if (closed_) return status::closed;
-        if (lone_busy_) return std::nullopt;  // another receiver waits in the slot
+        // Another receiver waits in the slot, or has yet to take its value out of it.
+        if (lone_taken_.load(std::memory_order_acquire)) return std::nullopt;
         if (stop && stop->stop_requested()) return status::stopped;
         if (deadline && steady_clock::now() >= *deadline) return status::timeout;
-        lone_busy_ = true;
+        lone_taken_.store(true, std::memory_order_relaxed);
         lone_.reset();
       }
       std::uint32_t s;
@@ -139,20 +161,25 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&lone_});
         s = lone_.wait(deadline);
       }
-      std::lock_guard lock(lock_);
-      lone_busy_ = false;
+      // Settled: nobody else touches the slot until it is given back, so no lock is needed.
+      status result = status::closed;  // nothing but close() settles it otherwise
       switch (parker::how(s)) {
         case settled::done:
           out.emplace(std::move(*lone_value_));
           lone_value_.reset();
-          return status::ok;
+          result = status::ok;
+          break;
         case settled::stopped:
-          return status::stopped;
+          result = status::stopped;
+          break;
         case settled::timed_out:
-          return status::timeout;
-        default:  // closed: nothing else settles the slot
-          return status::closed;
+          result = status::timeout;
+          break;
+        default:
+          break;
       }
+      lone_taken_.store(false, std::memory_order_release);
+      return result;
     }
   }
 
@@ -185,7 +212,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     closed_flag_.store(true, std::memory_order_release);
     senders_.settle_all(settled::closed);
     receivers_.settle_all(settled::closed);
-    if (lone_busy_) lone_.try_settle(parker::make(settled::closed, 0));
+    lone_.try_settle(parker::make(settled::closed, 0));  // only if a receiver waits there
     return true;
   }
 
@@ -210,12 +237,12 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
 
   /// The receiver in the lone slot, else the first queued one. Called under the lock.
   waiter* claim_receiver(const parker* self) noexcept CUSTODY_REQUIRES(lock_) {
-    if (lone_busy_ && lone_.try_claim()) return &lone_waiter_;
+    if (lone_.try_claim()) return &lone_waiter_;
     return claim_peer(receivers_, self);
   }
 
   bool has_open_receiver(const parker* self) const noexcept CUSTODY_REQUIRES(lock_) {
-    return (lone_busy_ && lone_.is_waiting()) || has_open_peer(receivers_, self);
+    return lone_.is_waiting() || has_open_peer(receivers_, self);
   }
 
   /// Moves the value between us and a claimed peer, then settles the peer. If the move throws,
@@ -275,8 +302,9 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   // The first cache line: everything a hand-over to a lone receiver touches.
   spinlock lock_;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
-  bool lone_busy_ CUSTODY_GUARDED_BY(lock_) = false;  // a receiver waits in the lone slot
-  parker lone_;                                       // its state word
+  // A receiver holds the lone slot: set under the lock, cleared by that receiver alone.
+  std::atomic<bool> lone_taken_{false};
+  parker lone_;  // its state word: `waiting` only while that receiver waits
   [[no_unique_address]] std::conditional_t<lone_fits, std::optional<T>, no_slot> lone_value_;
   waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);

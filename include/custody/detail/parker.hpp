@@ -130,8 +130,9 @@ class parker {
   static constexpr std::uint32_t index(std::uint32_t state) noexcept { return state >> 3; }
 
   /// Arms the word for a new round of waiting. Only the owning thread calls it, and only while
-  /// no peer can reach the word.
-  void reset() noexcept { state_.store(waiting, std::memory_order_relaxed); }
+  /// no peer can reach the word. Release: a peer that claims the word without a lock must see
+  /// what the owner did before arming it.
+  void reset() noexcept { state_.store(waiting, std::memory_order_release); }
 
   std::uint32_t load() const noexcept { return state_.load(std::memory_order_acquire); }
   bool is_waiting() const noexcept { return load() == waiting; }
