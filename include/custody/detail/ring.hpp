@@ -61,9 +61,11 @@ class lockfree_ring {
         }
         b.spin();
       } else if (stamp + one_lap_ == tail + 1) {
-        // The slot still holds last lap's value: full, unless a receiver just moved head.
+        // The slot still holds last lap's value: full, unless a receiver just moved head and
+        // is still moving the value out. It may have been preempted right there (threads often
+        // outnumber cores), so pausing gives way to yielding.
         if (head_.load(std::memory_order_seq_cst) + one_lap_ == tail) return status::would_block;
-        b.spin();
+        b.snooze();
         tail = tail_.load(std::memory_order_relaxed);
       } else {
         // Another sender claimed the slot and has not stored its stamp yet.
@@ -93,12 +95,13 @@ class lockfree_ring {
         }
         b.spin();
       } else if (stamp == head) {
-        // The slot is empty: so is the ring, unless a sender is between claim and store.
+        // The slot is empty: so is the ring, unless a sender is between claim and store (and
+        // perhaps preempted there: pausing gives way to yielding, as in try_push).
         const std::size_t tail = tail_.load(std::memory_order_seq_cst);
         if ((tail & ~mark_bit_) == head) {
           return (tail & mark_bit_) ? status::closed : status::would_block;
         }
-        b.spin();
+        b.snooze();
         head = head_.load(std::memory_order_relaxed);
       } else {
         b.snooze();
