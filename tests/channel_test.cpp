@@ -137,6 +137,18 @@ TEST(Channel, CloseDrainsThenReportsClosed) {
   EXPECT_THROW((void)r.value(), std::logic_error);
 }
 
+TEST(Channel, EveryOperationOnAClosedUnbufferedChannelReportsClosed) {
+  Channel<int> ch;
+  EXPECT_TRUE(ch.close());
+  EXPECT_FALSE(ch.close());
+  EXPECT_EQ(ch.try_send(1), status::closed);
+  EXPECT_EQ(ch.try_recv().status(), status::closed);
+  EXPECT_EQ(ch.send(2), status::closed);
+  EXPECT_EQ(ch.recv().status(), status::closed);
+  EXPECT_EQ(ch.send_for(3, 1h), status::closed);
+  EXPECT_EQ(ch.recv_for(1h).status(), status::closed);
+}
+
 TEST(Channel, CloseWakesBlockedReceiversAndSenders) {
   for (std::size_t cap : {0u, 1u}) {
     Channel<int> ch(cap);

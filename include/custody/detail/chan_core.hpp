@@ -116,6 +116,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   }
 
   status try_send(T& value) override {
+    if (!lone_.is_waiting() && nobody_queued(receivers_)) return closed_or_would_block();
     std::unique_lock lock(lock_);
     if (closed_) return status::closed;
     waiter* r = claim_receiver(nullptr);
@@ -126,6 +127,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   }
 
   status try_recv(std::optional<T>& out) override {
+    if (nobody_queued(senders_)) return closed_or_would_block();
     std::unique_lock lock(lock_);
     waiter* s = claim_peer(senders_, nullptr);
     if (!s) return closed_ ? status::closed : status::would_block;
@@ -221,6 +223,17 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   std::size_t capacity() const noexcept override { return 0; }
 
  private:
+  /// Whether `queue` is empty, judged without the lock: a try finding nobody waiting answers
+  /// without it, as a select polling an idle channel among busy ones does on every pass.
+  static bool nobody_queued(const waiter_queue& queue) noexcept CUSTODY_NO_THREAD_SAFETY_ANALYSIS {
+    return queue.looks_empty();
+  }
+
+  /// A try's answer when nobody waits: a closed channel never gains a waiter again.
+  status closed_or_would_block() const noexcept {
+    return is_closed() ? status::closed : status::would_block;
+  }
+
   /// Finds the first waiter in `queue` that is not `self` and claims it; waiters already
   /// settled by someone else are dropped on the way. Called under the lock.
   static waiter* claim_peer(waiter_queue& queue, const parker* self) noexcept {

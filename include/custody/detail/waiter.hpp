@@ -21,30 +21,43 @@ struct waiter {
   bool linked = false;
 };
 
-/// Intrusive FIFO of waiters. Not synchronised: its owner holds a lock around every call.
+/// Intrusive FIFO of waiters. Not synchronised: its owner holds a lock around every call,
+/// except looks_empty().
 class waiter_queue {
  public:
-  bool empty() const noexcept { return head_ == nullptr; }
-  waiter* front() const noexcept { return head_; }
+  bool empty() const noexcept { return front() == nullptr; }
+  waiter* front() const noexcept { return head_.load(std::memory_order_relaxed); }
+
+  /// Without the lock: true when nobody was linked at some moment during the call. A waiter
+  /// linking itself right now is missed, as if it had come a moment later.
+  bool looks_empty() const noexcept { return head_.load(std::memory_order_acquire) == nullptr; }
 
   void push_back(waiter& w) noexcept {
     w.prev = tail_;
     w.next = nullptr;
-    (tail_ ? tail_->next : head_) = &w;
+    if (tail_) {
+      tail_->next = &w;
+    } else {
+      head_.store(&w, std::memory_order_release);
+    }
     tail_ = &w;
     w.linked = true;
   }
 
   void remove(waiter& w) noexcept {
     if (!w.linked) return;
-    (w.prev ? w.prev->next : head_) = w.next;
+    if (w.prev) {
+      w.prev->next = w.next;
+    } else {
+      head_.store(w.next, std::memory_order_release);
+    }
     (w.next ? w.next->prev : tail_) = w.prev;
     w.prev = w.next = nullptr;
     w.linked = false;
   }
 
   waiter* pop_front() noexcept {
-    waiter* w = head_;
+    waiter* w = front();
     if (w) remove(*w);
     return w;
   }
@@ -55,7 +68,7 @@ class waiter_queue {
   }
 
  private:
-  waiter* head_ = nullptr;
+  std::atomic<waiter*> head_{nullptr};  // atomic for looks_empty(); written under the lock
   waiter* tail_ = nullptr;
 };
 
