@@ -187,10 +187,18 @@ class Exporter {
 
   // A token no other run of an exporter uses, for the entries it writes.
   static std::string make_owner_tag() {
-    std::random_device entropy;
-    const std::uint64_t bits =
-        (std::uint64_t{entropy()} << 32) ^ entropy() ^
-        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    // Only unique, not secret: the clocks and a stack address (randomised per run) serve when
+    // std::random_device throws for want of an entropy source.
+    std::uint64_t bits =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) *
+            0x9E3779B97F4A7C15ull;
+    bits ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&bits)) << 17;
+    try {
+      std::random_device entropy;
+      bits ^= (std::uint64_t{entropy()} << 32) ^ entropy();
+    } catch (const std::exception&) {  // no entropy source: the bits above stand
+    }
     char text[17];
     std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(bits));
     return text;
