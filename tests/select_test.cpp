@@ -127,6 +127,28 @@ TEST(Select, StopAndDeadlineCases) {
   EXPECT_EQ(r.status, status::timeout);
 }
 
+TEST(Select, OneUnbufferedReceiveCaseTakesEveryValueOnce) {
+  // The seed's loop: one channel and a done signal. Senders alternate plain sends and sends
+  // from a select; each value must reach the handler exactly once.
+  Channel<int> a;
+  std::stop_source stop;
+  constexpr int n = 2000;
+  std::jthread sender([tx = a.sender()]() mutable {
+    for (int i = 1; i <= n; ++i) {
+      int v = i;
+      const status s = i % 2 ? tx.send(i) : select(on_send(tx, v)).status;
+      ASSERT_EQ(s, status::ok);
+    }
+  });
+  long long sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto r = select(on_recv(a, [&](int v) { sum += v; }), on_stop(stop.get_token()));
+    ASSERT_EQ(r.index, 0u);
+    ASSERT_EQ(r.status, status::ok);
+  }
+  EXPECT_EQ(sum, 1LL * n * (n + 1) / 2);
+}
+
 TEST(Select, BlocksUntilAPeerArrivesOnAnyCase) {
   for (std::size_t cap : {0u, 4u}) {
     Channel<int> a(cap), b(cap), out(cap);

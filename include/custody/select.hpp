@@ -305,8 +305,13 @@ selected select(Cases&&... cases) {
   };
   (inspect(cases), ...);
 
-  alignas(64) detail::wait_state state;
-  const detail::outcome o = detail::run_select(state, ops, n, nonblocking, stop, deadline);
+  const detail::outcome o = [&] {
+    if (const auto alone = detail::select_alone(ops, n, nonblocking, stop, deadline)) {
+      return *alone;
+    }
+    alignas(64) detail::wait_state state;
+    return detail::run_select(state, ops, n, nonblocking, stop, deadline);
+  }();
   std::size_t fired = o.index;
   if (fired == detail::outcome::none) {
     fired = o.status == status::stopped   ? stop_index

@@ -32,6 +32,9 @@ struct op {
   status (*attempt_spinning)(op&) = nullptr;
   enqueued (*enqueue)(op&, waiter&) = nullptr;
   void (*dequeue)(op&, waiter&) noexcept = nullptr;
+  // Receive from an unbuffered channel only: chan_core::recv_alone.
+  std::optional<status> (*recv_alone)(op&, const std::stop_token*,
+                                      std::optional<steady_clock::time_point>) = nullptr;
 };
 
 template <class T>
@@ -52,7 +55,7 @@ op make_send_op(chan_core<T>* core, T* value) noexcept {
 
 template <class T>
 op make_recv_op(chan_core<T>* core, std::optional<T>* out) noexcept {
-  return {core,
+  op made{core,
           out,
           core->hands_over(),
           [](op& o) {
@@ -68,6 +71,14 @@ op make_recv_op(chan_core<T>* core, std::optional<T>* out) noexcept {
                 w, *static_cast<std::optional<T>*>(o.slot));
           },
           [](op& o, waiter& w) noexcept { static_cast<chan_core<T>*>(o.core)->dequeue_recv(w); }};
+  if (core->hands_over()) {
+    made.recv_alone = [](op& o, const std::stop_token* stop,
+                         std::optional<steady_clock::time_point> deadline) {
+      return static_cast<chan_core<T>*>(o.core)->recv_alone(*static_cast<std::optional<T>*>(o.slot),
+                                                            stop, deadline);
+    };
+  }
+  return made;
 }
 
 /// What a select ended with: the case that committed, or `none` for stop, timeout, default.
@@ -96,6 +107,27 @@ struct wait_state {
   parker self;
   waiter waiters[inline_cases];
 };
+
+/// A blocking select whose only enabled case receives from an unbuffered channel, besides a
+/// stop token or a deadline (the seed's `for { select { case v := <-ch: ... case <-done: } }`),
+/// is a plain receive: it waits in the channel's lone slot when the channel has one free.
+/// Nothing when it cannot: run the select.
+inline std::optional<outcome> select_alone(op* ops, std::size_t n, bool nonblocking,
+                                           const std::stop_token* stop,
+                                           std::optional<steady_clock::time_point> deadline) {
+  if (nonblocking) return std::nullopt;
+  std::size_t only = outcome::none;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ops[i].core) continue;
+    if (only != outcome::none) return std::nullopt;
+    only = i;
+  }
+  if (only == outcome::none || !ops[only].recv_alone) return std::nullopt;
+  const std::optional<status> s = ops[only].recv_alone(ops[only], stop, deadline);
+  if (!s) return std::nullopt;
+  if (*s == status::stopped || *s == status::timeout) return outcome{outcome::none, *s};
+  return outcome{only, *s};
+}
 
 /// Runs a select over `ops[0..n)`. Disabled cases (null core) never fire. `stop` and
 /// `deadline` are optional. With `nonblocking`, returns {none, would_block} when no case is ready.
