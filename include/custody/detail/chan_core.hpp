@@ -109,8 +109,10 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     } else {
       // A receiver arms the word only while the channel is open, and close() settles an armed
       // word: winning the claim means the channel was open when the value left.
+      // Touches the first cache line alone (not lone_waiter_): the receiver spins on it.
       if (!lone_.try_claim()) return false;
-      hand_over(lone_waiter_, [&] { lone_value_.emplace(std::move(value)); });
+      lone_value_.emplace(std::move(value));  // cannot throw: lone_fits
+      lone_.finish(parker::make(settled::done, 0));
       return true;
     }
   }
@@ -167,8 +169,9 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
       status result = status::closed;  // nothing but close() settles it otherwise
       switch (parker::how(s)) {
         case settled::done:
+          // Left engaged: the next sender's emplace destroys the moved-from value. Writing the
+          // line here would cost the sender a trip of it on its next claim.
           out.emplace(std::move(*lone_value_));
-          lone_value_.reset();
           result = status::ok;
           break;
         case settled::stopped:
@@ -315,15 +318,18 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   // The first cache line: everything a hand-over to a lone receiver touches.
   spinlock lock_;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
-  // A receiver holds the lone slot: set under the lock, cleared by that receiver alone.
-  std::atomic<bool> lone_taken_{false};
-  parker lone_;  // its state word: `waiting` only while that receiver waits
+  parker lone_;  // the lone slot's state word: `waiting` only while its receiver waits
   [[no_unique_address]] std::conditional_t<lone_fits, std::optional<T>, no_slot> lone_value_;
   waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   // Read-only after construction, or rarely used.
-  waiter lone_waiter_;  // how a sender finds the lone slot: owner &lone_, slot &lone_value_
+  waiter lone_waiter_;  // how a locked sender finds the lone slot: owner &lone_, slot &lone_value_
   std::atomic<bool> closed_flag_{false};
+  // A receiver holds the lone slot: set under the lock, cleared by that receiver alone once it
+  // has the value. A line of its own, which only receivers touch: a receiver's clearing write
+  // then stays in its core instead of fetching the line the sender has just written (the
+  // receiver's next locked instruction would wait for that fetch).
+  alignas(64) std::atomic<bool> lone_taken_{false};
 };
 
 /// Buffered channel: values go through a ring without locks; blocked senders and receivers
