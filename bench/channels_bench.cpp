@@ -1,7 +1,8 @@
 // Channel workloads of the custody benchmark suite.
 //
-// Every workload here has a twin of the same name in bench/go/main.go and
-// moves the same items in the same shape; bench/compare runs both sides and
+// Every workload here has a twin of the same name in bench/go/ that does the
+// same work: the same items, buffering, hand-overs and checks (bench/README.md
+// lists where a twin cannot be exact); bench/compare runs both sides and
 // reports custody/Go ratios. One benchmark iteration is one full workload run
 // (threads are created inside the run); the figure to read is the
 // `ns_per_op` counter: wall time of the run divided by the ops it moved (one
@@ -13,6 +14,12 @@
 // Adding a workload: write a `nanoseconds fn(std::int64_t ops)` that performs
 // the run and checks its result, then add one line to `workloads` below (and
 // the Go twin in bench/go/main.go).
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -35,8 +42,9 @@ using item = std::int64_t;
 using std::chrono::nanoseconds;
 using bench_clock = std::chrono::steady_clock;
 
-constexpr std::int64_t items_n = 2'000'000;    // items per run, throughput workloads
-constexpr std::int64_t round_trips = 200'000;  // round trips per run, ping-pong workloads
+constexpr std::int64_t items_n = 2'000'000;         // items per run, throughput workloads
+constexpr std::int64_t round_trips = 200'000;       // round trips per run, ping-pong workloads
+constexpr std::int64_t futex_round_trips = 20'000;  // each one sleeps in the kernel twice
 
 [[noreturn]] void fail(const char* workload, const char* what) {
   std::fprintf(stderr, "%s: %s\n", workload, what);
@@ -56,26 +64,81 @@ nanoseconds since(bench_clock::time_point start) {
   return std::chrono::duration_cast<nanoseconds>(bench_clock::now() - start);
 }
 
-// No channel workload: two threads bounce one atomic counter, the least that
-// any hand-over between two cores costs at the time of the run (on a shared
-// virtual machine this varies by an order of magnitude from hour to hour).
-// One op = one round trip.
+// The hardware floors. No channel: they show what the machine charges for the two ways a
+// thread can hand work to another, for reading the rows that do it once per op. One op = one
+// round trip.
+
+// Two threads bounce one atomic counter, spinning bare (no pause, like the Go twin): the least
+// any hand-over between two running threads costs at the time of the run.
 nanoseconds cacheline_roundtrip(std::int64_t n) {
   alignas(64) std::atomic<std::int64_t> flag{0};
   auto start = bench_clock::now();
   std::jthread peer([&] {
     for (std::int64_t i = 0; i < n; ++i) {
-      while (flag.load(std::memory_order_acquire) != 2 * i + 1) custody::detail::cpu_relax();
+      while (flag.load(std::memory_order_acquire) != 2 * i + 1) {
+      }
       flag.store(2 * i + 2, std::memory_order_release);
     }
   });
   for (std::int64_t i = 0; i < n; ++i) {
     flag.store(2 * i + 1, std::memory_order_release);
-    while (flag.load(std::memory_order_acquire) != 2 * i + 2) custody::detail::cpu_relax();
+    while (flag.load(std::memory_order_acquire) != 2 * i + 2) {
+    }
   }
   peer.join();
   return since(start);
 }
+
+#if defined(__linux__)
+// The futex word: the kernel compares and sleeps on its 32 bits.
+using futex_word = std::atomic<std::uint32_t>;
+static_assert(sizeof(futex_word) == sizeof(std::uint32_t) && futex_word::is_always_lock_free);
+
+// Sleeps in the kernel while `word` holds `seen`; returns at once if it no longer does.
+void futex_wait(futex_word& word, std::uint32_t seen) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr,
+            nullptr, 0);
+}
+
+void futex_wake_one(futex_word& word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
+}
+
+// Returns once `word` holds `wanted`, sleeping in the kernel without spinning until then.
+void futex_wait_for(futex_word& word, std::uint32_t wanted) {
+  for (std::uint32_t seen = word.load(std::memory_order_acquire); seen != wanted;
+       seen = word.load(std::memory_order_acquire)) {
+    futex_wait(word, seen);
+  }
+}
+
+// Two threads wake each other through the kernel: each hand-over stores the next count and
+// makes a FUTEX_WAKE system call; the other side sleeps in FUTEX_WAIT without spinning. The
+// least a hand-over costs when the receiving thread is asleep, as a blocked thread is.
+nanoseconds futex_roundtrip(std::int64_t n) {
+  constexpr const char* name = "hw_futex_roundtrip";
+  alignas(64) futex_word word{0};
+  const auto rounds = static_cast<std::uint32_t>(n);
+  auto start = bench_clock::now();
+  std::jthread peer([&] {
+    for (std::uint32_t i = 0; i < rounds; ++i) {
+      futex_wait_for(word, 2 * i + 1);
+      word.store(2 * i + 2, std::memory_order_release);
+      futex_wake_one(word);
+    }
+  });
+  for (std::uint32_t i = 0; i < rounds; ++i) {
+    word.store(2 * i + 1, std::memory_order_release);
+    futex_wake_one(word);
+    futex_wait_for(word, 2 * i + 2);
+  }
+  peer.join();
+  auto elapsed = since(start);
+  if (word.load() != 2 * rounds) fail(name, "wrong final count");
+  return elapsed;
+}
+#endif
 
 // Main sends i on a; the echo thread receives it and sends it back on b; main
 // receives. One op = one round trip.
@@ -194,6 +257,9 @@ nanoseconds select2(std::int64_t n) {
 // Output order; names match bench/go/main.go.
 const bench::workload workloads[] = {
     {"hw_cacheline_roundtrip", round_trips, cacheline_roundtrip},
+#if defined(__linux__)
+    {"hw_futex_roundtrip", futex_round_trips, futex_roundtrip},
+#endif
     {"unbuffered_pingpong", round_trips, unbuffered_pingpong},
     {"spsc_cap1024", items_n, [](std::int64_t n) { return spsc(n, 1024); }},
     {"spsc_cap1", items_n, [](std::int64_t n) { return spsc(n, 1); }},

@@ -2,8 +2,9 @@
 //
 // Every workload here has a twin of the same name in bench/go/store.go, written the way the
 // seed's Go design does it (an owner goroutine selecting on a request channel and `done`, each
-// request carrying its own reply channel; GetData under a sync.Mutex; an unbuffered notify
-// channel read by a Fanout goroutine). bench/compare runs both sides and reports the ratios.
+// request carrying its own reply channel; GetData under a sync.Mutex; the owner sending each
+// update to one channel per subscriber) with the same buffering, hand-overs and per-op work
+// as the custody side. bench/compare runs both sides and reports the ratios.
 // One benchmark iteration is one full run (threads are created inside it); the figure to read
 // is the `ns_per_op` counter: wall time of the run divided by its ops.
 //
@@ -37,10 +38,11 @@ using item = std::int64_t;
 using std::chrono::nanoseconds;
 using bench_clock = std::chrono::steady_clock;
 
-constexpr std::int64_t round_trips = 200'000;   // set() calls per run
-constexpr std::int64_t gets_n = 2'000'000;      // get() calls per run, both readers together
-constexpr std::int64_t updates_n = 2'000'000;   // publishes per run, fanout workloads
-constexpr std::int64_t scale_updates = 20'000;  // publishes per run, 1,000 subscribers
+constexpr std::int64_t round_trips = 200'000;       // set() calls per run
+constexpr std::int64_t gets_n = 2'000'000;          // get() calls per run, both readers together
+constexpr std::int64_t updates_n = 2'000'000;       // publishes per run, fanout workloads
+constexpr std::int64_t lockstep_updates = 100'000;  // publishes per run, one-slot fanout
+constexpr std::int64_t scale_updates = 20'000;      // publishes per run, 1,000 subscribers
 constexpr int scale_subscribers = 1000;
 
 [[noreturn]] void fail(const char* workload, const char* what) {
@@ -53,10 +55,11 @@ nanoseconds since(bench_clock::time_point start) {
 }
 
 // One client sets 0..n-1; the owner task selects on its requests and its stop token, and
-// accepts each. One op = one answered set().
-nanoseconds store_set_roundtrip(std::int64_t n) {
+// accepts each. The request channel holds `request_capacity` requests (0: unbuffered, as the
+// seed's Go request channel). One op = one answered set().
+nanoseconds store_set_roundtrip(std::int64_t n, std::size_t request_capacity) {
   constexpr const char* name = "store_set_roundtrip";
-  auto made = custody::make_store<item>(-1);
+  auto made = custody::make_store<item>(-1, custody::store_options{request_capacity});
   auto& owner = made.owner;
   auto& store = made.store;
   auto start = bench_clock::now();
@@ -103,10 +106,10 @@ const std::array<std::string, 64>& names() {
   return table;
 }
 
-// Two readers call get() n/2 times each while the owner publishes continuously. One op = one
-// get(). Every snapshot is checked for consistency.
-template <class T, class Make, class Check>
-nanoseconds get_2readers(std::int64_t n, const char* name, Make make, Check check) {
+// Two readers each read a snapshot n/2 times while the owner publishes continuously. One op =
+// one read: `read_ok(getter)` takes a snapshot and returns whether it was consistent.
+template <class T, class Make, class ReadOk>
+nanoseconds get_2readers(std::int64_t n, const char* name, Make make, ReadOk read_ok) {
   auto made = custody::make_store<T>(make(0));
   auto& owner = made.owner;
   auto& store = made.store;
@@ -121,7 +124,7 @@ nanoseconds get_2readers(std::int64_t n, const char* name, Make make, Check chec
     for (int r = 0; r < 2; ++r) {
       readers.emplace_back([&, getter = custody::Getter<T>(store)] {
         int wrong = 0;
-        for (std::int64_t i = 0; i < n / 2; ++i) wrong += check(getter.get()) ? 0 : 1;
+        for (std::int64_t i = 0; i < n / 2; ++i) wrong += read_ok(getter) ? 0 : 1;
         bad += wrong;
       });
     }
@@ -139,24 +142,33 @@ nanoseconds store_get_2readers_pod(std::int64_t n) {
       [](item i) {
         return Pair{static_cast<double>(i), -static_cast<double>(i)};
       },
-      [](const Pair& p) { return p.a == -p.b; });
+      [](const custody::Getter<Pair>& g) {
+        const Pair p = g.get();
+        return p.a == -p.b;
+      });
 }
 
+Named make_named(item i) { return Named{names()[static_cast<std::size_t>(i % 64)], i}; }
+
+bool named_ok(const Named& v) { return v.name == names()[static_cast<std::size_t>(v.n % 64)]; }
+
+// Compares the stored string in place (read()): no copy, no allocation, as Go's GetData copies
+// only the string's header.
 nanoseconds store_get_2readers_string(std::int64_t n) {
-  return get_2readers<Named>(
-      n, "store_get_2readers_string",
-      [](item i) {
-        return Named{names()[static_cast<std::size_t>(i % 64)], i};
-      },
-      [](const Named& v) { return v.name == names()[static_cast<std::size_t>(v.n % 64)]; });
+  return get_2readers<Named>(n, "store_get_2readers_string", make_named,
+                             [](const custody::Getter<Named>& g) { return g.read(named_ok); });
 }
 
-// The owner publishes 0..n-1 to two lossless subscribers, each read by its own thread, then
-// closes the store; the readers drain. One op = one publish (delivered twice).
-// notify_fanout2_cap0 uses policy::block() as it comes (its default capacity, 256, grown on
-// demand); the Go twin uses unbuffered outputs behind the seed's Fanout goroutine.
-// notify_fanout2_cap1024 uses policy::block(1024) against Go outputs of capacity 1024.
-// notify_fanout2_block1 (custody only) is the seed's one-slot lockstep, policy::block(1).
+// Copies the value out with get(): the string's characters go to a new allocation, as Go's
+// twin clones the string it got.
+nanoseconds store_get_2readers_string_copy(std::int64_t n) {
+  return get_2readers<Named>(n, "store_get_2readers_string_copy", make_named,
+                             [](const custody::Getter<Named>& g) { return named_ok(g.get()); });
+}
+
+// The owner publishes 0..n-1 to two lossless subscribers of policy `p`, each read by its own
+// thread, then closes the store; the readers drain. One op = one publish (delivered twice).
+// The Go twin's owner sends each update to two channels, one per subscriber, in turn.
 nanoseconds notify_fanout2(std::int64_t n, custody::policy p) {
   constexpr const char* name = "notify_fanout2";
   auto made = custody::make_store<item>(-1);
@@ -255,17 +267,23 @@ double bytes_per_latest_subscriber() {
 
 // Output order; names match bench/go/store.go.
 const bench::workload workloads[] = {
-    {"store_set_roundtrip", round_trips, store_set_roundtrip},
+    {"store_set_roundtrip", round_trips, [](std::int64_t n) { return store_set_roundtrip(n, 0); }},
+    {"store_set_roundtrip_req16", round_trips,
+     [](std::int64_t n) { return store_set_roundtrip(n, 16); }},
     {"store_get_2readers_pod", gets_n, store_get_2readers_pod},
     {"store_get_2readers_string", gets_n, store_get_2readers_string},
-    {"notify_fanout2_cap0", updates_n,
-     [](std::int64_t n) { return notify_fanout2(n, custody::policy::block()); }},
-    {"notify_fanout2_cap1024", updates_n,
-     [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1024)); }},
-    // No Go twin (bench/compare lists it as not compared): the seed's lockstep, one slot per
-    // subscriber, for reading against notify_fanout2_cap0.
-    {"notify_fanout2_block1", updates_n / 10,
+    {"store_get_2readers_string_copy", gets_n, store_get_2readers_string_copy},
+    // The seed's lockstep: one slot per subscriber (Go: unbuffered outputs).
+    {"notify_fanout2_block1", lockstep_updates,
      [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1)); }},
+    // block()'s default capacity (Go: outputs of that capacity).
+    {"notify_fanout2_block256", updates_n,
+     [](std::int64_t n) {
+       static_assert(custody::policy::default_block_capacity == 256, "rename the workload");
+       return notify_fanout2(n, custody::policy::block());
+     }},
+    {"notify_fanout2_block1024", updates_n,
+     [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1024)); }},
     {"store_latest_1000", scale_updates, store_latest_1000},
 };
 

@@ -1,6 +1,7 @@
-// Command custody-bench runs the Go reference side of the custody channel
-// benchmarks. Every workload has a twin of the same name in
-// bench/channels_bench.cpp; bench/compare runs both and prints the ratios.
+// Command custody-bench runs the Go reference side of the custody benchmarks.
+// Every workload has a twin of the same name in bench/*_bench.cpp that does
+// the same work (bench/README.md lists where a twin cannot be exact);
+// bench/compare runs both and prints the ratios.
 //
 // Output: one line per workload, "<workload> <ns> ns/op", where an op is one
 // item transferred (or one round trip for ping-pong workloads).
@@ -52,14 +53,19 @@ func expectSum(name string, got int64, n int) {
 	}
 }
 
-// cachelineRoundtrip is no channel workload: two goroutines on two threads
-// bounce one atomic counter, the least that any hand-over between two cores
-// costs at the time of the run. One op = one round trip.
+// cachelineRoundtrip is no channel workload: two goroutines, each locked to
+// its own thread, bounce one atomic counter, spinning bare (as the C++ twin):
+// the least any hand-over between two running threads costs at the time of
+// the run. One op = one round trip.
 func cachelineRoundtrip(n int) time.Duration {
 	var flag int64
 	done := make(chan struct{})
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := time.Now()
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		for i := 0; i < n; i++ {
 			for atomic.LoadInt64(&flag) != int64(2*i+1) {
 			}

@@ -1,11 +1,8 @@
 // Store workloads: the Go reference side of bench/store_bench.cpp, written the way the seed's
 // Go design does it: an owner goroutine selecting on a request channel and `done`, each
-// request carrying its own reply channel; GetData under a sync.Mutex; an unbuffered notify
-// channel read by a Fanout goroutine that sends to each output in turn.
-//
-// Where the seed's shape would make Go pay for something the workload does not need, the Go
-// side leaves it out (the owner publishes without the notify channel when nobody subscribes),
-// so the comparison errs in Go's favour.
+// request carrying its own reply channel; GetData under a sync.Mutex; the owner sending each
+// update to one channel per subscriber, in turn. Each twin has the custody side's buffering
+// (request channel and subscriber capacities), hand-overs and per-op work.
 
 package main
 
@@ -13,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,17 +20,22 @@ const (
 	storeRoundTrips  = 200_000   // set() calls per run
 	storeGets        = 2_000_000 // GetData() calls per run, both readers together
 	storeUpdates     = 2_000_000 // publishes per run, fanout workloads
+	lockstepUpdates  = 100_000   // publishes per run, one-slot fanout
 	scaleUpdates     = 20_000    // publishes per run, 1,000 subscribers
 	scaleSubscribers = 1000
 )
 
 func init() {
 	workloads = append(workloads,
-		workload{"store_set_roundtrip", storeRoundTrips, storeSetRoundtrip},
+		workload{"store_set_roundtrip", storeRoundTrips, func(n int) time.Duration { return storeSetRoundtrip(n, 0) }},
+		workload{"store_set_roundtrip_req16", storeRoundTrips, func(n int) time.Duration { return storeSetRoundtrip(n, 16) }},
 		workload{"store_get_2readers_pod", storeGets, storeGet2ReadersPod},
 		workload{"store_get_2readers_string", storeGets, storeGet2ReadersString},
-		workload{"notify_fanout2_cap0", storeUpdates, func(n int) time.Duration { return notifyFanout2(n, 0) }},
-		workload{"notify_fanout2_cap1024", storeUpdates, func(n int) time.Duration { return notifyFanout2(n, 1024) }},
+		workload{"store_get_2readers_string_copy", storeGets, storeGet2ReadersStringCopy},
+		// custody's block(1), one slot per subscriber, against unbuffered outputs: the seed's lockstep.
+		workload{"notify_fanout2_block1", lockstepUpdates, func(n int) time.Duration { return notifyFanout2(n, 0) }},
+		workload{"notify_fanout2_block256", storeUpdates, func(n int) time.Duration { return notifyFanout2(n, 256) }},
+		workload{"notify_fanout2_block1024", storeUpdates, func(n int) time.Duration { return notifyFanout2(n, 1024) }},
 		workload{"store_latest_1000", scaleUpdates, storeLatest1000},
 	)
 }
@@ -53,11 +56,12 @@ type dataStore[T any] struct {
 	mu       sync.Mutex
 	data     T
 	requests chan setRequest[T]
-	notify   chan T
 }
 
-func newDataStore[T any](initial T) *dataStore[T] {
-	return &dataStore[T]{data: initial, requests: make(chan setRequest[T]), notify: make(chan T)}
+// newDataStore makes a store whose request channel holds requestCapacity requests (0 in the
+// seed: every Set waits until the owner takes its request).
+func newDataStore[T any](initial T, requestCapacity int) *dataStore[T] {
+	return &dataStore[T]{data: initial, requests: make(chan setRequest[T], requestCapacity)}
 }
 
 func (s *dataStore[T]) GetData() T {
@@ -78,32 +82,10 @@ func (s *dataStore[T]) Set(v T) setResult[T] {
 	return <-reply
 }
 
-// fanout is the seed's Fanout: every value to each output in turn.
-func fanout[T any](done <-chan struct{}, in <-chan T, outs ...chan T) {
-	defer func() {
-		for _, o := range outs {
-			close(o)
-		}
-	}()
-	for {
-		select {
-		case v, ok := <-in:
-			if !ok {
-				return
-			}
-			for _, o := range outs {
-				o <- v
-			}
-		case <-done:
-			return
-		}
-	}
-}
-
 // storeSetRoundtrip: one client sets 0..n-1; the owner goroutine selects on requests and done
 // and accepts each. One op = one answered set.
-func storeSetRoundtrip(n int) time.Duration {
-	s := newDataStore[int64](-1)
+func storeSetRoundtrip(n, requestCapacity int) time.Duration {
+	s := newDataStore[int64](-1, requestCapacity)
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
@@ -149,9 +131,10 @@ var names = func() [64]string {
 	return t
 }()
 
-// get2Readers: two readers call GetData n/2 times each while the owner sets continuously.
+// get2Readers: two readers call GetData n/2 times each while the owner sets continuously; check
+// is given each snapshot and returns whether it was consistent.
 func get2Readers[T any](n int, name string, mk func(int64) T, check func(T) bool) time.Duration {
-	s := newDataStore(mk(0))
+	s := newDataStore(mk(0), 0)
 	var stop atomic.Bool
 	ownerDone := make(chan struct{})
 	go func() {
@@ -192,23 +175,30 @@ func storeGet2ReadersPod(n int) time.Duration {
 		func(p pair) bool { return p.a == -p.b })
 }
 
+func makeNamed(i int64) named { return named{names[i%64], i} }
+
+// storeGet2ReadersString compares the string GetData returned (a copy of its header only).
 func storeGet2ReadersString(n int) time.Duration {
-	return get2Readers(n, "store_get_2readers_string",
-		func(i int64) named { return named{names[i%64], i} },
+	return get2Readers(n, "store_get_2readers_string", makeNamed,
 		func(v named) bool { return v.name == names[v.n%64] })
 }
 
-// notifyFanout2: the owner sets and notifies 0..n-1 on the unbuffered notify channel; a
-// Fanout goroutine sends each to two outputs of the given capacity, each read by its own
-// goroutine. One op = one publish (delivered twice).
+// storeGet2ReadersStringCopy clones the string first: its characters go to a new allocation,
+// as custody's get() copies a std::string.
+func storeGet2ReadersStringCopy(n int) time.Duration {
+	return get2Readers(n, "store_get_2readers_string_copy", makeNamed,
+		func(v named) bool { return strings.Clone(v.name) == names[v.n%64] })
+}
+
+// notifyFanout2: the owner sets 0..n-1 and sends each to two outputs of the given capacity in
+// turn, each read by its own goroutine, then closes them. One op = one publish (delivered
+// twice).
 func notifyFanout2(n, capacity int) time.Duration {
-	s := newDataStore[int64](-1)
-	done := make(chan struct{})
+	s := newDataStore[int64](-1, 0)
 	outs := []chan int64{make(chan int64, capacity), make(chan int64, capacity)}
 	sums := make([]int64, len(outs))
 	var wg sync.WaitGroup
 	start := time.Now()
-	go fanout(done, s.notify, outs...)
 	for k := range outs {
 		wg.Add(1)
 		go func(k int) {
@@ -222,14 +212,17 @@ func notifyFanout2(n, capacity int) time.Duration {
 	}
 	for i := 0; i < n; i++ {
 		s.setData(int64(i))
-		s.notify <- int64(i)
+		for _, o := range outs {
+			o <- int64(i)
+		}
 	}
-	close(s.notify)
+	for _, o := range outs {
+		close(o)
+	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(done)
 	for _, sum := range sums {
-		expectSum(fmt.Sprintf("notify_fanout2_cap%d", capacity), sum, n)
+		expectSum(fmt.Sprintf("notify_fanout2 (capacity %d)", capacity), sum, n)
 	}
 	return elapsed
 }
