@@ -42,9 +42,13 @@ using item = std::int64_t;
 using std::chrono::nanoseconds;
 using bench_clock = std::chrono::steady_clock;
 
-constexpr std::int64_t items_n = 2'000'000;         // items per run, throughput workloads
-constexpr std::int64_t round_trips = 200'000;       // round trips per run, ping-pong workloads
-constexpr std::int64_t futex_round_trips = 20'000;  // each one sleeps in the kernel twice
+// Ops per run, the same on the Go side: enough for a steady figure, few enough that ten rounds
+// of bench/compare take minutes on a busy machine.
+constexpr std::int64_t items_n = 2'000'000;             // items, buffered workloads
+constexpr std::int64_t handover_items = 200'000;        // items, spsc_cap1
+constexpr std::int64_t round_trips = 200'000;           // round trips, ping-pong
+constexpr std::int64_t cacheline_round_trips = 50'000;  // round trips, cache-line floor
+constexpr std::int64_t futex_round_trips = 20'000;      // round trips, futex floor
 
 [[noreturn]] void fail(const char* workload, const char* what) {
   std::fprintf(stderr, "%s: %s\n", workload, what);
@@ -256,13 +260,13 @@ nanoseconds select2(std::int64_t n) {
 
 // Output order; names match bench/go/main.go.
 const bench::workload workloads[] = {
-    {"hw_cacheline_roundtrip", round_trips, cacheline_roundtrip},
+    {"hw_cacheline_roundtrip", cacheline_round_trips, cacheline_roundtrip},
 #if defined(__linux__)
     {"hw_futex_roundtrip", futex_round_trips, futex_roundtrip},
 #endif
     {"unbuffered_pingpong", round_trips, unbuffered_pingpong},
     {"spsc_cap1024", items_n, [](std::int64_t n) { return spsc(n, 1024); }},
-    {"spsc_cap1", items_n, [](std::int64_t n) { return spsc(n, 1); }},
+    {"spsc_cap1", handover_items, [](std::int64_t n) { return spsc(n, 1); }},
     {"mpmc_4x4_cap1024", items_n, [](std::int64_t n) { return mpmc(n, 4, 4, 1024); }},
     {"select2_cap1024", items_n, select2},
 };

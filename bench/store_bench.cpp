@@ -38,11 +38,11 @@ using item = std::int64_t;
 using std::chrono::nanoseconds;
 using bench_clock = std::chrono::steady_clock;
 
-constexpr std::int64_t round_trips = 200'000;       // set() calls per run
-constexpr std::int64_t gets_n = 2'000'000;          // get() calls per run, both readers together
-constexpr std::int64_t updates_n = 2'000'000;       // publishes per run, fanout workloads
-constexpr std::int64_t lockstep_updates = 100'000;  // publishes per run, one-slot fanout
-constexpr std::int64_t scale_updates = 20'000;      // publishes per run, 1,000 subscribers
+constexpr std::int64_t round_trips = 50'000;       // set() calls per run
+constexpr std::int64_t gets_n = 2'000'000;         // get() calls per run, both readers together
+constexpr std::int64_t updates_n = 2'000'000;      // publishes per run, fanout workloads
+constexpr std::int64_t lockstep_updates = 20'000;  // publishes per run, one-slot fanout
+constexpr std::int64_t scale_updates = 5'000;      // publishes per run, 1,000 subscribers
 constexpr int scale_subscribers = 1000;
 
 [[noreturn]] void fail(const char* workload, const char* what) {

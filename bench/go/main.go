@@ -20,10 +20,13 @@ import (
 	"time"
 )
 
+// Ops per run, as on the C++ side.
 const (
-	itemsN     = 2_000_000 // items per run for throughput workloads
-	roundTrips = 200_000   // round trips per run for ping-pong workloads
-	warmupDiv  = 10        // the warm-up run moves 1/warmupDiv of the items
+	itemsN              = 2_000_000 // items, buffered workloads
+	handoverItems       = 200_000   // items, spsc_cap1
+	roundTrips          = 200_000   // round trips, ping-pong
+	cachelineRoundTrips = 50_000    // round trips, cache-line floor
+	warmupDiv           = 10        // the warm-up run moves 1/warmupDiv of the items
 )
 
 // A workload performs one full run moving n ops and returns the elapsed wall
@@ -37,10 +40,10 @@ type workload struct {
 // workloads lists every workload in output order. Adding one: write a
 // func(n int) time.Duration and add a line here (same name on the C++ side).
 var workloads = []workload{
-	{"hw_cacheline_roundtrip", roundTrips, cachelineRoundtrip},
+	{"hw_cacheline_roundtrip", cachelineRoundTrips, cachelineRoundtrip},
 	{"unbuffered_pingpong", roundTrips, unbufferedPingpong},
 	{"spsc_cap1024", itemsN, func(n int) time.Duration { return spsc(n, 1024) }},
-	{"spsc_cap1", itemsN, func(n int) time.Duration { return spsc(n, 1) }},
+	{"spsc_cap1", handoverItems, func(n int) time.Duration { return spsc(n, 1) }},
 	{"mpmc_4x4_cap1024", itemsN, func(n int) time.Duration { return mpmc(n, 4, 4, 1024) }},
 	{"select2_cap1024", itemsN, select2},
 }

@@ -17,11 +17,11 @@ import (
 )
 
 const (
-	storeRoundTrips  = 200_000   // set() calls per run
+	storeRoundTrips  = 50_000    // set() calls per run
 	storeGets        = 2_000_000 // GetData() calls per run, both readers together
 	storeUpdates     = 2_000_000 // publishes per run, fanout workloads
-	lockstepUpdates  = 100_000   // publishes per run, one-slot fanout
-	scaleUpdates     = 20_000    // publishes per run, 1,000 subscribers
+	lockstepUpdates  = 20_000    // publishes per run, one-slot fanout
+	scaleUpdates     = 5_000     // publishes per run, 1,000 subscribers
 	scaleSubscribers = 1000
 )
 
