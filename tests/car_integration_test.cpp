@@ -195,9 +195,12 @@ TEST_F(CarProgram, SpeedRisesOneStepPerIncreasePeriod) {
   const std::size_t steps = speeds.size() - 1;
   EXPECT_EQ(steps, run.summary.accepted);
   EXPECT_EQ(run.summary.rejected, 0u);
-  // Ten periods in 1050 ms; generous bounds for a loaded machine.
+  // Ten periods in 1050 ms; generous bounds for a loaded machine. A sanitizer slows the start
+  // down, before the --duration timer is set, so the upper bound is a wall-clock one.
   EXPECT_GE(steps, 4u);
-  EXPECT_LE(steps, 11u);
+  if (!custody_test::kUnderSanitizer) {
+    EXPECT_LE(steps, 11u);
+  }
 
   std::vector<std::string> answers;
   const std::regex answer(R"(set speed ([0-9.]+) km/h: (.*)$)");
