@@ -69,20 +69,25 @@ class ConsoleStream {
   std::uint64_t dropped() const { return shared_->dropped.load(); }
 
   /// Takes no more lines and waits for the writer to write the queued ones, giving up once it
-  /// has been stuck in one write for `grace` (or after kConsoleLongestWait). Returns how many
+  /// has been in one write for `grace` (at once if it has been so already), or after
+  /// kConsoleLongestWait. Returns how many
   /// lines did not reach the stream: dropped, still queued, or failed to write. Call once,
   /// from one thread.
   std::uint64_t finish(std::chrono::milliseconds grace) {
+    using Clock = std::chrono::steady_clock;
     Shared& s = *shared_;
     s.queue.close();
-    const auto give_up_at = std::chrono::steady_clock::now() + kConsoleLongestWait;
-    std::uint64_t writes = s.writes.load();
-    // The writer closes `done` once it has written everything.
-    while (s.done.recv_for(grace).status() != custody::status::closed) {
-      const std::uint64_t now_writes = s.writes.load();
-      const bool stuck = s.in_write.load() && now_writes == writes;
-      if (stuck || std::chrono::steady_clock::now() >= give_up_at) break;
-      writes = now_writes;
+    const auto give_up_at = Clock::now() + kConsoleLongestWait;
+    for (;;) {
+      const auto now = Clock::now();
+      // How long the write under way, if any, has taken so far.
+      const auto in_write_for = s.in_write.load()
+                                    ? now - Clock::time_point(Clock::duration(s.write_began.load()))
+                                    : Clock::duration::zero();
+      if (in_write_for >= grace || now >= give_up_at) break;
+      // The writer closes `done` once it has written everything.
+      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(grace - in_write_for);
+      if (s.done.recv_for(wait).status() == custody::status::closed) break;
     }
     return s.dropped.load() + s.queued.load() - s.written.load();
   }
@@ -103,10 +108,10 @@ class ConsoleStream {
 
     bool write_line(std::string_view rest) {
       while (!rest.empty()) {
+        write_began.store(std::chrono::steady_clock::now().time_since_epoch().count());
         in_write.store(true);
         const ssize_t n = ::write(fd, rest.data(), rest.size());
         in_write.store(false);
-        writes.fetch_add(1);
         if (n >= 0) {
           rest.remove_prefix(static_cast<std::size_t>(n));
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -126,8 +131,8 @@ class ConsoleStream {
     std::atomic<std::uint64_t> queued{0};   // lines put in the queue
     std::atomic<std::uint64_t> written{0};  // lines written whole
     std::atomic<std::uint64_t> dropped{0};  // lines refused because the queue was full
-    std::atomic<bool> in_write{false};      // the writer is in write(2)
-    std::atomic<std::uint64_t> writes{0};   // write(2) calls that returned
+    std::atomic<bool> in_write{false};      // the writer is in write(2), since write_began
+    std::atomic<std::chrono::steady_clock::rep> write_began{0};
   };
 
   std::shared_ptr<Shared> shared_;

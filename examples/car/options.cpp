@@ -17,10 +17,7 @@ namespace {
 
 using std::chrono::nanoseconds;
 
-constexpr double kLongestSeconds =
-    std::chrono::duration<double>(
-        std::chrono::duration_cast<std::chrono::seconds>(kLongestDuration))
-        .count();
+constexpr double kLongestSeconds = std::chrono::duration<double>(kLongestDuration).count();
 
 std::optional<double> parse_number(std::string_view text) {
   double value = 0;
@@ -238,7 +235,7 @@ struct Parsed {
   bool help = false;
   bool version = false;
   std::string error;
-  std::vector<std::string_view> seen;  ///< the flags given, in order
+  std::vector<std::string_view> seen;  ///< the flags given
 };
 
 // A value that is one of our flags: `--poll-interval --duration 1s` means a forgotten value,
