@@ -61,6 +61,27 @@ TEST(CarOptions, TakesValuesAfterASpaceOrAnEqualsSign) {
 TEST(CarOptions, HelpWins) {
   EXPECT_TRUE(parse({"--poll-interval", "1s", "-h"}).help);
   EXPECT_TRUE(parse({"--help"}).help);
+  EXPECT_TRUE(parse({"--version"}).version);
+  EXPECT_TRUE(parse({"--bogus", "--version"}).version);
+}
+
+TEST(CarOptions, DoubleDashEndsTheFlags) {
+  const auto p = parse({"--duration", "1s", "--"});
+  ASSERT_TRUE(p.options) << p.error;
+  EXPECT_EQ(p.options->duration, nanoseconds(1s));
+  // After it, nothing is a flag: not even --help.
+  const auto after = parse({"--", "--help"});
+  EXPECT_FALSE(after.help);
+  EXPECT_NE(after.error.find("unexpected argument '--help'"), std::string::npos) << after.error;
+}
+
+TEST(CarOptions, QuietAndTheLargestValues) {
+  const auto p = parse({"--quiet", "--speed-step", "1000", "--duration", "8784h"});
+  ASSERT_TRUE(p.options) << p.error;
+  EXPECT_TRUE(p.options->quiet);
+  EXPECT_EQ(p.options->speed_step, car::kMaxSpeedStepKmh);
+  EXPECT_EQ(p.options->duration, car::kLongestDuration);
+  EXPECT_FALSE(parse({}).options->quiet);
 }
 
 TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
@@ -75,19 +96,30 @@ TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
       {{"--poll-interval", "5"}, "--poll-interval: '5' is not a duration (use a unit"},
       {{"--poll-interval", "10us"}, "--poll-interval: '10us' is too short"},
       {{"--increase-every=2x"}, "--increase-every: '2x' is not a duration"},
-      {{"--speed-step", "fast"}, "--speed-step: 'fast' is not a positive number"},
-      {{"--speed-step", "-1"}, "--speed-step: '-1' is not a positive number"},
-      {{"--speed-step", "inf"}, "--speed-step: 'inf' is not a positive number"},
+      {{"--speed-step", "fast"}, "--speed-step: 'fast' is not a speed step in km/h"},
+      {{"--speed-step", "-1"}, "--speed-step: '-1' is not a speed step in km/h"},
+      {{"--speed-step", "0"}, "--speed-step: '0' is not a speed step in km/h"},
+      {{"--speed-step", "inf"}, "--speed-step: 'inf' is not a speed step in km/h"},
+      {{"--speed-step", "1e300"},
+       "--speed-step: '1e300' is not a speed step in km/h (more than 0, at most 1000)"},
+      {{"--speed-step", "1000.5"}, "--speed-step: '1000.5' is not a speed step in km/h"},
       {{"--disconnect-rate", "1.5"}, "--disconnect-rate: '1.5' is not a rate between 0 and 1"},
       {{"--set-failure-rate", "-0.1"}, "--set-failure-rate: '-0.1' is not a rate"},
       {{"--device-latency", "-5ms"}, "--device-latency: '-5ms' is negative"},
       {{"--duration", "0ms"}, "--duration: '0ms' is not a positive duration"},
+      {{"--duration", "999999h"}, "--duration: '999999h' is too long (at most 8784h)"},
+      {{"--poll-interval", "1e30h"}, "--poll-interval: '1e30h' is too long"},
+      {{"--device-latency", "367d"}, "--device-latency: '367d' is not a duration"},
       {{"--seed", "-3"}, "--seed: '-3' is not a whole number"},
-      {{"--log-file="}, "--log-file: the path is empty"},
+      {{"--log-file="}, "--log-file needs a value"},
       {{"--log-file"}, "--log-file needs a value"},
+      {{"--poll-interval", "--duration", "1s"},
+       "--poll-interval: needs a value ('--duration' is a flag)"},
+      {{"--log-file", "--quiet"}, "--log-file: needs a value ('--quiet' is a flag)"},
       {{"--bogus"}, "unknown flag '--bogus'"},
       {{"--bogus=1"}, "unknown flag '--bogus'"},
       {{"fast"}, "unexpected argument 'fast'"},
+      {{"--", "--duration", "1s"}, "unexpected argument '--duration' (flags only)"},
   };
   for (const Case& c : cases) {
     const auto p = parse(c.args);
@@ -100,9 +132,9 @@ TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
 
 TEST(CarOptions, UsageListsEveryFlag) {
   const std::string text = car::usage();
-  for (const char* flag :
-       {"--poll-interval", "--increase-every", "--speed-step", "--log-file", "--duration",
-        "--disconnect-rate", "--set-failure-rate", "--device-latency", "--seed", "--help"}) {
+  for (const char* flag : {"--poll-interval", "--increase-every", "--speed-step", "--log-file",
+                           "--duration", "--disconnect-rate", "--set-failure-rate",
+                           "--device-latency", "--seed", "--quiet", "--version", "--help"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
 }
@@ -151,6 +183,14 @@ TEST(CarFormat, TimeOfDayMatchesTheIsoTime) {
 TEST(CarFormat, LogLineIsDateSpeedLocation) {
   const car::CarData d{12.5, 1234.567, fixed_time()};
   EXPECT_EQ(car::log_line(d), car::iso8601(fixed_time()) + ": 12.50, 1234.57");
+}
+
+TEST(CarFormat, NumbersKeepEveryDigit) {
+  EXPECT_EQ(car::fixed2(1e20), "100000000000000000000.00");
+  EXPECT_EQ(car::fixed2(-0.005), "-0.01");
+  EXPECT_EQ(car::fixed2(1e300).size(), 301u + 3u) << "no truncation";
+  EXPECT_EQ(car::format_number(1000), "1000");
+  EXPECT_EQ(car::format_number(0.25), "0.25");
 }
 
 TEST(CarFormat, DurationsPrintInTheirLargestWholeUnit) {
@@ -225,12 +265,59 @@ TEST(SimulatedCar, TheSameSeedGivesTheSameFaults) {
   EXPECT_NE(t.find('f'), std::string::npos);
 }
 
-TEST(SimulatedCar, LatencyEndsOnCancel) {
+TEST(SimulatedCar, ACallCutShortByCancelDoesNothing) {
+  std::stop_source cancel;
+  car::SimulatedCar sim({.latency = 1ms}, 1, cancel.get_token());
+  ASSERT_FALSE(sim.connect());
+  ASSERT_FALSE(sim.set_speed(36));
+  cancel.request_stop();
+  // Each returns at once instead of after its latency, and reports that it was cut short.
+  EXPECT_EQ(sim.set_speed(72), std::errc::operation_canceled);
+  EXPECT_FALSE(sim.get_speed());
+  EXPECT_FALSE(sim.is_connected());
+  EXPECT_EQ(sim.connect(), std::errc::operation_canceled);
+}
+
+TEST(SimulatedCar, ALatencyOfADayEndsOnCancel) {
   std::stop_source cancel;
   cancel.request_stop();
   car::SimulatedCar sim({.latency = 24h}, 1, cancel.get_token());
-  EXPECT_FALSE(sim.connect());  // returns at once instead of after a day
-  EXPECT_EQ(sim.get_speed(), 0.0);
+  EXPECT_EQ(sim.connect(), std::errc::operation_canceled);  // at once, not after a day
+}
+
+TEST(SimulatedCar, RefusesSpeedsAboveItsTopSpeed) {
+  ManualClock clock;
+  car::SimulatedCar sim({}, 1, {}, clock.fn());
+  ASSERT_FALSE(sim.connect());
+  EXPECT_FALSE(sim.set_speed(car::kTopSpeedKmh));
+  EXPECT_EQ(sim.set_speed(car::kTopSpeedKmh + 1), std::errc::result_out_of_range);
+  EXPECT_EQ(sim.get_speed(), car::kTopSpeedKmh);
+}
+
+// The n-th set_speed meets the same faults whatever other calls came between: a car that is
+// also polled now and then (which may drop the link, and then takes reconnecting) sees the same
+// set outcomes as one that only gets set requests.
+TEST(SimulatedCar, EachKindOfCallDrawsItsOwnFaults) {
+  const auto set_outcomes = [](bool also_poll) {
+    ManualClock clock;
+    car::SimulatedCar sim({.disconnect_rate = 0.2, .set_failure_rate = 0.3}, 42, {}, clock.fn());
+    std::string out;
+    for (int i = 0; i < 200; ++i) {
+      if (also_poll && i % 3 == 0) (void)sim.get_location();
+      while (sim.connect()) {
+      }
+      const std::error_code ec = sim.set_speed(i);
+      out += !ec ? (sim.get_speed() && sim.get_location() ? 'a' : 'u')
+             : ec == std::errc::connection_aborted ? 'd'
+                                                   : 'f';
+    }
+    return out;
+  };
+  const std::string alone = set_outcomes(false);
+  EXPECT_EQ(set_outcomes(true), alone);
+  for (const char kind : {'a', 'u', 'd', 'f'}) {
+    EXPECT_NE(alone.find(kind), std::string::npos) << "every outcome occurs: " << kind;
+  }
 }
 
 class TempDir {

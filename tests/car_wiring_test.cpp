@@ -2,14 +2,18 @@
 // fixed wall clock and ticks the test sends itself. Every step waits for the output it causes
 // (over channels), never for time to pass.
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -93,8 +97,12 @@ struct CarControl {
   double speed = 0;
   double location = 0;
   std::error_code set_error;
+  bool drop_after_set = false;  // the link goes down right after the car takes a speed
+  bool abort_set = false;       // the link drops during set_speed, after the car took it
+  std::stop_token cancel;       // a stop request cuts a held set_speed short
   int connects = 0;
   std::vector<double> sets;  // speeds the car accepted
+  std::string caller_name;   // the name of the thread that called connect()
   Gate gate;                 // holds the next device call
 
   void set(double new_speed, double new_location) {
@@ -116,6 +124,9 @@ class FakeCar final : public car::CarDevice {
   std::error_code connect() override {
     c_.gate.pass();
     std::lock_guard lock(c_.mutex);
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    c_.caller_name = name;
     ++c_.connects;
     if (!c_.connect_ok) return std::make_error_code(std::errc::connection_refused);
     c_.link_up = true;
@@ -134,10 +145,13 @@ class FakeCar final : public car::CarDevice {
   std::error_code set_speed(double kmh) override {
     c_.gate.pass();
     std::lock_guard lock(c_.mutex);
+    if (c_.cancel.stop_requested()) return std::make_error_code(std::errc::operation_canceled);
     if (!c_.link_up) return std::make_error_code(std::errc::not_connected);
     if (c_.set_error) return c_.set_error;
     c_.sets.push_back(kmh);
     c_.speed = kmh;
+    if (c_.abort_set || c_.drop_after_set) c_.link_up = false;
+    if (c_.abort_set) return std::make_error_code(std::errc::connection_aborted);
     return {};
   }
 
@@ -191,13 +205,14 @@ class CarWiring : public ::testing::Test {
   custody::TaskGroup tasks;
   car::CarStores stores;
 
-  void start(car::IncreaseSettings settings = {1, kTimeout}) {
+  void start(car::IncreaseSettings settings = {1, kTimeout}, bool quiet = false) {
     const car::WallClock clock = [] { return t0(); };
+    car.cancel = tasks.stop_token();
     stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car), poll_ticks, stats,
                                            clock);
     car::fireup_increase_speed(tasks, stores.data, increase_ticks, settings, answers.sink(), stats,
                                clock);
-    car::fireup_print_out_data(tasks, stores.data, stores.status, screen.sink(), stats);
+    car::fireup_print_out_data(tasks, stores.data, stores.status, screen.sink(), stats, quiet);
     car::fireup_write_data_into_file(tasks, stores.data, std::make_unique<FakeLog>(log, log_fails),
                                      errors.sink(), stats);
     stores.start();
@@ -249,7 +264,9 @@ TEST_F(CarWiring, EveryReadingReachesTheScreenAndTheLog) {
   finish();
   EXPECT_EQ(stats.updates, 2u);
   EXPECT_TRUE(stores.data.owner_gone()) << "the owner closes its stores when it ends";
-  EXPECT_EQ(stores.data.get(), (car::CarData{12.5, 100, t0()}));
+  // Read under the first link status: connected.
+  EXPECT_EQ(stores.data.get(), (car::CarData{12.5, 100, t0(), 1}));
+  EXPECT_EQ(car.caller_name, "car communicati") << "the task's name, cut to 15 characters";
 }
 
 TEST_F(CarWiring, IncreaseAsksForOneStepMoreEachTick) {
@@ -367,7 +384,7 @@ TEST_F(CarWiring, RefusedAndInterruptedSetsAreRejectedWithTheReason) {
   tick(increase_ticks);
   answers.expect({at("set speed 1.00 km/h: rejected (car disconnected)")});
   screen.expect(
-      {at("car disconnected: the link dropped during set_speed; set requests are "
+      {at("car disconnected: the link was down at set_speed; set requests are "
           "rejected until it reconnects")});
   finish();
   EXPECT_EQ(stats.sets_rejected, 2u);
@@ -457,10 +474,10 @@ TEST_F(CarWiring, SlowDeviceNeitherBlocksReadersNorGetsAbandonedRequests) {
   tick(poll_ticks);
   car.gate.wait_reached();  // the owner is stuck in a device call
   // Readers get the last reading at once: a snapshot never waits for the owner.
-  EXPECT_EQ(stores.data.get(), (car::CarData{0, 0, t0()}));
+  EXPECT_EQ(stores.data.get(), (car::CarData{0, 0, t0(), 1}));
   // Its caller gives up waiting (the outcome does not depend on how long it waits).
   tick(increase_ticks);
-  answers.expect({at("set speed 1.00 km/h: no answer within 10ms")});
+  answers.expect({at("set speed 1.00 km/h: no answer within 10ms (the car may still take it)")});
 
   car.gate.open();
   screen.expect({reading(0, 0)});
@@ -474,7 +491,8 @@ TEST_F(CarWiring, SlowDeviceNeitherBlocksReadersNorGetsAbandonedRequests) {
   EXPECT_EQ(sets(), (std::vector<double>{5})) << "the abandoned request never reached the car";
 
   finish();
-  EXPECT_EQ(stats.sets_rejected, 1u);
+  EXPECT_EQ(stats.sets_timed_out, 1u);
+  EXPECT_EQ(stats.sets_rejected, 0u);
 }
 
 TEST_F(CarWiring, TheOwnerWaitsForTheGoAhead) {
@@ -497,6 +515,173 @@ TEST_F(CarWiring, WhenTheOwnerEndsEveryTaskEnds) {
   EXPECT_TRUE(stores.data.owner_gone());
   EXPECT_TRUE(stores.status.owner_gone());
   EXPECT_EQ(stores.data.set(car::CarData{}).status(), custody::set_status::owner_gone);
+}
+
+TEST_F(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackOnReconnect) {
+  start_connected();
+  {
+    std::lock_guard lock(car.mutex);
+    car.drop_after_set = true;
+  }
+  tick(increase_ticks);
+  answers.expect(
+      {at("set speed 1.00 km/h: unconfirmed (the car took it, but the link dropped before it "
+          "was read back)")});
+  screen.expect(
+      {at("car disconnected: the link dropped before the car confirmed the new speed; set "
+          "requests are rejected until it reconnects")});
+  EXPECT_EQ(sets(), (std::vector<double>{1}));
+  EXPECT_EQ(stores.data.get().speed, 0) << "the store holds only what was read from the car";
+
+  // The reconnect reads the car before anything else is answered: the store catches up.
+  {
+    std::lock_guard lock(car.mutex);
+    car.drop_after_set = false;
+  }
+  tick(poll_ticks);
+  screen.expect({at("car reconnected"), reading(1, 0)});
+  log.expect({logged(1, 0)});
+  tick(increase_ticks);
+  answers.expect({at("set speed 2.00 km/h: accepted")});
+  screen.expect({reading(2, 0)});
+  log.expect({logged(2, 0)});
+
+  finish();
+  EXPECT_EQ(stats.sets_unconfirmed, 1u);
+  EXPECT_EQ(stats.sets_rejected, 0u) << "an unconfirmed set is not a rejected one";
+  EXPECT_EQ(stats.sets_accepted, 1u);
+}
+
+TEST_F(CarWiring, ALinkDroppedDuringASetIsUnconfirmed) {
+  start_connected();
+  {
+    std::lock_guard lock(car.mutex);
+    car.abort_set = true;
+  }
+  tick(increase_ticks);
+  answers.expect(
+      {at("set speed 1.00 km/h: unconfirmed (the link dropped during the call; the car may "
+          "have taken it)")});
+  screen.expect(
+      {at("car disconnected: the link dropped during set_speed; set requests are rejected "
+          "until it reconnects")});
+  finish();
+  EXPECT_EQ(stats.sets_unconfirmed, 1u);
+  EXPECT_EQ(stats.sets_rejected, 0u);
+}
+
+TEST_F(CarWiring, AStopCutsASlowSetShortAndTheCarKeepsItsSpeed) {
+  start_connected();
+  car.gate.arm();
+  // Without a stop token of its own: it waits for the owner's answer.
+  std::optional<custody::set_result<car::CarData>> answer;
+  std::jthread caller([&] { answer.emplace(stores.data.set(car::CarData{5, 0, {}})); });
+  car.gate.wait_reached();  // the owner is in set_speed
+  tasks.request_stop();
+  car.gate.open();
+  caller.join();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status(), custody::set_status::rejected);
+  EXPECT_EQ(answer->error(), std::errc::operation_canceled);
+  EXPECT_EQ(answer->message(), "cut short by the stop before it reached the car");
+  finish();
+  EXPECT_TRUE(sets().empty());
+  EXPECT_EQ(stats.updates, 1u) << "no reading after the stop";
+}
+
+TEST_F(CarWiring, ReadingsShowTheLinkTheyWereReadUnderAndEveryLinkChangeOnce) {
+  start_connected();
+  screen.gate.arm();
+  car.set(0, 1);
+  tick(poll_ticks);
+  screen.gate.wait_reached();  // the print task is stuck showing this reading
+  log.expect({logged(0, 1)});
+  // Meanwhile: a reading, the link lost, a failed attempt, a reconnect with a reading, and the
+  // link lost again.
+  car.set(0, 2);
+  tick(poll_ticks);
+  log.expect({logged(0, 2)});
+  {
+    std::lock_guard lock(car.mutex);
+    car.link_up = false;
+    car.connect_ok = false;
+  }
+  tick(poll_ticks);
+  tick(poll_ticks);
+  {
+    std::lock_guard lock(car.mutex);
+    car.connect_ok = true;
+  }
+  car.set(0, 3);
+  tick(poll_ticks);
+  tick(poll_ticks);
+  log.expect({logged(0, 3)});
+  {
+    std::lock_guard lock(car.mutex);
+    car.link_up = false;
+  }
+  tick(poll_ticks);
+
+  screen.gate.open();
+  const std::string lost =
+      at("car disconnected: the car reports the link down; set requests are rejected until it "
+         "reconnects");
+  screen.expect({reading(0, 1), reading(0, 2), lost,
+                 at("connect attempt 1 failed: Connection refused; next in 2 polls"),
+                 at("car reconnected after 1 failed attempt"), reading(0, 3), lost});
+}
+
+TEST_F(CarWiring, QuietShowsLinkChangesButNoReadings) {
+  start({1, kTimeout}, true);
+  screen.expect({at("car connected")});
+  log.expect({logged(0, 0)});
+  car.set(0, 1);
+  tick(poll_ticks);
+  log.expect({logged(0, 1)});
+  {
+    std::lock_guard lock(car.mutex);
+    car.link_up = false;
+  }
+  tick(poll_ticks);
+  // Had the reading been shown, it would come first.
+  screen.expect(
+      {at("car disconnected: the car reports the link down; set requests are rejected until it "
+          "reconnects")});
+}
+
+// A stop request and a set request ready at the same instant: the owner must not take the set.
+// Repeated, because a select picks among ready cases at random.
+TEST(CarOwner, TakesNoRequestAfterAStop) {
+  const car::WallClock clock = [] { return t0(); };
+  for (int round = 0; round < 20; ++round) {
+    CarControl car;
+    car::RunStats stats;
+    custody::Channel<car::SteadyTime> poll_ticks;
+    custody::TaskGroup tasks;
+    car::CarStores stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car),
+                                                          poll_ticks, stats, clock);
+    auto readings = stores.data.subscribe(custody::policy::buffer(4));
+    stores.start();
+    ASSERT_TRUE(readings.recv_for(kTimeout)) << "the first reading";
+    car.gate.arm();
+    ASSERT_EQ(poll_ticks.send(car::SteadyTime{}), custody::status::ok);
+    car.gate.wait_reached();  // the owner is busy polling
+    custody::Channel<int> sending{1};
+    std::optional<custody::set_result<car::CarData>> answer;
+    std::jthread caller([&] {
+      (void)sending.send(1);
+      answer.emplace(stores.data.set(car::CarData{5, 0, {}}));
+    });
+    ASSERT_TRUE(sending.recv_for(kTimeout));
+    tasks.request_stop();
+    car.gate.open();
+    caller.join();
+    tasks.wait();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status(), custody::set_status::owner_gone) << "round " << round;
+    std::lock_guard lock(car.mutex);
+    EXPECT_TRUE(car.sets.empty()) << "round " << round;
+  }
 }
 
 }  // namespace

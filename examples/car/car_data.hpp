@@ -15,6 +15,9 @@ struct CarData {
   double speed = 0;     ///< km/h
   double location = 0;  ///< metres travelled since the car was started
   WallTime time{};      ///< when it was read; the epoch means "nothing read yet"
+  /// CarStatus::changes of the link status it was read under, so that a reader can show it
+  /// with that status rather than a later one. Not sent over NATS (0 there).
+  std::uint64_t link = 0;
 
   bool measured() const { return time != WallTime{}; }
   friend bool operator==(const CarData&, const CarData&) = default;

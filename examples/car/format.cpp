@@ -1,17 +1,17 @@
 #include "format.hpp"
 
-#include <time.h>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 
-#include <cinttypes>
-#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 namespace car {
 
 namespace {
 
 struct LocalTime {
-  struct tm tm {};
+  std::tm tm{};
   int millis = 0;
 };
 
@@ -19,40 +19,31 @@ LocalTime local(WallTime t) {
   using namespace std::chrono;
   const auto ms = floor<milliseconds>(t.time_since_epoch());
   const auto secs = floor<seconds>(ms);
-  LocalTime out;
-  out.millis = static_cast<int>((ms - secs).count());
-  const time_t tt = static_cast<time_t>(secs.count());
-  localtime_r(&tt, &out.tm);  // reentrant: the tasks format times concurrently
-  return out;
+  // fmt::localtime is reentrant (localtime_r): the tasks format times concurrently.
+  return LocalTime{fmt::localtime(static_cast<std::time_t>(secs.count())),
+                   static_cast<int>((ms - secs).count())};
 }
 
 }  // namespace
 
 std::string iso8601(WallTime t) {
   const LocalTime lt = local(t);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &lt.tm);
   const long offset_min = lt.tm.tm_gmtoff / 60;
   const long abs_min = std::labs(offset_min);
-  char out[64];
-  std::snprintf(out, sizeof out, "%s.%03d%c%02ld:%02ld", date, lt.millis,
-                offset_min < 0 ? '-' : '+', abs_min / 60, abs_min % 60);
-  return out;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}{}{:02}:{:02}", lt.tm, lt.millis,
+                     offset_min < 0 ? '-' : '+', abs_min / 60, abs_min % 60);
 }
 
 std::string time_of_day(WallTime t) {
   const LocalTime lt = local(t);
-  char out[32];
-  std::snprintf(out, sizeof out, "%02d:%02d:%02d.%03d", lt.tm.tm_hour, lt.tm.tm_min, lt.tm.tm_sec,
-                lt.millis);
-  return out;
+  return fmt::format("{:%H:%M:%S}.{:03}", lt.tm, lt.millis);
 }
 
-std::string fixed2(double v) {
-  char out[64];
-  std::snprintf(out, sizeof out, "%.2f", v);
-  return out;
-}
+std::string fixed2(double v) { return fmt::format("{:.2f}", v); }
+
+std::string fixed1(double v) { return fmt::format("{:.1f}", v); }
+
+std::string format_number(double v) { return fmt::format("{}", v); }
 
 std::string format_duration(std::chrono::nanoseconds d) {
   struct Unit {
@@ -64,12 +55,8 @@ std::string format_duration(std::chrono::nanoseconds d) {
       {1'000'000, "ms"},        {1'000, "us"},         {1, "ns"}};
   const std::int64_t n = d.count();
   if (n == 0) return "0s";
-  char out[64];
   for (const Unit& u : units) {
-    if (n % u.ns == 0) {
-      std::snprintf(out, sizeof out, "%" PRId64 "%s", n / u.ns, u.name);
-      return out;
-    }
+    if (n % u.ns == 0) return fmt::format("{}{}", n / u.ns, u.name);
   }
   return "0s";  // unreachable: every count is a whole number of ns
 }

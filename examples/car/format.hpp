@@ -13,8 +13,12 @@ namespace car {
 std::string iso8601(WallTime t);
 /// Local time of day with milliseconds: 14:03:07.250.
 std::string time_of_day(WallTime t);
-/// A number with two decimals: 12.50.
+/// A number with two decimals, all of its digits however large: 12.50.
 std::string fixed2(double v);
+/// A number with one decimal: 3.7.
+std::string fixed1(double v);
+/// A number in the shortest form that reads back the same: 1000, 0.25.
+std::string format_number(double v);
 /// A duration the way the flags take it, in the largest whole unit: 2s, 250ms, 1500us.
 std::string format_duration(std::chrono::nanoseconds d);
 

@@ -70,22 +70,25 @@ std::string header(const Options& o, std::uint64_t seed) {
   return line;
 }
 
-std::string summary(const RunStats& s, const RunEnd& end) {
-  return "summary: " + count(s.updates, "update", "updates") + ", " +
-         count(s.sets_accepted, "set request", "set requests") + " accepted, " +
-         std::to_string(s.sets_rejected) + " rejected, " +
+std::string summary(const RunStats& s, std::uint64_t console_dropped, const RunEnd& end) {
+  return "summary: " + count(s.updates, "update", "updates") + ", " + summary_sets(s) + ", " +
          count(s.disconnects, "disconnect", "disconnects") + ", " +
-         count(s.write_errors, "write error", "write errors") + summary_tail(s, end);
+         count(s.write_errors, "write error", "write errors") +
+         summary_tail(s, console_dropped, end);
 }
 
 int run(const Options& o) {
+  // First of all: from here on SIGINT and SIGTERM stop the run, and the summary still comes.
+  RunControl control;
+  custody::TaskGroup& tasks = control.tasks();
+
   // Before anything starts: a log file we cannot open is the user's to fix.
   std::error_code open_error;
   std::unique_ptr<LogFile> log = LogFile::open(o.log_file, open_error);
   if (!log) {
     std::fprintf(stderr, "custody-car: cannot open log file %s: %s; nothing was started\n",
                  o.log_file.c_str(), open_error.message().c_str());
-    return 1;
+    return kExitFailed;
   }
   const std::uint64_t seed = o.seed ? *o.seed : random_seed();
 #ifdef CUSTODY_CAR_WITH_NATS
@@ -96,15 +99,13 @@ int run(const Options& o) {
       nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car"));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "custody-car: %s; nothing was started\n", e.what());
-      return 1;
+      return kExitFailed;
     }
   }
 #endif
 
   Console console;
   RunStats stats;
-  RunControl control;
-  custody::TaskGroup& tasks = control.tasks();
 
   console.out(header(o, seed));
   custody::Ticker poll_ticks(o.poll_interval);
@@ -113,11 +114,10 @@ int run(const Options& o) {
   auto car = std::make_unique<SimulatedCar>(
       Faults{o.disconnect_rate, o.set_failure_rate, o.device_latency}, seed, tasks.stop_token());
   CarStores stores = fireup_car_communication(tasks, std::move(car), poll_ticks.receiver(), stats);
-  // An answer later than the next tick is no use: the next request supersedes it.
   fireup_increase_speed(tasks, stores.data, increase_ticks.receiver(),
-                        IncreaseSettings{o.speed_step, o.increase_every}, console.out_sink(),
-                        stats);
-  fireup_print_out_data(tasks, stores.data, stores.status, console.out_sink(), stats);
+                        IncreaseSettings{o.speed_step, set_timeout_for(o.increase_every)},
+                        console.out_sink(), stats);
+  fireup_print_out_data(tasks, stores.data, stores.status, console.out_sink(), stats, o.quiet);
   fireup_write_data_into_file(tasks, stores.data, std::move(log), console.err_sink(), stats);
 #ifdef CUSTODY_CAR_WITH_NATS
   // Two more consumers of the stores, for other processes: the data store with its set
@@ -151,8 +151,9 @@ int run(const Options& o) {
 
   if (!end.failure.empty()) console.err("custody-car: " + end.failure);
   console.out(last_reading(stores.data.get()));
-  console.out(summary(stats, end));
-  return end.failure.empty() ? 0 : 1;
+  console.out(summary(stats, console.dropped(), end));
+  // A terminal that does not keep up gets a short grace period, and then loses what is left.
+  return exit_status(end, lines_lost(stats, console.finish()));
 }
 
 }  // namespace

@@ -51,12 +51,12 @@ struct MonitorStats {
   std::uint64_t nats_disconnects = 0;  // times the NATS connection was lost
 };
 
-std::string summary(const RunStats& s, const MonitorStats& m, const RunEnd& end) {
-  return "summary: " + count(m.received, "update", "updates") + " received, " +
-         count(s.sets_accepted, "set request", "set requests") + " accepted, " +
-         std::to_string(s.sets_rejected) + " rejected, " +
-         count(m.nats_disconnects, "NATS disconnect", "NATS disconnects") + ", " +
-         count(s.write_errors, "write error", "write errors") + summary_tail(s, end);
+std::string summary(const RunStats& s, const MonitorStats& m, std::uint64_t console_dropped,
+                    const RunEnd& end) {
+  return "summary: " + count(m.received, "update", "updates") + " received, " + summary_sets(s) +
+         ", " + count(m.nats_disconnects, "NATS disconnect", "NATS disconnects") + ", " +
+         count(s.write_errors, "write error", "write errors") +
+         summary_tail(s, console_dropped, end);
 }
 
 // Task 3 with an owner that comes and goes. The increase task (unchanged from custody-car)
@@ -92,20 +92,24 @@ void keep_increasing(std::stop_token stop, custody::GetSetter<CarData> data,
 }
 
 int run(const MonitorOptions& o) {
+  // First of all, as in custody-car: signals stop the run from here on.
+  RunControl control;
+  custody::TaskGroup& tasks = control.tasks();
+
   // Before anything starts, as in custody-car: the log file, then the NATS server.
   std::error_code open_error;
   std::unique_ptr<LogFile> log = LogFile::open(o.log_file, open_error);
   if (!log) {
     std::fprintf(stderr, "custody-car-monitor: cannot open log file %s: %s; nothing was started\n",
                  o.log_file.c_str(), open_error.message().c_str());
-    return 1;
+    return kExitFailed;
   }
   std::optional<NatsLink> nats;
   try {
     nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car-monitor"));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "custody-car-monitor: %s; nothing was started\n", e.what());
-    return 1;
+    return kExitFailed;
   }
   using custody::nats::RemoteStore;
   // In optionals: destroyed at the stop request, which closes their local stores, so that the
@@ -120,7 +124,7 @@ int run(const MonitorOptions& o) {
                  "custody-car-monitor: cannot follow bucket %s at NATS %s: %s; nothing was "
                  "started\n",
                  o.nats_bucket.c_str(), redact(o.nats_servers).c_str(), e.what());
-    return 1;
+    return kExitFailed;
   }
   const custody::Store<CarData> car_data = data->store();
   const custody::GetSubscriber<CarStatus> car_status = status->store();
@@ -128,8 +132,6 @@ int run(const MonitorOptions& o) {
   Console console;
   RunStats stats;
   MonitorStats monitor;
-  RunControl control;
-  custody::TaskGroup& tasks = control.tasks();
 
   console.out(header(o));
   custody::Ticker increase_ticks(o.increase_every);
@@ -137,11 +139,10 @@ int run(const MonitorOptions& o) {
   // Subscribed before they return, as in custody-car; with_current(): the car's state now.
   fireup_print_out_data(tasks, car_data, car_status, console.out_sink(), stats);
   fireup_write_data_into_file(tasks, car_data, std::move(log), console.err_sink(), stats);
-  // An answer later than the next tick is no use: the next request supersedes it.
   tasks.spawn("increase speed",
               [car_data, published = car_data.subscribe(custody::policy::latest()),
                ticks = increase_ticks.receiver(),
-               settings = IncreaseSettings{o.speed_step, o.increase_every},
+               settings = IncreaseSettings{o.speed_step, set_timeout_for(o.increase_every)},
                out = console.out_sink(), &stats](std::stop_token stop) {
                 keep_increasing(std::move(stop), car_data, published, ticks, settings, out, stats);
               });
@@ -156,8 +157,8 @@ int run(const MonitorOptions& o) {
   const RunEnd end = control.finish();
   if (!end.failure.empty()) console.err("custody-car-monitor: " + end.failure);
   console.out(last_reading(car_data.get()));
-  console.out(summary(stats, monitor, end));
-  return end.failure.empty() ? 0 : 1;
+  console.out(summary(stats, monitor, console.dropped(), end));
+  return exit_status(end, lines_lost(stats, console.finish()));
 }
 
 }  // namespace

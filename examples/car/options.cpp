@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -8,14 +9,15 @@
 #include <system_error>
 #include <vector>
 
+#include "format.hpp"
+
 namespace car {
 
 namespace {
 
 using std::chrono::nanoseconds;
 
-// Longer than anyone runs a demo, and far from overflowing nanoseconds.
-constexpr double kLongestSeconds = 366.0 * 24 * 3600;
+constexpr double kLongestSeconds = std::chrono::duration<double>(kLongestDuration).count();
 
 std::optional<double> parse_number(std::string_view text) {
   double value = 0;
@@ -31,17 +33,27 @@ std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"
 template <class O>
 using Setter = std::function<std::string(std::string_view value, O& options)>;
 
+// A flag with a value (set), or a switch without one (turn_on).
 template <class O>
 struct Flag {
   std::string_view name;
   Setter<O> set;
+  bool O::*turn_on = nullptr;
 };
+
+// What is wrong with a duration, or nothing: malformed, or beyond the longest we take.
+std::string duration_problem(std::string_view value, const char* example) {
+  if (duration_too_long(value)) {
+    return quoted(value) + " is too long (at most " + format_duration(kLongestDuration) + ")";
+  }
+  return quoted(value) + " is not a duration (use a unit: " + example + ")";
+}
 
 template <class O>
 Setter<O> interval(nanoseconds O::*field, nanoseconds shortest) {
   return [field, shortest](std::string_view value, O& o) -> std::string {
     const auto d = parse_duration(value);
-    if (!d) return quoted(value) + " is not a duration (use a unit: 50ms, 2s)";
+    if (!d) return duration_problem(value, "50ms, 2s");
     if (*d <= nanoseconds::zero()) return quoted(value) + " is not a positive duration";
     if (*d < shortest) return quoted(value) + " is too short (at least 1ms)";
     o.*field = *d;
@@ -59,10 +71,13 @@ Setter<Options> rate(double Options::*field) {
 }
 
 template <class O>
-Setter<O> positive_number(double O::*field) {
+Setter<O> speed_step(double O::*field) {
   return [field](std::string_view value, O& o) -> std::string {
     const auto n = parse_number(value);
-    if (!n || *n <= 0) return quoted(value) + " is not a positive number";
+    if (!n || *n <= 0 || *n > kMaxSpeedStepKmh) {
+      return quoted(value) + " is not a speed step in km/h (more than 0, at most " +
+             format_number(kMaxSpeedStepKmh) + ")";
+    }
     o.*field = *n;
     return {};
   };
@@ -81,7 +96,7 @@ template <class O>
 Setter<O> duration(std::optional<nanoseconds> O::*field) {
   return [field](std::string_view value, O& o) -> std::string {
     const auto d = parse_duration(value);
-    if (!d) return quoted(value) + " is not a duration (use a unit: 500ms, 10s)";
+    if (!d) return duration_problem(value, "500ms, 10s");
     if (*d <= nanoseconds::zero()) return quoted(value) + " is not a positive duration";
     o.*field = *d;
     return {};
@@ -168,7 +183,7 @@ const std::vector<Flag<Options>>& flags() {
   static const std::vector<Flag<Options>> all = {
       {"--poll-interval", interval(&Options::poll_interval, std::chrono::milliseconds(1))},
       {"--increase-every", interval(&Options::increase_every, std::chrono::milliseconds(1))},
-      {"--speed-step", positive_number(&Options::speed_step)},
+      {"--speed-step", speed_step(&Options::speed_step)},
       {"--log-file", path(&Options::log_file)},
       {"--duration", duration(&Options::duration)},
       {"--disconnect-rate", rate(&Options::disconnect_rate)},
@@ -176,7 +191,7 @@ const std::vector<Flag<Options>>& flags() {
       {"--device-latency",
        [](std::string_view value, Options& o) -> std::string {
          const auto d = parse_duration(value);
-         if (!d) return quoted(value) + " is not a duration (use a unit: 0s, 20ms)";
+         if (!d) return duration_problem(value, "0s, 20ms");
          if (*d < nanoseconds::zero()) return quoted(value) + " is negative";
          o.device_latency = *d;
          return {};
@@ -194,6 +209,7 @@ const std::vector<Flag<Options>>& flags() {
        }},
       {"--nats", nats_servers(&Options::nats_servers)},
       {"--nats-bucket", bucket(&Options::nats_bucket)},
+      {"--quiet", {}, &Options::quiet},
   };
   return all;
 }
@@ -204,8 +220,8 @@ const std::vector<Flag<MonitorOptions>>& monitor_flags() {
       {"--nats", nats_servers(&M::nats_servers)},
       {"--nats-bucket", bucket(&M::nats_bucket)},
       {"--increase-every", interval(&M::increase_every, std::chrono::milliseconds(1))},
-      {"--speed-step", positive_number(&M::speed_step)},
-      {"--step", positive_number(&M::speed_step)},
+      {"--speed-step", speed_step(&M::speed_step)},
+      {"--step", speed_step(&M::speed_step)},
       {"--log-file", path(&M::log_file)},
       {"--log", path(&M::log_file)},
       {"--duration", duration(&M::duration)},
@@ -217,45 +233,84 @@ template <class O>
 struct Parsed {
   std::optional<O> options;
   bool help = false;
+  bool version = false;
   std::string error;
-  std::vector<std::string_view> seen;  ///< the flags given, in order
+  std::vector<std::string_view> seen;  ///< the flags given
 };
 
+// A value that is one of our flags: `--poll-interval --duration 1s` means a forgotten value,
+// not a poll interval called "--duration".
+template <class O>
+bool names_a_flag(std::string_view value, const std::vector<Flag<O>>& table) {
+  const std::string_view name = value.substr(0, value.find('='));
+  return std::any_of(table.begin(), table.end(), [&](const Flag<O>& f) { return f.name == name; });
+}
+
+// CLI11 reads the command line; the values are ours to check, so that every message names the
+// flag and says what is wrong in the program's own words. `--` ends the flags; -h/--help and
+// --version before it win over everything else.
 template <class O>
 Parsed<O> parse_flags(std::span<const std::string_view> args, const std::vector<Flag<O>>& table) {
   Parsed<O> out;
+  for (const std::string_view arg : args) {
+    if (arg == "--") break;
+    if (arg == "-h" || arg == "--help") out.help = true;
+    if (arg == "--version") out.version = true;
+  }
+  if (out.help || out.version) return out;
+
   O options;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "-h" || arg == "--help") {
-      out.help = true;
-      return out;
+  CLI::App app;
+  app.set_help_flag();
+  app.allow_extras();  // unknown flags and arguments are reported below, in our words
+  std::string problem;
+  for (const Flag<O>& f : table) {
+    if (f.turn_on) {
+      app.add_flag(std::string(f.name), options.*f.turn_on);
+      continue;
     }
-    const std::size_t eq = arg.find('=');
-    const std::string_view name = arg.substr(0, eq);
-    const Flag<O>* flag = nullptr;
-    for (const Flag<O>& f : table) {
-      if (f.name == name) flag = &f;
+    app.add_option(std::string(f.name))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->check(CLI::Validator(
+            [&, flag = &f](std::string& value) -> std::string {
+              if (names_a_flag(value, table)) {
+                return "needs a value (" + quoted(std::string_view(value)) + " is a flag)";
+              }
+              std::string why = flag->set(value, options);
+              if (why.empty()) out.seen.push_back(flag->name);
+              return why;
+            },
+            "VALUE"));
+  }
+  // CLI11 wants the program name first.
+  std::vector<std::string> argv_store{"custody-car"};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<const char*> argv;
+  for (const std::string& a : argv_store) argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ArgumentMismatch& e) {
+    // "<flag>: 1 required VALUE missing": the flag came last, or with an empty "=".
+    const std::string_view what = e.what();
+    out.error = std::string(what.substr(0, what.find(':'))) + " needs a value";
+    return out;
+  } catch (const CLI::ValidationError& e) {
+    out.error = e.what();  // "<flag>: <what our setter said>"
+    return out;
+  } catch (const CLI::Error& e) {
+    out.error = e.what();
+    return out;
+  }
+  bool after_dashes = false;
+  for (const std::string& arg : app.remaining()) {
+    if (arg == "--" && !after_dashes) {
+      after_dashes = true;
+      continue;
     }
-    if (!flag) {
-      out.error = arg.starts_with("-") ? "unknown flag " + quoted(name)
-                                       : "unexpected argument " + quoted(arg) + " (flags only)";
-      return out;
-    }
-    std::string_view value;
-    if (eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      out.error = std::string(name) + " needs a value";
-      return out;
-    }
-    if (std::string problem = flag->set(value, options); !problem.empty()) {
-      out.error = std::string(name) + ": " + problem;
-      return out;
-    }
-    out.seen.push_back(flag->name);
+    out.error = !after_dashes && arg.starts_with("-")
+                    ? "unknown flag " + quoted(std::string_view(arg).substr(0, arg.find('=')))
+                    : "unexpected argument " + quoted(std::string_view(arg)) + " (flags only)";
+    return out;
   }
   out.options = std::move(options);
   return out;
@@ -263,7 +318,10 @@ Parsed<O> parse_flags(std::span<const std::string_view> args, const std::vector<
 
 }  // namespace
 
-std::optional<nanoseconds> parse_duration(std::string_view text) {
+namespace {
+
+// The number of seconds `text` stands for, however large; nullopt if it is malformed.
+std::optional<double> duration_seconds(std::string_view text) {
   struct Unit {
     std::string_view suffix;
     double seconds;
@@ -271,7 +329,7 @@ std::optional<nanoseconds> parse_duration(std::string_view text) {
   // "ms" before "m" and "s": the longest suffix that matches wins.
   static constexpr Unit units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3},
                                    {"s", 1},     {"m", 60},    {"h", 3600}};
-  if (text == "0") return nanoseconds::zero();  // the one duration that needs no unit
+  if (text == "0") return 0.0;  // the one duration that needs no unit
   const Unit* unit = nullptr;
   for (const Unit& u : units) {
     if (text.ends_with(u.suffix) && (!unit || u.suffix.size() > unit->suffix.size())) unit = &u;
@@ -280,8 +338,21 @@ std::optional<nanoseconds> parse_duration(std::string_view text) {
   const auto number = parse_number(text.substr(0, text.size() - unit->suffix.size()));
   if (!number) return std::nullopt;
   const double seconds = *number * unit->seconds;
-  if (std::fabs(seconds) > kLongestSeconds) return std::nullopt;
-  return nanoseconds(static_cast<std::int64_t>(std::llround(seconds * 1e9)));
+  if (!std::isfinite(seconds)) return std::nullopt;
+  return seconds;
+}
+
+}  // namespace
+
+std::optional<nanoseconds> parse_duration(std::string_view text) {
+  const auto seconds = duration_seconds(text);
+  if (!seconds || std::fabs(*seconds) > kLongestSeconds) return std::nullopt;
+  return nanoseconds(static_cast<std::int64_t>(std::llround(*seconds * 1e9)));
+}
+
+bool duration_too_long(std::string_view text) {
+  const auto seconds = duration_seconds(text);
+  return seconds && std::fabs(*seconds) > kLongestSeconds;
 }
 
 bool nats_available() {
@@ -294,7 +365,8 @@ bool nats_available() {
 
 ParsedOptions parse_options(std::span<const std::string_view> args) {
   Parsed<Options> parsed = parse_flags(args, flags());
-  ParsedOptions out{std::move(parsed.options), parsed.help, std::move(parsed.error)};
+  ParsedOptions out{std::move(parsed.options), parsed.help, parsed.version,
+                    std::move(parsed.error)};
   const auto& seen = parsed.seen;
   if (out.options && out.options->nats_servers.empty() &&
       std::find(seen.begin(), seen.end(), "--nats-bucket") != seen.end()) {
@@ -306,7 +378,8 @@ ParsedOptions parse_options(std::span<const std::string_view> args) {
 
 ParsedMonitorOptions parse_monitor_options(std::span<const std::string_view> args) {
   Parsed<MonitorOptions> parsed = parse_flags(args, monitor_flags());
-  ParsedMonitorOptions out{std::move(parsed.options), parsed.help, std::move(parsed.error)};
+  ParsedMonitorOptions out{std::move(parsed.options), parsed.help, parsed.version,
+                           std::move(parsed.error)};
   if (out.options && out.options->nats_servers.empty()) {
     out.options.reset();
     out.error =
@@ -325,7 +398,8 @@ car, one asks for more speed, one prints every update, one appends it to a log f
 flags:
   --poll-interval D     how often to read speed and location (default 2s)
   --increase-every D    how often to ask for more speed (default 5s)
-  --speed-step N        how much more speed to ask for, in km/h (default 1)
+  --speed-step N        how much more speed to ask for, in km/h: more than 0, at most 1000
+                        (default 1); the car's top speed is 1000 km/h
   --log-file PATH       file to append '<date>: <speed>, <location>' lines to (default log.txt)
   --duration D          stop after D (default: run until Ctrl-C or SIGTERM)
   --disconnect-rate P   chance (0 to 1) that a device call loses the link (default 0)
@@ -338,9 +412,14 @@ flags:
                         nats://host:port or tls://host:port, several separated by commas
   --nats-bucket NAME    the key-value bucket to publish to (default car); keys 'data' and
                         'status', set requests on custody.<NAME>.data.set
+  --quiet               no line per reading on standard output (the log file still gets them)
+  --version             show the version
   -h, --help            show this message
+  --                    ends the flags (the program takes no other arguments)
 
-Durations take a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h).
+Durations take a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), at most 366 days.
+Exit status: 0 stopped normally, 1 could not start or a task failed, 2 a bad flag, 3 lines
+were lost (the summary says how many).
 )";
   if (!nats_available()) text += "This build has no NATS support: --nats is not available.\n";
   return text;
@@ -358,13 +437,17 @@ flags:
                         or tls://host:port, several separated by commas
   --nats-bucket NAME    the key-value bucket custody-car publishes to (default car)
   --increase-every D    how often to ask for more speed (default 5s)
-  --speed-step N        how much more speed to ask for, in km/h (default 1); also --step
+  --speed-step N        how much more speed to ask for, in km/h: more than 0, at most 1000
+                        (default 1); also --step
   --log-file PATH       file to append '<date>: <speed>, <location>' lines to (default
                         monitor-log.txt); also --log
   --duration D          stop after D (default: run until Ctrl-C or SIGTERM)
+  --version             show the version
   -h, --help            show this message
+  --                    ends the flags (the program takes no other arguments)
 
-Durations take a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h).
+Durations take a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), at most 366 days.
+Exit status: as custody-car's.
 )";
 }
 

@@ -11,6 +11,12 @@
 
 namespace car {
 
+/// The largest --speed-step, in km/h.
+inline constexpr double kMaxSpeedStepKmh = 1000;
+/// The longest duration any flag takes: longer than anyone runs a demo, and far from
+/// overflowing nanoseconds.
+inline constexpr std::chrono::nanoseconds kLongestDuration = std::chrono::hours(366 * 24);
+
 struct Options {
   std::chrono::nanoseconds poll_interval = std::chrono::seconds(2);
   std::chrono::nanoseconds increase_every = std::chrono::seconds(5);
@@ -24,18 +30,22 @@ struct Options {
   /// NATS servers to publish the stores to (--nats, comma-separated); empty: no NATS.
   std::vector<std::string> nats_servers;
   std::string nats_bucket = "car";  ///< the key-value bucket (--nats-bucket)
+  bool quiet = false;               ///< --quiet: no per-reading lines on standard output
 };
 
-/// What parsing the command line came to: options to run with, a request for help, or an
-/// error that names the flag at fault.
+/// What parsing the command line came to: options to run with, a request for help or for the
+/// version, or an error that names the flag at fault.
 struct ParsedOptions {
   std::optional<Options> options;
   bool help = false;
+  bool version = false;
   std::string error;
 };
 
 /// Parses the arguments after the program name. Flags take their value as the next argument
-/// or after '=' (--poll-interval 50ms, --poll-interval=50ms).
+/// or after '=' (--poll-interval 50ms, --poll-interval=50ms); a value that is itself one of the
+/// flags is refused (a forgotten value). `--` ends the flags; the programs take no other
+/// arguments. -h/--help and --version win over anything else before `--`.
 ParsedOptions parse_options(std::span<const std::string_view> args);
 
 /// The usage message, ending with a newline.
@@ -56,6 +66,7 @@ struct MonitorOptions {
 struct ParsedMonitorOptions {
   std::optional<MonitorOptions> options;
   bool help = false;
+  bool version = false;
   std::string error;
 };
 
@@ -70,7 +81,11 @@ std::string monitor_usage();
 /// refused with a message that says so.
 bool nats_available();
 
-/// A duration with a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), or 0. Nullopt if malformed.
+/// A duration with a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), or 0. Nullopt if malformed
+/// or longer than kLongestDuration either way.
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+/// Whether `text` is a well-formed duration that is longer than kLongestDuration either way.
+bool duration_too_long(std::string_view text);
 
 }  // namespace car

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -28,8 +29,10 @@ struct RunEnd {
   double stop_ms = 0;   ///< from the stop request to the end of the last task
 };
 
-/// The program's task group and the ways it is stopped. Made first in run(): SIGINT and
-/// SIGTERM stop the group from then on.
+/// The program's task group and the ways it is stopped. Made first in run(), before anything
+/// starts: SIGINT and SIGTERM stop the group from then on. They are unblocked once their handler
+/// is in place (threads started later inherit that), so one that arrived while a parent process
+/// had them blocked is handled then too.
 class RunControl {
  public:
   RunControl();
@@ -59,11 +62,33 @@ class RunControl {
   bool duration_over_ = false;
 };
 
-/// The end of both programs' summaries: what was not logged or shown, then how the run stopped.
-std::string summary_tail(const RunStats& s, const RunEnd& end);
+/// Both programs' exit statuses (README: "Exit status").
+inline constexpr int kExitOk = 0;         ///< stopped by a signal or --duration; nothing lost
+inline constexpr int kExitFailed = 1;     ///< could not start, or a task failed
+inline constexpr int kExitBadFlags = 2;   ///< a bad flag: nothing started
+inline constexpr int kExitLinesLost = 3;  ///< ran and stopped, but lines were lost
 
-/// Both programs' main(): --help prints the usage (exit 0), bad options the error and the
-/// usage (exit 2), otherwise run() (its exit code; 1 if it throws).
+/// The set requests' part of both programs' summaries: "5 set requests accepted, 1 rejected,
+/// 0 timed out, 2 unconfirmed".
+std::string summary_sets(const RunStats& s);
+
+/// The end of both programs' summaries: what was not logged or shown, then how the run stopped.
+/// `console_dropped`: lines dropped so far because standard output or error did not keep up.
+std::string summary_tail(const RunStats& s, std::uint64_t console_dropped, const RunEnd& end);
+
+/// The lines a run lost: log lines not written (write errors, or the log fell behind),
+/// readings not shown, and `console_lost` lines that did not reach standard output or error.
+std::uint64_t lines_lost(const RunStats& s, std::uint64_t console_lost);
+
+/// A finished run's exit status: kExitFailed if a task failed, kExitLinesLost if lines were
+/// lost, otherwise kExitOk.
+int exit_status(const RunEnd& end, std::uint64_t lost);
+
+/// The version both programs print for --version.
+std::string version();
+
+/// Both programs' main(): --help prints the usage and --version the version (exit 0), bad
+/// options the error and the usage (exit 2), otherwise run() (its exit code; 1 if it throws).
 template <class Parsed, class Options>
 int program_main(const char* program, int argc, char** argv,
                  Parsed (*parse)(std::span<const std::string_view>), std::string (*usage)(),
@@ -74,15 +99,19 @@ int program_main(const char* program, int argc, char** argv,
     std::fputs(usage().c_str(), stdout);
     return 0;
   }
+  if (parsed.version) {
+    std::printf("%s %s\n", program, version().c_str());
+    return 0;
+  }
   if (!parsed.options) {
     std::fprintf(stderr, "%s: %s\n\n%s", program, parsed.error.c_str(), usage().c_str());
-    return 2;
+    return kExitBadFlags;
   }
   try {
     return run(*parsed.options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
-    return 1;
+    return kExitFailed;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "tasks.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -31,6 +32,7 @@ class Communication {
         now_(std::move(now)) {}
 
   void run(std::stop_token stop) {
+    stop_ = stop;
     // Only matters for policy::block subscribers; none of ours are, but a new one could be.
     data_.set_stop_token(stop);
     status_.set_stop_token(stop);
@@ -43,7 +45,7 @@ class Communication {
                     custody::on_stop(stop));
     // At once, not at the first tick: the first reading is on screen without waiting a period.
     if (running) try_connect();
-    while (running) {
+    while (running && !stop.stop_requested()) {
       custody::select(
           custody::on_recv(
               poll_, [&](SteadyTime) { poll(); }, [&] { running = false; }),
@@ -57,13 +59,15 @@ class Communication {
 
  private:
   bool connected() const { return status_.value().connected; }
+  // A device call that failed because a stop request cut it short, not because of the link.
+  bool cut_short() const { return stop_.stop_requested(); }
 
   std::optional<CarData> read() {
     const auto speed = device_->get_speed();
     if (!speed) return std::nullopt;
     const auto location = device_->get_location();
     if (!location) return std::nullopt;
-    return CarData{*speed, *location, now_()};
+    return CarData{*speed, *location, now_(), status_.value().changes};
   }
 
   void poll() {
@@ -71,24 +75,38 @@ class Communication {
       if (--retry_in_ == 0) try_connect();
       return;
     }
-    if (!device_->is_connected()) return link_lost("the car reports the link down");
+    if (!device_->is_connected()) {
+      if (!cut_short()) link_lost("the car reports the link down");
+      return;
+    }
     const auto reading = read();
-    if (!reading) return link_lost("no answer while reading speed and location");
+    if (!reading) {
+      if (!cut_short()) link_lost("no answer while reading speed and location");
+      return;
+    }
     data_.publish(*reading);
     ++stats_.updates;
   }
 
   void try_connect() {
-    if (const std::error_code ec = device_->connect()) return attempt_failed(ec.message());
+    if (const std::error_code ec = device_->connect()) {
+      if (ec != kCutShort) attempt_failed(ec.message());
+      return;
+    }
     const auto reading = read();
-    if (!reading) return attempt_failed("the link dropped right after connecting");
-    // One step: nobody sees "connected" next to a reading from before the outage.
+    if (!reading) {
+      if (!cut_short()) attempt_failed("the link dropped right after connecting");
+      return;
+    }
+    // One step: nobody sees "connected" next to a reading from before the outage, and the
+    // reading records the status it was taken under.
     both_.update([&](CarData& d, CarStatus& s) {
-      d = *reading;
       s.connected = true;
       s.retry_in_polls = 0;
       s.changed = reading->time;
       ++s.changes;
+      d = *reading;
+      d.link = s.changes;
     });
     ++stats_.updates;
     backoff_ = 1;
@@ -121,9 +139,19 @@ class Communication {
   }
 
   void answer(custody::SetRequest<CarData> r) {
+    // Taken in the same instant as a stop request (select picks any ready case): the owner
+    // takes nothing new after a stop. Closing first makes accept() answer owner_gone and
+    // change nothing, as for the requests still queued.
+    if (stop_.stop_requested()) {
+      data_.close();
+      (void)data_.accept(std::move(r));
+      return;
+    }
     // Its caller stopped waiting: acting on it would surprise them. Dropping it answers
     // "dropped".
     if (r.abandoned()) return;
+    // Also while a set the car may have taken is unconfirmed: the link is down until the
+    // reconnect reads the car again.
     if (!connected()) {
       std::move(r).reject(std::errc::not_connected, "car disconnected");
       return;
@@ -131,19 +159,33 @@ class Communication {
     // Only the speed is the caller's to choose; the rest is measured.
     const double wanted = r.value().speed;
     if (const std::error_code ec = device_->set_speed(wanted)) {
-      if (ec == std::errc::not_connected) {
-        link_lost("the link dropped during set_speed");
+      if (ec == kCutShort) {
+        std::move(r).reject(ec, "cut short by the stop before it reached the car");
+      } else if (ec == std::errc::not_connected) {
+        link_lost("the link was down at set_speed");
         std::move(r).reject(ec, "car disconnected");
+      } else if (ec == kUnconfirmed) {
+        link_lost("the link dropped during set_speed");
+        std::move(r).reject(ec, "the link dropped during the call; the car may have taken it");
+      } else if (ec == std::errc::result_out_of_range) {
+        std::move(r).reject(
+            ec, "the car refused: above its top speed of " + format_number(kTopSpeedKmh) + " km/h");
       } else {
         std::move(r).reject(ec, "the car refused: " + ec.message());
       }
       return;
     }
+    // The car took it: read it back before answering, so that the store holds what the car
+    // does.
     const auto reading = read();
     if (!reading) {
+      if (cut_short()) {
+        std::move(r).reject(kUnconfirmed, "the car took it, but the stop cut the read-back short");
+        return;
+      }
       link_lost("the link dropped before the car confirmed the new speed");
-      std::move(r).reject(std::errc::not_connected,
-                          "car disconnected before confirming the new speed");
+      std::move(r).reject(kUnconfirmed,
+                          "the car took it, but the link dropped before it was read back");
       return;
     }
     data_.accept(std::move(r), *reading);
@@ -158,6 +200,7 @@ class Communication {
   Ticks poll_;
   RunStats& stats_;
   WallClock now_;
+  std::stop_token stop_;
   std::uint32_t backoff_ = 1;   // doubled by each failed attempt: the polls to wait after it
   std::uint32_t retry_in_ = 1;  // polls until the next connect attempt, while disconnected
 };
@@ -179,20 +222,30 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
         out(line + "accepted");
         return;
       case custody::set_status::rejected:
-        ++stats.sets_rejected;
-        out(line + "rejected (" + result.message() + ")");
+        if (result.error() == kUnconfirmed) {
+          ++stats.sets_unconfirmed;
+          out(line + "unconfirmed (" + result.message() + ")");
+        } else if (result.error() == kCutShort) {
+          ++stats.sets_rejected;
+          out(line + "cut short (" + result.message() + ")");
+        } else {
+          ++stats.sets_rejected;
+          out(line + "rejected (" + result.message() + ")");
+        }
         return;
       case custody::set_status::timeout:
-        ++stats.sets_rejected;
-        out(line + "no answer within " + format_duration(settings.set_timeout));
+        ++stats.sets_timed_out;
+        out(line + "no answer within " + format_duration(settings.set_timeout) +
+            " (the car may still take it)");
         return;
       case custody::set_status::dropped:
         ++stats.sets_rejected;
         out(line + "dropped unanswered");
         return;
       case custody::set_status::disconnected:
-        ++stats.sets_rejected;
-        out(line + "not sent: the car's owner is unreachable");
+        // A remote store: the request may have reached the owner before the link went.
+        ++stats.sets_unconfirmed;
+        out(line + "unconfirmed (the car's owner is unreachable)");
         return;
       case custody::set_status::owner_gone:
       case custody::set_status::stopped:
@@ -235,36 +288,99 @@ std::optional<std::string> link_change(const CarStatus& before, const CarStatus&
   return std::nullopt;
 }
 
-void print_out_data(std::stop_token stop, custody::Subscription<CarData> readings,
-                    custody::Subscription<CarStatus> changes, custody::Getter<CarStatus> status,
-                    const LineSink& out, RunStats& stats) {
-  CarStatus shown;  // the link as last reported on screen
-  const auto show_status = [&](const CarStatus& s) {
-    if (s.changes <= shown.changes) return;  // shown already (see show_reading)
-    if (const auto change = link_change(shown, s)) out(time_of_day(s.changed) + "  " + *change);
-    shown = s;
-  };
-  const auto show_reading = [&](const CarData& d) {
-    if (!d.measured()) return;  // the store's initial value: nothing read yet
-    // The status was committed with (or before) this reading, but its own update may not have
-    // arrived yet: show a change of the link before the reading that follows it.
-    show_status(status.get());
+// Puts the readings and link changes the two subscriptions deliver back in the order the owner
+// committed them, and shows them: each link change once, each reading with the link status it
+// was read under (CarData::link: the CarStatus::changes of that status).
+//
+// The owner fills every subscription as it commits, so once a value has arrived, whatever was
+// committed before it has arrived too, on the other subscription as well. The print task takes
+// the link changes first and the readings second, so a reading taken after a link change never
+// comes without it; a reading that claims a newer status than any seen waits for it.
+class InCommitOrder {
+ public:
+  InCommitOrder(custody::Subscription<CarData>& readings, custody::Subscription<CarStatus>& changes,
+                const LineSink& out, RunStats& stats, bool quiet)
+      : readings_(readings), changes_(changes), out_(out), stats_(stats), quiet_(quiet) {}
+
+  void add_reading(CarData d) {
+    if (const auto missed = readings_.take_missed()) missed_ += missed;
+    if (d.measured()) held_readings_.push_back(d);  // not the store's initial value
+  }
+  void add_change(CarStatus s) { held_changes_.push_back(std::move(s)); }
+
+  // Takes what else has arrived, link changes first, then shows what is due.
+  void show_due() {
+    for (auto s = changes_.try_recv(); s; s = changes_.try_recv()) add_change(std::move(*s));
+    for (auto d = readings_.try_recv(); d; d = readings_.try_recv()) add_reading(*d);
+    show(false);
+  }
+  // The stores are closed (or the stop's grace is over): nothing more will arrive.
+  void show_rest() { show(true); }
+
+ private:
+  void show(bool everything) {
+    for (;;) {
+      const bool change_due =
+          !held_changes_.empty() &&
+          (held_readings_.empty() || held_changes_.front().changes <= held_readings_.front().link);
+      if (change_due) {
+        show_change(held_changes_.front());
+        held_changes_.pop_front();
+      } else if (!held_readings_.empty() &&
+                 (everything || held_readings_.front().link <= shown_.changes)) {
+        show_reading(held_readings_.front());
+        held_readings_.pop_front();
+      } else {
+        return;
+      }
+    }
+  }
+
+  void show_change(const CarStatus& s) {
+    if (s.changes != 0 && s.changes <= shown_.changes) return;  // shown already
+    if (const auto change = link_change(shown_, s)) out_(time_of_day(s.changed) + "  " + *change);
+    shown_ = s;
+  }
+
+  void show_reading(const CarData& d) {
+    if (quiet_) return;
     std::string line = time_of_day(d.time) + "  speed " + pad_left(fixed2(d.speed), 7) +
                        " km/h  location " + pad_left(fixed2(d.location), 10) + " m  " +
-                       (shown.connected ? "connected" : "disconnected");
-    if (const auto missed = readings.take_missed()) {
-      stats.updates_not_shown += missed;
-      line += "  (" + count(missed, "earlier update", "earlier updates") + " not shown)";
+                       (shown_.connected ? "connected" : "disconnected");
+    if (missed_ > 0) {
+      stats_.updates_not_shown += missed_;
+      line += "  (" + count(missed_, "earlier update", "earlier updates") + " not shown)";
+      missed_ = 0;
     }
-    out(line);
-  };
+    out_(line);
+  }
+
+  custody::Subscription<CarData>& readings_;
+  custody::Subscription<CarStatus>& changes_;
+  const LineSink& out_;
+  RunStats& stats_;
+  const bool quiet_;
+  std::deque<CarData> held_readings_;
+  std::deque<CarStatus> held_changes_;
+  CarStatus shown_;           // the link as last shown
+  std::uint64_t missed_ = 0;  // readings dropped before the next one shown
+};
+
+void print_out_data(std::stop_token stop, custody::Subscription<CarData> readings,
+                    custody::Subscription<CarStatus> changes, const LineSink& out, RunStats& stats,
+                    bool quiet) {
+  InCommitOrder screen(readings, changes, out, stats, quiet);
   bool readings_open = true, changes_open = true, stopping = false, gave_up = false;
   SteadyTime give_up_at{};
   while ((readings_open || changes_open) && !gave_up) {
     custody::select(
-        custody::on_recv(readings, show_reading, [&] { readings_open = false; })
+        custody::on_recv(
+            readings, [&](CarData d) { screen.add_reading(d); }, [&] { readings_open = false; })
             .when(readings_open),
-        custody::on_recv(changes, show_status, [&] { changes_open = false; }).when(changes_open),
+        custody::on_recv(
+            changes, [&](CarStatus s) { screen.add_change(std::move(s)); },
+            [&] { changes_open = false; })
+            .when(changes_open),
         custody::on_stop(stop,
                          [&] {
                            stopping = true;
@@ -272,7 +388,9 @@ void print_out_data(std::stop_token stop, custody::Subscription<CarData> reading
                          })
             .when(!stopping),
         custody::on_deadline(give_up_at, [&] { gave_up = true; }).when(stopping));
+    screen.show_due();
   }
+  screen.show_rest();
 }
 
 // --- write into file ------------------------------------------------------------------
@@ -330,13 +448,13 @@ void fireup_increase_speed(custody::TaskGroup& tasks, custody::GetSetter<CarData
 }
 
 void fireup_print_out_data(custody::TaskGroup& tasks, custody::Subscriber<CarData> data,
-                           custody::GetSubscriber<CarStatus> status, LineSink out,
-                           RunStats& stats) {
+                           custody::GetSubscriber<CarStatus> status, LineSink out, RunStats& stats,
+                           bool quiet) {
   // Subscribed here, not in the task, so no update published after this returns is missed.
   auto readings = data.subscribe(custody::policy::buffer(kScreenBacklog).with_current());
-  auto changes = status.subscribe(custody::policy::buffer(kScreenBacklog).with_current());
+  auto changes = status.subscribe(custody::policy::buffer(kLinkBacklog).with_current());
   tasks.spawn("print out data", [=, &stats](std::stop_token stop) {
-    print_out_data(std::move(stop), readings, changes, status, out, stats);
+    print_out_data(std::move(stop), readings, changes, out, stats, quiet);
   });
 }
 

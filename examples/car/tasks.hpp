@@ -5,12 +5,14 @@
 // Ticks come in as receivers rather than periods, so the program can hand over a
 // custody::Ticker's receiver and a test can send the ticks itself, one at a time.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <system_error>
 
 #include <custody/channel.hpp>
 #include <custody/store.hpp>
@@ -31,15 +33,28 @@ using WallClock = std::function<WallTime()>;
 using LineSink = std::function<void(std::string_view line)>;
 
 /// Counters for the summary. Each is written by one task and read once they have all ended.
+/// The four set counters split the answers the increase task got (README: "The summary"):
+/// accepted requests changed the car, rejected ones did not, and timed-out and unconfirmed ones
+/// may have; the readings tell.
 struct RunStats {
   std::atomic<std::uint64_t> updates{0};            ///< readings published (communication)
   std::atomic<std::uint64_t> disconnects{0};        ///< links lost (communication)
-  std::atomic<std::uint64_t> sets_accepted{0};      ///< (increase speed)
-  std::atomic<std::uint64_t> sets_rejected{0};      ///< rejected, timed out or dropped (increase)
+  std::atomic<std::uint64_t> sets_accepted{0};      ///< the car took it and confirmed (increase)
+  std::atomic<std::uint64_t> sets_rejected{0};      ///< the car did not take it (increase)
+  std::atomic<std::uint64_t> sets_timed_out{0};     ///< no answer in time (increase)
+  std::atomic<std::uint64_t> sets_unconfirmed{0};   ///< the car may have taken it (increase)
   std::atomic<std::uint64_t> write_errors{0};       ///< log lines that failed to write (file)
   std::atomic<std::uint64_t> lines_missed{0};       ///< updates the log fell too far behind for
   std::atomic<std::uint64_t> updates_not_shown{0};  ///< updates the screen fell behind for
 };
+
+/// The error code of a set request the car may have taken without confirming it: the owner
+/// answers it `rejected` with this code, and the increase task reports it as unconfirmed. A
+/// std::errc, so that it keeps its meaning over NATS.
+inline constexpr std::errc kUnconfirmed = std::errc::connection_aborted;
+/// The error code of a set request whose device call a stop request cut short before it
+/// reached the car.
+inline constexpr std::errc kCutShort = std::errc::operation_canceled;
 
 /// What the communication task hands out: consumer views only (its Owners never leave it), and
 /// the go-ahead to start talking to the car.
@@ -63,12 +78,29 @@ inline constexpr std::uint32_t kMaxBackoffPolls = 8;
 /// The seed's fireupCarCommunication. Starts the only task that talks to the car and the only
 /// owner of the car-data and car-status stores. Once given the go-ahead (CarStores::start) it
 /// connects and publishes a first reading at once, then on every poll tick reads the car (or,
-/// while the link is down, retries with backoff), and answers set requests: while
-/// disconnected it rejects them with std::errc::not_connected, "car disconnected". Ends on stop
-/// or when `poll` closes, and then closes both stores, which ends their subscribers.
+/// while the link is down, retries with backoff), and answers set requests:
+/// - accepted once the car took the speed and the owner read it back (the store holds it);
+/// - rejected when the car did not take it: std::errc::not_connected, "car disconnected",
+///   while the link is down; the car's own code when it refuses; kCutShort when a stop request
+///   cut the call short before it reached the car;
+/// - rejected with kUnconfirmed when the car may have taken it but could not confirm (the link
+///   dropped). Until the owner has read the car again (on reconnecting), it accepts nothing.
+/// After a stop request it takes no new request: what is queued is answered owner_gone (or
+/// stopped, for a caller that shares the stop token). Ends on stop or when `poll` closes, and
+/// then closes both stores, which ends their subscribers.
 CarStores fireup_car_communication(custody::TaskGroup& tasks, std::unique_ptr<CarDevice> device,
                                    Ticks poll, RunStats& stats,
                                    WallClock now = std::chrono::system_clock::now);
+
+/// The increase task waits for an answer for one increase period, but at least this long: an
+/// answer that comes a little late is still worth having (ticks meanwhile are dropped, not
+/// queued), and a request that times out leaves the caller unsure whether the car took it.
+inline constexpr std::chrono::seconds kShortestSetTimeout{1};
+
+/// The set timeout for an increase period (see kShortestSetTimeout).
+inline std::chrono::nanoseconds set_timeout_for(std::chrono::nanoseconds increase_every) {
+  return std::max<std::chrono::nanoseconds>(increase_every, kShortestSetTimeout);
+}
 
 struct IncreaseSettings {
   double step = 1;                                                 ///< km/h more per tick
@@ -83,8 +115,10 @@ void fireup_increase_speed(custody::TaskGroup& tasks, custody::GetSetter<CarData
                            WallClock now = std::chrono::system_clock::now);
 
 /// How many unread updates each subscriber may fall behind by before the oldest is dropped
-/// (and counted). Neither ever holds back the owner; see the README.
+/// (and counted). Neither ever holds back the owner; see the README. Link changes are rare and
+/// each one is shown, so their backlog is large.
 inline constexpr std::size_t kScreenBacklog = 16;
+inline constexpr std::size_t kLinkBacklog = 1024;
 inline constexpr std::size_t kLogBacklog = 1024;
 
 /// On stop, the print and file tasks keep taking updates until the owner closes its stores, so
@@ -92,11 +126,13 @@ inline constexpr std::size_t kLogBacklog = 1024;
 /// stuck in a device call.
 inline constexpr std::chrono::milliseconds kDrainGrace{50};
 
-/// The seed's fireupPrintOutData (task 1). Prints each reading (time, speed, location,
-/// connection state) and each change of the link to `out`. Subscribes before returning. Ends
-/// once both stores are closed, or kDrainGrace after a stop request.
+/// The seed's fireupPrintOutData (task 1). Prints each change of the link once, and each reading
+/// (time, speed, location) with the link status it was read under, in the order the owner
+/// committed them; with `quiet`, the link changes only. Subscribes before returning. Ends once
+/// both stores are closed, or kDrainGrace after a stop request.
 void fireup_print_out_data(custody::TaskGroup& tasks, custody::Subscriber<CarData> data,
-                           custody::GetSubscriber<CarStatus> status, LineSink out, RunStats& stats);
+                           custody::GetSubscriber<CarStatus> status, LineSink out, RunStats& stats,
+                           bool quiet = false);
 
 /// The seed's fireupWriteDataIntoFile (task 2). Writes `<date>: <speed>, <location>` to `file`
 /// for each reading. A failed write is reported to `err` once, and every one is counted; the

@@ -96,9 +96,10 @@ std::optional<Reading> last_screen_reading(const std::vector<std::string>& out) 
 
 const std::regex kCarSummary(R"(^summary: \d+ updates?, \d+ set requests? accepted, )");
 const std::regex kMonitorSummary(
-    R"(^summary: (\d+) updates? received, (\d+) set requests? accepted, (\d+) rejected, (\d+) )"
-    R"(NATS disconnects?, (\d+) write errors?(, \d+ not logged)?(, \d+ not shown)?; stopped by )"
-    R"((\S+) after [0-9.]+ s, every task ended [0-9.]+ ms after the stop request$)");
+    R"(^summary: (\d+) updates? received, (\d+) set requests? accepted, (\d+) rejected, \d+ timed )"
+    R"(out, \d+ unconfirmed, (\d+) NATS disconnects?, (\d+) write errors?(, \d+ not logged)?)"
+    R"((, \d+ not shown)?(, \d+ lines? dropped from the console)?; stopped by (\S+) after )"
+    R"([0-9.]+ s, every task ended [0-9.]+ ms after the stop request$)");
 const std::regex kAccepted(R"(  set speed (\d+\.\d{2}) km/h: accepted$)");
 
 // Whether `part` is `whole` with some lines left out (same order).
@@ -228,7 +229,7 @@ TEST_F(CarOverNats, TwoMonitorsFollowTheOwnerAndEndWithItsFinalReading) {
     std::smatch summary;
     ASSERT_TRUE(std::regex_match(m.out().back(), summary, kMonitorSummary))
         << m.name() << ": " << m.out().back();
-    EXPECT_EQ(summary[8], "SIGTERM");
+    EXPECT_EQ(summary[9], "SIGTERM");
     EXPECT_GE(std::stoull(summary[1]), 1u) << "updates received";
     EXPECT_GE(std::stoull(summary[2]), 2u) << "set requests accepted";
     EXPECT_EQ(summary[5], "0") << "write errors";
@@ -294,7 +295,7 @@ TEST_F(CarOverNats, AMonitorStartedFirstWaitsForTheOwner) {
   std::smatch summary;
   ASSERT_TRUE(std::regex_match(monitor->out().back(), summary, kMonitorSummary))
       << monitor->out().back();
-  EXPECT_EQ(summary[8], "SIGINT");
+  EXPECT_EQ(summary[9], "SIGINT");
 }
 
 TEST_F(CarOverNats, TheMonitorStopsOnItsDuration) {
@@ -313,7 +314,7 @@ TEST_F(CarOverNats, TheMonitorStopsOnItsDuration) {
   std::smatch summary;
   ASSERT_TRUE(std::regex_match(monitor.out().back(), summary, kMonitorSummary))
       << monitor.out().back();
-  EXPECT_EQ(summary[8], "--duration");
+  EXPECT_EQ(summary[9], "--duration");
   // Its first reading is the car's state when it started.
   EXPECT_TRUE(last_screen_reading(monitor.out())) << "no reading shown";
   owner->signal(SIGTERM);
@@ -328,7 +329,8 @@ TEST_F(CarOverNats, OwnerAndMonitorRideOutABrokerCrash) {
 
   server.kill();
   // The monitor's next set request finds no server; the owner itself never notices.
-  ASSERT_TRUE(monitor->read_until(std::regex("km/h: not sent: the car's owner is unreachable$")))
+  ASSERT_TRUE(
+      monitor->read_until(std::regex("km/h: unconfirmed \\(the car's owner is unreachable\\)$")))
       << monitor->err();
   server.restart();
   // Same bucket (file storage survives): readings and answers resume.
@@ -425,7 +427,7 @@ TEST(CarOverNatsErrors, BadNatsFlagsExitWith2AndNameTheFlag) {
       {{}, "--nats is required"},
       {{"--log", "x.log"}, "--nats is required"},
       {{"--nats", "http://a:1"}, "--nats: 'http://a:1' is not a NATS server URL"},
-      {{"--nats", "nats://a:1", "--step", "-1"}, "--step: '-1' is not a positive number"},
+      {{"--nats", "nats://a:1", "--step", "-1"}, "--step: '-1' is not a speed step in km/h"},
       {{"--nats", "nats://a:1", "--increase-every", "0s"},
        "--increase-every: '0s' is not a positive duration"},
       {{"--nats", "nats://a:1", "--poll-interval", "1s"}, "unknown flag '--poll-interval'"},

@@ -36,6 +36,27 @@ using Clock = std::chrono::steady_clock;
 // the test watchdog's 60 s, so a failure names what was awaited.
 inline constexpr Clock::duration kChildTimeout = std::chrono::seconds(20);
 
+// Whether this build runs under a sanitizer, which slows everything down: wall-clock bounds
+// are only checked without one.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kUnderSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kUnderSanitizer = true;
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+
+// How a child process is started, beyond its arguments.
+struct ProcessOptions {
+  Clock::duration timeout = kChildTimeout;  // see kChildTimeout
+  int stdout_pipe_size = 0;                 // bytes its standard output pipe holds; 0: default
+  std::vector<int> blocked_signals;         // signals it starts with blocked
+};
+
 class TempDir {
  public:
   TempDir() {
@@ -72,9 +93,28 @@ class Process {
  public:
   Process(std::string name, const std::string& program, const std::vector<std::string>& args,
           const std::string& dir, Clock::duration timeout = kChildTimeout)
-      : name_(std::move(name)), err_path_(dir + "/" + name_ + ".stderr"), timeout_(timeout) {
+      : Process(std::move(name), program, args, dir, ProcessOptions{timeout, 0, {}}) {}
+
+  Process(std::string name, const std::string& program, const std::vector<std::string>& args,
+          const std::string& dir, const ProcessOptions& options)
+      : name_(std::move(name)),
+        err_path_(dir + "/" + name_ + ".stderr"),
+        timeout_(options.timeout) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
+    if (options.stdout_pipe_size > 0 &&
+        ::fcntl(fds[1], F_SETPIPE_SZ, options.stdout_pipe_size) < 0) {
+      throw std::system_error(errno, std::generic_category(), "F_SETPIPE_SZ");
+    }
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    if (!options.blocked_signals.empty()) {
+      sigset_t blocked;
+      sigemptyset(&blocked);
+      for (const int sig : options.blocked_signals) sigaddset(&blocked, sig);
+      posix_spawnattr_setsigmask(&attributes, &blocked);
+      posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -87,8 +127,10 @@ class Process {
     for (std::string& a : argv_store) argv.push_back(a.data());
     argv.push_back(nullptr);
     started_ = Clock::now();
-    const int rc = posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+    const int rc =
+        posix_spawnp(&pid_, program.c_str(), &actions, &attributes, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
     ::close(fds[1]);
     out_fd_ = fds[0];
     if (rc != 0) {
@@ -166,6 +208,12 @@ class Process {
   int finish() {
     while (read_line()) {
     }
+    return wait_exit();
+  }
+
+  // Waits for the exit without reading any output (a child blocked writing to it stays
+  // blocked). Returns as finish() does; the output can be read afterwards.
+  int wait_exit() {
     auto exited = std::async(std::launch::async, [pid = pid_] {
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
