@@ -46,6 +46,8 @@ struct NatsServerOptions {
   // Both set: clients must use TLS; the server presents this certificate (PEM files).
   std::string tls_cert;
   std::string tls_key;
+  // Set (with the two above): clients must also present a certificate this CA signed.
+  std::string tls_verify_ca;
 };
 
 class NatsServer {
@@ -172,6 +174,9 @@ class NatsServer {
     if (!options_.tls_cert.empty()) {
       args.insert(args.end(),
                   {"--tls", "--tlscert", options_.tls_cert, "--tlskey", options_.tls_key});
+    }
+    if (!options_.tls_verify_ca.empty()) {
+      args.insert(args.end(), {"--tlsverify", "--tlscacert", options_.tls_verify_ca});
     }
     if (!options_.token.empty()) {
       args.insert(args.end(), {"--auth", options_.token});
