@@ -101,11 +101,25 @@ class NatsServer {
     }
   }
 
+  // Freezes the server (SIGSTOP): its sockets stay open and nothing answers, as with a hung
+  // machine or a half-open link. thaw() lets it go on.
+  void freeze() noexcept {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGSTOP);
+    }
+  }
+  void thaw() noexcept {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGCONT);
+    }
+  }
+
   // Graceful shutdown; escalates to SIGKILL so a wedged server cannot hang the test.
   void stop() noexcept {
     if (pid_ <= 0) {
       return;
     }
+    thaw();  // a frozen server cannot act on SIGTERM
     ::kill(pid_, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (std::chrono::steady_clock::now() < deadline) {

@@ -36,7 +36,10 @@ struct connection_state {
 };
 
 /// A connection to NATS. Copies share the connection; it closes when the last copy (and every
-/// remote store or exporter using it) is gone.
+/// remote store or exporter using it) is gone. Closing does not wait for the server: it
+/// returns at once during an outage and against a frozen server alike. A link that dies
+/// without a word (a frozen server, a half-open connection) shows as a disconnect within two
+/// ping intervals.
 ///
 /// Thread-safety: every member may be called from any thread at once (the client library
 /// serialises what needs it).
