@@ -67,6 +67,14 @@ class Connection {
   /// be woken when it changes; get() for the state now.
   GetSubscriber<connection_state> state() const { return impl_->state; }
 
+  /// The URL of the server connected to now ("nats://127.0.0.1:4222"); empty while
+  /// disconnected.
+  std::string connected_url() const {
+    char url[256] = {};
+    if (natsConnection_GetConnectedUrl(impl_->conn, url, sizeof url) != NATS_OK) return {};
+    return url;
+  }
+
   /// True while connected (false while reconnecting and once closed).
   bool connected() const {
     return natsConnection_Status(impl_->conn) == NATS_CONN_STATUS_CONNECTED;
@@ -125,6 +133,7 @@ class Connection {
       for (const auto& s : o.servers) urls.push_back(s.c_str());
       const auto set = [](natsStatus s, const char* what) { detail::check(s, what); };
       set(natsOptions_SetServers(raw, urls.data(), static_cast<int>(urls.size())), "server URLs");
+      set(natsOptions_SetNoRandomize(raw, !o.randomize_servers), "server order");
       if (!o.name.empty()) set(natsOptions_SetName(raw, o.name.c_str()), "connection name");
       authenticate(raw, o);
       // The client alone would take a "tls://" URL for a plain one and send credentials in

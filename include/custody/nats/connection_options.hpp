@@ -39,6 +39,9 @@ struct connection_options {
   /// Server URLs tried in turn ("nats://host:4222"). A "tls://" URL requires TLS, as `tls`
   /// does: for every server, since the client keeps one setting for all of them.
   std::vector<std::string> servers{"nats://127.0.0.1:4222"};
+  /// Try the servers in a random order (spreading clients over a cluster); false: in the
+  /// order given, say to prefer the server on the same machine.
+  bool randomize_servers = true;
   std::string name;                ///< shown by the server's monitoring; empty: none
   std::string user;                ///< with a password: user/password authentication
   std::string password;            ///< see user; prefer password_from
