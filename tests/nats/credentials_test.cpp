@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -274,6 +275,91 @@ TEST(NatsSecurity, OptionsWithMoreThanOneWayToAuthenticateAreRejected) {
   nats::connection_options no_pings = once("nats://127.0.0.1:1");
   no_pings.ping_interval = 0ms;
   EXPECT_TRUE(rejected(no_pings));
+}
+
+// An NKey user's key pair in the NATS encoding, made from an Ed25519 key openssl generates.
+class NKeyUser {
+ public:
+  explicit NKeyUser(const std::string& dir, const std::string& name) {
+    const std::string key = dir + "/" + name;
+    made_ = run("openssl genpkey -algorithm ed25519 -outform DER -out " + key + ".der") &&
+            run("openssl pkey -inform DER -in " + key + ".der -pubout -outform DER -out " + key +
+                ".pub.der");
+    if (!made_) return;
+    // Both DER forms end with the 32 raw bytes: the private seed and the public key.
+    const std::string seed = last_32(custody_test::read_file(key + ".der"));
+    const std::string pub = last_32(custody_test::read_file(key + ".pub.der"));
+    constexpr unsigned char kUser = 20 << 3;  // 'U'
+    constexpr unsigned char kSeed = 18 << 3;  // 'S'
+    public_key_ = encode(std::string(1, static_cast<char>(kUser)) + pub);
+    seed_file_ = key + ".nk";
+    write(seed_file_, encode(std::string{static_cast<char>(kSeed | (kUser >> 5)),
+                                         static_cast<char>((kUser & 31) << 3)} +
+                             seed) +
+                          "\n");
+  }
+  bool made() const { return made_; }
+  const std::string& public_key() const { return public_key_; }
+  const std::string& seed_file() const { return seed_file_; }
+
+ private:
+  static std::string last_32(const std::string& der) {
+    return der.size() >= 32 ? der.substr(der.size() - 32) : std::string();
+  }
+  // The bytes, then their CRC-16 (XMODEM, little-endian), in base32 without padding.
+  static std::string encode(std::string raw) {
+    std::uint16_t crc = 0;
+    for (const char c : raw) {
+      crc ^= static_cast<std::uint16_t>(static_cast<unsigned char>(c) << 8);
+      for (int bit = 0; bit < 8; ++bit) {
+        crc = static_cast<std::uint16_t>((crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1);
+      }
+    }
+    raw += static_cast<char>(crc & 0xff);
+    raw += static_cast<char>(crc >> 8);
+    constexpr const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (const char c : raw) {
+      buffer = (buffer << 8) | static_cast<unsigned char>(c);
+      bits += 8;
+      while (bits >= 5) {
+        out += kAlphabet[(buffer >> (bits - 5)) & 31];
+        bits -= 5;
+      }
+    }
+    if (bits > 0) out += kAlphabet[(buffer << (5 - bits)) & 31];
+    return out;
+  }
+
+  bool made_ = false;
+  std::string public_key_;
+  std::string seed_file_;
+};
+
+TEST(NatsSecurity, AnNKeyUserSignsInWithItsSeed) {
+  custody_test::TempDir dir;
+  const NKeyUser car(dir.path(), "car");
+  const NKeyUser stranger(dir.path(), "stranger");
+  ASSERT_TRUE(car.made() && stranger.made());
+  custody_test::NatsServer::Options server_options;
+  server_options.nkey_users = {car.public_key()};
+  custody_test::NatsServer server(server_options);
+
+  nats::connection_options signed_in = once(server.url());
+  signed_in.nkey = car.public_key();
+  signed_in.nkey_seed_file = car.seed_file();
+  EXPECT_TRUE(works(signed_in));
+
+  nats::connection_options forged = signed_in;  // the car's name, someone else's seed
+  forged.nkey_seed_file = stranger.seed_file();
+  EXPECT_NE(refusal(forged).code(), NATS_OK);
+  nats::connection_options unknown = once(server.url());
+  unknown.nkey = stranger.public_key();
+  unknown.nkey_seed_file = stranger.seed_file();
+  EXPECT_NE(refusal(unknown).code(), NATS_OK);
+  EXPECT_NE(refusal(once(server.url())).code(), NATS_OK);  // no credentials at all
 }
 
 TEST(NatsSecurity, AMissingCredentialsFileIsAClearError) {

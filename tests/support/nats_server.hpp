@@ -53,6 +53,8 @@ struct NatsServerOptions {
   std::string tls_key;
   // Set (with the two above): clients must also present a certificate this CA signed.
   std::string tls_verify_ca;
+  // NKey users (their public keys, "U..."): set, clients must sign in as one of them.
+  std::vector<std::string> nkey_users;
   // The client port to try first; 0: any free one.
   int port = 0;
   // Set: a member of the cluster `cluster_name`, named `server_name`, taking routes on
@@ -209,6 +211,15 @@ class NatsServer {
     }
     if (!options_.token.empty()) {
       args.insert(args.end(), {"--auth", options_.token});
+    }
+    if (!options_.nkey_users.empty()) {
+      // NKey users have no command-line flag: a configuration file of their own.
+      const std::filesystem::path config = dir_ / "nkeys.conf";
+      std::ofstream out(config);
+      out << "authorization { users = [\n";
+      for (const std::string& key : options_.nkey_users) out << "  { nkey: " << key << " }\n";
+      out << "] }\n";
+      args.insert(args.end(), {"-c", config.string()});
     }
     if (!options_.cluster_name.empty()) {
       std::string routes;
