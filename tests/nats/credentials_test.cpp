@@ -5,9 +5,12 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -277,26 +280,40 @@ TEST(NatsSecurity, OptionsWithMoreThanOneWayToAuthenticateAreRejected) {
   EXPECT_TRUE(rejected(no_pings));
 }
 
-// An NKey user's key pair in the NATS encoding, made from an Ed25519 key openssl generates.
-class NKeyUser {
+// An NKey pair (an operator's, an account's or a user's) in the NATS encoding, made from an
+// Ed25519 key openssl generates, which also signs with it.
+class NKeyPair {
  public:
-  explicit NKeyUser(const std::string& dir, const std::string& name) {
-    const std::string key = dir + "/" + name;
-    made_ = run("openssl genpkey -algorithm ed25519 -outform DER -out " + key + ".der") &&
-            run("openssl pkey -inform DER -in " + key + ".der -pubout -outform DER -out " + key +
+  static constexpr unsigned char kOperator = 14 << 3;  // public keys start with 'O'
+  static constexpr unsigned char kAccount = 0;         // 'A'
+  static constexpr unsigned char kUser = 20 << 3;      // 'U'
+
+  NKeyPair(const std::string& dir, const std::string& name, unsigned char role = kUser)
+      : key_(dir + "/" + name) {
+    made_ = run("openssl genpkey -algorithm ed25519 -outform DER -out " + key_ + ".der") &&
+            run("openssl pkey -inform DER -in " + key_ + ".der -pubout -outform DER -out " + key_ +
                 ".pub.der");
     if (!made_) return;
     // Both DER forms end with the 32 raw bytes: the private seed and the public key.
-    const std::string seed = last_32(custody_test::read_file(key + ".der"));
-    const std::string pub = last_32(custody_test::read_file(key + ".pub.der"));
-    constexpr unsigned char kUser = 20 << 3;  // 'U'
+    const std::string seed = last_32(custody_test::read_file(key_ + ".der"));
+    const std::string pub = last_32(custody_test::read_file(key_ + ".pub.der"));
     constexpr unsigned char kSeed = 18 << 3;  // 'S'
-    public_key_ = encode(std::string(1, static_cast<char>(kUser)) + pub);
-    seed_file_ = key + ".nk";
-    write(seed_file_, encode(std::string{static_cast<char>(kSeed | (kUser >> 5)),
-                                         static_cast<char>((kUser & 31) << 3)} +
-                             seed) +
-                          "\n");
+    public_key_ = encode(std::string(1, static_cast<char>(role)) + pub);
+    seed_ = encode(
+        std::string{static_cast<char>(kSeed | (role >> 5)), static_cast<char>((role & 31) << 3)} +
+        seed);
+    seed_file_ = key_ + ".nk";
+    write(seed_file_, seed_ + "\n");
+  }
+  const std::string& seed() const { return seed_; }
+  // The Ed25519 signature of `data`; empty if openssl failed.
+  std::string sign(const std::string& data) const {
+    write(key_ + ".data", data);
+    if (!run("openssl pkeyutl -sign -inkey " + key_ + ".der -keyform DER -rawin -in " + key_ +
+             ".data -out " + key_ + ".sig")) {
+      return {};
+    }
+    return custody_test::read_file(key_ + ".sig");
   }
   bool made() const { return made_; }
   const std::string& public_key() const { return public_key_; }
@@ -333,15 +350,17 @@ class NKeyUser {
     return out;
   }
 
+  std::string key_;
   bool made_ = false;
   std::string public_key_;
+  std::string seed_;
   std::string seed_file_;
 };
 
 TEST(NatsSecurity, AnNKeyUserSignsInWithItsSeed) {
   custody_test::TempDir dir;
-  const NKeyUser car(dir.path(), "car");
-  const NKeyUser stranger(dir.path(), "stranger");
+  const NKeyPair car(dir.path(), "car");
+  const NKeyPair stranger(dir.path(), "stranger");
   ASSERT_TRUE(car.made() && stranger.made());
   custody_test::NatsServer::Options server_options;
   server_options.nkey_users = {car.public_key()};
@@ -360,6 +379,99 @@ TEST(NatsSecurity, AnNKeyUserSignsInWithItsSeed) {
   unknown.nkey_seed_file = stranger.seed_file();
   EXPECT_NE(refusal(unknown).code(), NATS_OK);
   EXPECT_NE(refusal(once(server.url())).code(), NATS_OK);  // no credentials at all
+}
+
+std::string base64url(const std::string& bytes) {
+  constexpr const char* kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (const char c : bytes) {
+    buffer = (buffer << 8) | static_cast<unsigned char>(c);
+    bits += 8;
+    while (bits >= 6) {
+      out += kAlphabet[(buffer >> (bits - 6)) & 63];
+      bits -= 6;
+    }
+  }
+  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 63];
+  return out;
+}
+
+// A JWT as NATS reads them: `claims` about `subject`, issued and signed by `issuer`.
+std::string nats_jwt(const NKeyPair& issuer, const NKeyPair& subject, nlohmann::json claims) {
+  claims["iss"] = issuer.public_key();
+  claims["sub"] = subject.public_key();
+  claims["iat"] = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  const std::string signed_part =
+      base64url(R"({"typ":"JWT","alg":"ed25519-nkey"})") + "." + base64url(claims.dump());
+  return signed_part + "." + base64url(issuer.sign(signed_part));
+}
+
+// A credentials file for `user`, whose JWT `account` signed, in the layout NATS tools write.
+std::string write_creds(const std::string& path, const NKeyPair& account, const NKeyPair& user) {
+  const std::string jwt = nats_jwt(account, user,
+                                   {{"jti", "custody-test-user"},
+                                    {"name", "car"},
+                                    {"nats",
+                                     {{"pub", nlohmann::json::object()},
+                                      {"sub", nlohmann::json::object()},
+                                      {"subs", -1},
+                                      {"data", -1},
+                                      {"payload", -1},
+                                      {"type", "user"},
+                                      {"version", 2}}}});
+  write(path, "-----BEGIN NATS USER JWT-----\n" + jwt +
+                  "\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n" +
+                  user.seed() + "\n------END USER NKEY SEED------\n");
+  return path;
+}
+
+TEST(NatsSecurity, ACredentialsFileSignsInAUserOfATrustedAccount) {
+  custody_test::TempDir dir;
+  const NKeyPair operator_key(dir.path(), "operator", NKeyPair::kOperator);
+  const NKeyPair account(dir.path(), "account", NKeyPair::kAccount);
+  const NKeyPair other_account(dir.path(), "other-account", NKeyPair::kAccount);
+  const NKeyPair car(dir.path(), "car");
+  ASSERT_TRUE(operator_key.made() && account.made() && other_account.made() && car.made());
+  const std::string account_jwt = nats_jwt(operator_key, account,
+                                           {{"jti", "custody-test-account"},
+                                            {"name", "custody"},
+                                            {"nats",
+                                             {{"limits",
+                                               {{"subs", -1},
+                                                {"data", -1},
+                                                {"payload", -1},
+                                                {"imports", -1},
+                                                {"exports", -1},
+                                                {"wildcards", true},
+                                                {"conn", -1},
+                                                {"leaf", -1}}},
+                                              {"type", "account"},
+                                              {"version", 2}}}});
+  ASSERT_EQ(std::count(account_jwt.begin(), account_jwt.end(), '.'), 2) << account_jwt;
+  // Operator mode without the operator's own JWT: its key is trusted, the account preloaded.
+  custody_test::NatsServer::Options server_options;
+  server_options.jetstream = false;  // the account's JWT grants none
+  server_options.config = "trusted_keys: [\"" + operator_key.public_key() +
+                          "\"]\nresolver: MEMORY\nresolver_preload: { " + account.public_key() +
+                          ": \"" + account_jwt + "\" }";
+  custody_test::NatsServer server(server_options);
+
+  nats::connection_options signed_in = once(server.url());
+  signed_in.creds_file = write_creds(dir.path() + "/car.creds", account, car);
+  try {
+    nats::Connection c(signed_in);
+    EXPECT_NO_THROW(c.flush());
+  } catch (const nats::error& e) {
+    ADD_FAILURE() << e.what();
+  }
+  nats::connection_options unknown_account = once(server.url());
+  unknown_account.creds_file = write_creds(dir.path() + "/other.creds", other_account, car);
+  EXPECT_NE(refusal(unknown_account).code(), NATS_OK);
 }
 
 TEST(NatsSecurity, AMissingCredentialsFileIsAClearError) {

@@ -55,6 +55,9 @@ struct NatsServerOptions {
   std::string tls_verify_ca;
   // NKey users (their public keys, "U..."): set, clients must sign in as one of them.
   std::vector<std::string> nkey_users;
+  // More configuration, in nats-server's configuration file syntax (an operator's trusted
+  // keys and accounts, ...).
+  std::string config;
   // The client port to try first; 0: any free one.
   int port = 0;
   // Set: a member of the cluster `cluster_name`, named `server_name`, taking routes on
@@ -212,13 +215,16 @@ class NatsServer {
     if (!options_.token.empty()) {
       args.insert(args.end(), {"--auth", options_.token});
     }
-    if (!options_.nkey_users.empty()) {
-      // NKey users have no command-line flag: a configuration file of their own.
-      const std::filesystem::path config = dir_ / "nkeys.conf";
+    if (!options_.nkey_users.empty() || !options_.config.empty()) {
+      // NKey users and the rest have no command-line flags: a configuration file.
+      const std::filesystem::path config = dir_ / "server.conf";
       std::ofstream out(config);
-      out << "authorization { users = [\n";
-      for (const std::string& key : options_.nkey_users) out << "  { nkey: " << key << " }\n";
-      out << "] }\n";
+      if (!options_.nkey_users.empty()) {
+        out << "authorization { users = [\n";
+        for (const std::string& key : options_.nkey_users) out << "  { nkey: " << key << " }\n";
+        out << "] }\n";
+      }
+      out << options_.config << "\n";
       args.insert(args.end(), {"-c", config.string()});
     }
     if (!options_.cluster_name.empty()) {
