@@ -56,11 +56,12 @@ TEST(NatsDeadLinkTiming, ClosingAgainstAFrozenServerTakesUnder100Ms) {
   check("close against a frozen server", 10, 100ms, dead_link::close_against_frozen_server);
 }
 
+constexpr std::chrono::milliseconds kPingInterval{200};
+
 TEST(NatsDeadLinkTiming, AFrozenServerShowsWithinTwoPingIntervals) {
-  constexpr auto interval = 200ms;
   // The client's own timer and callback thread add a little on a busy machine.
-  check("frozen server noticed", 10, 2 * interval + 50ms,
-        [] { return dead_link::notice_frozen_server(interval); });
+  check("frozen server noticed", 10, 2 * kPingInterval + 50ms,
+        [] { return dead_link::notice_frozen_server(kPingInterval); });
 }
 
 }  // namespace
