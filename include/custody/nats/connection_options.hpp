@@ -73,13 +73,20 @@ struct connection_options {
 
 namespace detail {
 
-/// True when the options require TLS: `tls` is set or a server URL's scheme is tls.
+/// True when the options require TLS: `tls` is set or a server URL's scheme is tls (in any
+/// case, as URL schemes are).
 inline bool requires_tls(const connection_options& o) {
   if (o.tls) return true;
+  constexpr std::string_view scheme = "tls://";
   for (const std::string& url : o.servers) {
-    if (url.size() >= 6 && (url.compare(0, 6, "tls://") == 0 || url.compare(0, 6, "TLS://") == 0)) {
-      return true;
+    if (url.size() < scheme.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+      const char c =
+          url[i] >= 'A' && url[i] <= 'Z' ? static_cast<char>(url[i] - 'A' + 'a') : url[i];
+      same = same && c == scheme[i];
     }
+    if (same) return true;
   }
   return false;
 }
