@@ -8,6 +8,7 @@
 
 #include "nats/codec.hpp"
 #include "nats/connection.hpp"
+#include "nats/connection_options.hpp"
 #include "nats/error.hpp"
 #include "nats/exporter.hpp"
 #include "nats/handles.hpp"

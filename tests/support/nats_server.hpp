@@ -5,6 +5,8 @@
 // so tests can run in parallel under ctest -j. kill()/restart() keep the port and the store,
 // which is what "the broker crashed and came back" looks like to a client.
 //
+// NatsCluster starts several as one JetStream cluster.
+//
 // Limitation: if the test process itself dies without unwinding (watchdog abort, SIGKILL), the
 // destructor cannot run and the server is left behind.
 
@@ -26,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -37,6 +40,8 @@ extern char** environ;  // NOLINT: POSIX leaves declaring it to the program
 
 namespace custody_test {
 
+class NatsCluster;
+
 struct NatsServerOptions {
   bool jetstream = true;
   // Either user + password, or token, or neither.
@@ -46,6 +51,21 @@ struct NatsServerOptions {
   // Both set: clients must use TLS; the server presents this certificate (PEM files).
   std::string tls_cert;
   std::string tls_key;
+  // Set (with the two above): clients must also present a certificate this CA signed.
+  std::string tls_verify_ca;
+  // NKey users (their public keys, "U..."): set, clients must sign in as one of them.
+  std::vector<std::string> nkey_users;
+  // More configuration, in nats-server's configuration file syntax (an operator's trusted
+  // keys and accounts, ...).
+  std::string config;
+  // The client port to try first; 0: any free one.
+  int port = 0;
+  // Set: a member of the cluster `cluster_name`, named `server_name`, taking routes on
+  // `cluster_port` and routing to `routes` (see NatsCluster).
+  std::string cluster_name;
+  std::string server_name;
+  int cluster_port = 0;
+  std::vector<std::string> routes;
 };
 
 class NatsServer {
@@ -63,7 +83,7 @@ class NatsServer {
       // Another process may grab the port between our probe and the server's bind; a fresh
       // port is as good as the old one for a first start, so just try again.
       for (int attempt = 1;; ++attempt) {
-        port_ = pick_free_port();
+        port_ = options_.port != 0 && attempt == 1 ? options_.port : pick_free_port();
         if (start_and_wait(std::chrono::seconds(10))) {
           break;
         }
@@ -99,11 +119,25 @@ class NatsServer {
     }
   }
 
+  // Freezes the server (SIGSTOP): its sockets stay open and nothing answers, as with a hung
+  // machine or a half-open link. thaw() lets it go on.
+  void freeze() noexcept {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGSTOP);
+    }
+  }
+  void thaw() noexcept {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGCONT);
+    }
+  }
+
   // Graceful shutdown; escalates to SIGKILL so a wedged server cannot hang the test.
   void stop() noexcept {
     if (pid_ <= 0) {
       return;
     }
+    thaw();  // a frozen server cannot act on SIGTERM
     ::kill(pid_, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -132,6 +166,8 @@ class NatsServer {
   }
 
  private:
+  friend class NatsCluster;
+
   // Spawns the server and waits until it is ready. Returns false if the server exited before
   // becoming ready (typically: port in use); throws if it neither exits nor becomes ready.
   bool start_and_wait(std::chrono::seconds timeout) {
@@ -173,8 +209,33 @@ class NatsServer {
       args.insert(args.end(),
                   {"--tls", "--tlscert", options_.tls_cert, "--tlskey", options_.tls_key});
     }
+    if (!options_.tls_verify_ca.empty()) {
+      args.insert(args.end(), {"--tlsverify", "--tlscacert", options_.tls_verify_ca});
+    }
     if (!options_.token.empty()) {
       args.insert(args.end(), {"--auth", options_.token});
+    }
+    if (!options_.nkey_users.empty() || !options_.config.empty()) {
+      // NKey users and the rest have no command-line flags: a configuration file.
+      const std::filesystem::path config = dir_ / "server.conf";
+      std::ofstream out(config);
+      if (!options_.nkey_users.empty()) {
+        out << "authorization { users = [\n";
+        for (const std::string& key : options_.nkey_users) out << "  { nkey: " << key << " }\n";
+        out << "] }\n";
+      }
+      out << options_.config << "\n";
+      args.insert(args.end(), {"-c", config.string()});
+    }
+    if (!options_.cluster_name.empty()) {
+      std::string routes;
+      for (const std::string& route : options_.routes) {
+        routes += (routes.empty() ? "" : ",") + route;
+      }
+      args.insert(
+          args.end(),
+          {"--cluster_name", options_.cluster_name, "--name", options_.server_name, "--cluster",
+           "nats://127.0.0.1:" + std::to_string(options_.cluster_port), "--routes", routes});
     }
     std::vector<char*> argv;
     argv.reserve(args.size() + 1);
@@ -323,6 +384,79 @@ class NatsServer {
   std::filesystem::path dir_;
   int port_ = 0;
   pid_t pid_ = -1;
+};
+
+// Nats-server processes on loopback forming one JetStream cluster (three by default): each has
+// its own client port, route port and store directory, and routes to all the others. Ready
+// once JetStream has a metadata leader; the first bucket made may still be refused or time out
+// for a moment, until every member has joined.
+class NatsCluster {
+ public:
+  explicit NatsCluster(std::size_t size = 3) {
+    // All ports picked here, so that none is picked twice: a route port that is also a
+    // member's client port keeps the cluster from ever forming.
+    std::vector<int> ports;
+    while (ports.size() < 2 * size) {
+      const int port = NatsServer::pick_free_port();
+      if (std::find(ports.begin(), ports.end(), port) == ports.end()) {
+        ports.push_back(port);
+      }
+    }
+    const std::vector<int> route_ports(ports.begin() + static_cast<long>(size), ports.end());
+    std::vector<std::string> routes;
+    for (const int port : route_ports) routes.push_back("nats://127.0.0.1:" + std::to_string(port));
+    for (std::size_t i = 0; i < size; ++i) {
+      NatsServer::Options o;
+      o.cluster_name = "custody-test";
+      o.server_name = "n" + std::to_string(i + 1);
+      o.port = ports[i];
+      o.cluster_port = route_ports[i];
+      o.routes = routes;  // a route to itself the server recognises and drops
+      servers_.push_back(std::make_unique<NatsServer>(o));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!has_metadata_leader()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::string logs;
+        for (const auto& s : servers_) logs += "--- " + s->url() + ":\n" + s->log_tail();
+        throw std::runtime_error("NatsCluster: JetStream not formed after 20 s; logs:\n" + logs);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  [[nodiscard]] std::size_t size() const { return servers_.size(); }
+  NatsServer& server(std::size_t i) { return *servers_.at(i); }
+
+  // Every member's client URL.
+  [[nodiscard]] std::vector<std::string> urls() const {
+    std::vector<std::string> out;
+    for (const auto& s : servers_) out.push_back(s->url());
+    return out;
+  }
+
+  // The member whose client port `url` (nats://127.0.0.1:4222, as a client reports the server
+  // it is connected to) names; size() when none does.
+  [[nodiscard]] std::size_t index_of(const std::string& url) const {
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      const std::string port = ":" + std::to_string(servers_[i]->port());
+      if (url.size() >= port.size() &&
+          url.compare(url.size() - port.size(), port.size(), port) == 0) {
+        return i;
+      }
+    }
+    return servers_.size();
+  }
+
+ private:
+  // JetStream has a metadata leader. (Members that joined after the election say nothing in
+  // their logs; until they have, an R3 bucket may be refused for want of peers.)
+  bool has_metadata_leader() const {
+    return std::any_of(servers_.begin(), servers_.end(),
+                       [](const auto& s) { return s->log_contains_after("metadata leader", 0); });
+  }
+
+  std::vector<std::unique_ptr<NatsServer>> servers_;
 };
 
 }  // namespace custody_test

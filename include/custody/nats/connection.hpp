@@ -18,37 +18,11 @@
 
 #include "../channel.hpp"
 #include "../store.hpp"
+#include "connection_options.hpp"
 #include "error.hpp"
 #include "handles.hpp"
 
 namespace custody::nats {
-
-/// Files for a TLS connection (PEM). The CA alone verifies the server; certificate and key
-/// together also identify this client.
-struct tls_options {
-  std::string ca_file;    ///< trusted CA certificates; empty: the system's
-  std::string cert_file;  ///< this client's certificate chain (with key_file)
-  std::string key_file;   ///< this client's private key (with cert_file)
-};
-
-/// How to reach the server and who to be.
-struct connection_options {
-  /// Server URLs tried in turn ("nats://host:4222", "tls://host:4222").
-  std::vector<std::string> servers{"nats://127.0.0.1:4222"};
-  std::string name;                ///< shown by the server's monitoring; empty: none
-  std::string user;                ///< with password: user/password authentication
-  std::string password;            ///< see user
-  std::string token;               ///< token authentication (instead of user/password)
-  std::optional<tls_options> tls;  ///< set: TLS is required
-  /// How long the first connect may take per server.
-  std::chrono::milliseconds connect_timeout{2000};
-  /// The pause between reconnect attempts to one server. Short, so that a restarted server is
-  /// found again quickly (the client's default is 2 s).
-  std::chrono::milliseconds reconnect_wait{250};
-  /// Reconnect attempts per server before giving up for good; negative: never give up (the
-  /// client's default gives up after 60).
-  int max_reconnects = -1;
-};
 
 /// The state of a connection, as its state() store holds it.
 struct connection_state {
@@ -62,16 +36,25 @@ struct connection_state {
 };
 
 /// A connection to NATS. Copies share the connection; it closes when the last copy (and every
-/// remote store or exporter using it) is gone.
+/// remote store or exporter using it) is gone. Closing does not wait for the server: it
+/// returns at once during an outage and against a frozen server alike. A link that dies
+/// without a word (a frozen server, a half-open connection) shows as a disconnect within two
+/// ping intervals.
 ///
 /// Thread-safety: every member may be called from any thread at once (the client library
 /// serialises what needs it).
 class Connection {
  public:
-  /// Connects, trying each server in turn. Throws error (NATS_NO_SERVER when none answers,
-  /// NATS_NOT_PERMITTED / an authorization message for wrong credentials, NATS_SSL_ERROR, ...)
-  /// and std::invalid_argument for options that cannot work (no server, half a TLS pair).
+  /// Connects, trying each server in turn; blocks for at most connect_timeout per server.
+  /// Throws error (NATS_NO_SERVER when none answers, NATS_NOT_PERMITTED / an authorization
+  /// message for wrong credentials, NATS_SECURE_CONNECTION_WANTED when TLS is required and
+  /// the server does not offer it, NATS_SSL_ERROR for a server certificate not trusted, ...)
+  /// and std::invalid_argument for options that cannot work (no server, half a TLS pair, two
+  /// ways to authenticate, a secret file or variable that cannot be read).
   explicit Connection(const connection_options& options) : impl_(std::make_shared<impl>(options)) {}
+
+  /// The options this connection was made with.
+  const connection_options& options() const noexcept { return impl_->settings; }
 
   /// A new connection (its own socket and client threads) to the same servers with the same
   /// options. Throws as the constructor does.
@@ -83,6 +66,14 @@ class Connection {
   /// The connection's state, updated as the client loses and regains the server. Subscribe to
   /// be woken when it changes; get() for the state now.
   GetSubscriber<connection_state> state() const { return impl_->state; }
+
+  /// The URL of the server connected to now ("nats://127.0.0.1:4222"); empty while
+  /// disconnected.
+  std::string connected_url() const {
+    char url[256] = {};
+    if (natsConnection_GetConnectedUrl(impl_->conn, url, sizeof url) != NATS_OK) return {};
+    return url;
+  }
 
   /// True while connected (false while reconnecting and once closed).
   bool connected() const {
@@ -131,13 +122,7 @@ class Connection {
 
   struct impl {
     explicit impl(const connection_options& o) : settings(o) {
-      if (o.servers.empty()) {
-        throw std::invalid_argument("custody::nats: connection_options.servers is empty");
-      }
-      if (o.tls && o.tls->cert_file.empty() != o.tls->key_file.empty()) {
-        throw std::invalid_argument(
-            "custody::nats: TLS needs both cert_file and key_file, or neither");
-      }
+      detail::validate(o);
       auto pair = make_store<connection_state>({});
       state = pair.store;
       auto ev = std::make_unique<events>(std::move(pair));
@@ -148,33 +133,40 @@ class Connection {
       for (const auto& s : o.servers) urls.push_back(s.c_str());
       const auto set = [](natsStatus s, const char* what) { detail::check(s, what); };
       set(natsOptions_SetServers(raw, urls.data(), static_cast<int>(urls.size())), "server URLs");
+      set(natsOptions_SetNoRandomize(raw, !o.randomize_servers), "server order");
       if (!o.name.empty()) set(natsOptions_SetName(raw, o.name.c_str()), "connection name");
-      if (!o.user.empty() || !o.password.empty()) {
-        set(natsOptions_SetUserInfo(raw, o.user.c_str(), o.password.c_str()), "user and password");
+      authenticate(raw, o);
+      // The client alone would take a "tls://" URL for a plain one and send credentials in
+      // clear to a server without TLS; required, it refuses such a server.
+      const bool tls = detail::requires_tls(o);
+      if (tls) set(natsOptions_SetSecure(raw, true), "TLS");
+      if (o.tls && !o.tls->ca_file.empty()) {
+        set(natsOptions_LoadCATrustedCertificates(raw, o.tls->ca_file.c_str()),
+            "loading the TLS CA file");
       }
-      if (!o.token.empty()) set(natsOptions_SetToken(raw, o.token.c_str()), "token");
-      if (o.tls) {
-        set(natsOptions_SetSecure(raw, true), "TLS");
-        if (!o.tls->ca_file.empty()) {
-          set(natsOptions_LoadCATrustedCertificates(raw, o.tls->ca_file.c_str()),
-              "loading the TLS CA file");
-        }
-        if (!o.tls->cert_file.empty()) {
-          set(natsOptions_LoadCertificatesChain(raw, o.tls->cert_file.c_str(),
-                                                o.tls->key_file.c_str()),
-              "loading the TLS certificate and key");
-        }
+      if (o.tls && !o.tls->cert_file.empty()) {
+        set(natsOptions_LoadCertificatesChain(raw, o.tls->cert_file.c_str(),
+                                              o.tls->key_file.c_str()),
+            "loading the TLS certificate and key");
       }
       set(natsOptions_SetTimeout(raw, o.connect_timeout.count()), "connect timeout");
       set(natsOptions_SetMaxReconnect(raw, o.max_reconnects), "reconnect attempts");
       set(natsOptions_SetReconnectWait(raw, o.reconnect_wait.count()), "reconnect wait");
+      // One ping unanswered when the next is due marks the link dead: within two intervals.
+      set(natsOptions_SetPingInterval(raw, o.ping_interval.count()), "ping interval");
+      set(natsOptions_SetMaxPingsOut(raw, 1), "pings outstanding");
       // Requests and replies go out at once instead of waiting for the client's flusher
       // (measured: ~1 ms per request round trip with it, ~0.15 ms without).
       set(natsOptions_SetSendAsap(raw, true), "send as soon as possible");
       set(natsOptions_SetDisconnectedCB(raw, on_disconnected, ev.get()), "disconnect callback");
       set(natsOptions_SetReconnectedCB(raw, on_reconnected, ev.get()), "reconnect callback");
       set(natsOptions_SetClosedCB(raw, on_closed, ev.get()), "closed callback");
-      detail::check(natsConnection_Connect(&conn, raw), "connecting to " + join(o.servers));
+      const natsStatus connected = natsConnection_Connect(&conn, raw);
+      if (connected == NATS_SECURE_CONNECTION_WANTED) {
+        throw error(connected, "connecting to " + join(o.servers) +
+                                   ": TLS is required, and the server does not offer it");
+      }
+      detail::check(connected, "connecting to " + join(o.servers));
       events* e = ev.release();  // the client owns it now (see events)
       e->change(natsConnection_Status(conn) == NATS_CONN_STATUS_CONNECTED, false);
       options = std::move(opts);
@@ -185,6 +177,28 @@ class Connection {
     }
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
+
+    // The one way to authenticate the options give (validate() checked there is one at most).
+    static void authenticate(natsOptions* raw, const connection_options& o) {
+      if (!o.user.empty() || !o.password.empty() || !o.password_from.empty()) {
+        const std::string password =
+            o.password_from.empty() ? o.password : detail::read_secret(o.password_from, "password");
+        detail::check(natsOptions_SetUserInfo(raw, o.user.c_str(), password.c_str()),
+                      "user and password");
+      } else if (!o.token.empty() || !o.token_from.empty()) {
+        const std::string token =
+            o.token_from.empty() ? o.token : detail::read_secret(o.token_from, "token");
+        detail::check(natsOptions_SetToken(raw, token.c_str()), "token");
+      } else if (!o.creds_file.empty()) {
+        // Read by the client at each connect, so a renewed file is used on reconnection.
+        detail::check(natsOptions_SetUserCredentialsFromFiles(raw, o.creds_file.c_str(), nullptr),
+                      "credentials file");
+      } else if (!o.nkey.empty()) {
+        // The seed is read at each connect too, and wiped from memory after signing.
+        detail::check(natsOptions_SetNKeyFromSeed(raw, o.nkey.c_str(), o.nkey_seed_file.c_str()),
+                      "NKey");
+      }
+    }
 
     // The URLs for a message, credentials hidden (nats://***@host:4222).
     static std::string join(const std::vector<std::string>& v) {
@@ -248,10 +262,15 @@ class MessageSubscription {
 
   /// Stops delivery; returns once the handler has returned for the last time. Messages the
   /// server sent before it learnt of this are still handled (a drain), so that a request in
-  /// flight is answered rather than lost. Must not be called from the handler.
+  /// flight is answered rather than lost, for at most the connection's drain_timeout: during
+  /// an outage or against a frozen server the rest are dropped then. Must not be called from
+  /// the handler.
   void unsubscribe() noexcept {
     if (!sub_) return;
-    if (natsSubscription_Drain(sub_.get()) != NATS_OK) natsSubscription_Unsubscribe(sub_.get());
+    const auto bound = connection_->options().drain_timeout.count();
+    if (natsSubscription_DrainTimeout(sub_.get(), bound) != NATS_OK) {
+      natsSubscription_Unsubscribe(sub_.get());
+    }
     {
       std::unique_lock lock(state_->mutex);
       state_->completed.wait(lock, [&] { return state_->done; });

@@ -25,6 +25,10 @@ struct bucket_options {
   std::uint8_t history = 1;
   /// File storage survives a server restart; memory storage does not.
   jsStorageType storage = js_FileStorage;
+  /// Copies of the bucket kept on different servers of a JetStream cluster (1..5; 3 keeps
+  /// every acknowledged write through the loss of any one server). Needs a cluster of at least
+  /// that many servers.
+  int replicas = 1;
   /// How long a write or a read waits for the server's answer.
   std::chrono::milliseconds timeout{2000};
 };
@@ -39,8 +43,10 @@ struct kv_value {
 /// threads (the client serialises them); watches should each use their own.
 class KeyValue {
  public:
-  /// Opens the bucket, creating it with `options` if it does not exist. Throws error
-  /// (NATS_NO_SERVER_SUPPORT without JetStream, NATS_TIMEOUT, ...).
+  /// Opens the bucket, creating it with `options` if it does not exist (an existing bucket
+  /// keeps the settings it was made with). Throws error (NATS_NO_SERVER_SUPPORT without
+  /// JetStream, NATS_TIMEOUT, an error from the server when there are fewer servers than
+  /// replicas, ...).
   KeyValue(const Connection& connection, const bucket_options& options)
       : connection_(connection), name_(options.name) {
     jsOptions jo;
@@ -57,6 +63,7 @@ class KeyValue {
       cfg.Bucket = name_.c_str();
       cfg.History = options.history;
       cfg.StorageType = options.storage;
+      cfg.Replicas = options.replicas;
       // Two parties may create it at once; the same configuration makes that harmless.
       s = js_CreateKeyValue(&kv, js, &cfg);
     }
@@ -105,6 +112,15 @@ class KeyValue {
     detail::check(s, "reading " + name_ + "/" + key);
     kv_entry owned(e);
     return kv_value{read_bytes(e), kvEntry_Revision(e)};
+  }
+
+  /// How many copies of the bucket the servers keep. Throws error.
+  int replicas() const {
+    kvStatus* raw = nullptr;
+    detail::check(kvStore_Status(&raw, kv_.get()), "reading the status of bucket " + name_);
+    const int n = static_cast<int>(kvStatus_Replicas(raw));
+    kvStatus_Destroy(raw);
+    return n;
   }
 
   /// The client's bucket handle, for calls custody does not wrap.
