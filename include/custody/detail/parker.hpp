@@ -53,14 +53,12 @@ class wake_list {
   /// Callers settling several waiters stop when it is full: release the lock, wake, go on.
   bool full() const noexcept { return size_ == capacity; }
 
-  void wake_all() noexcept {
-    for (std::size_t i = 0; i < size_; ++i) futex_wake_one(words_[i]);
-    size_ = 0;
-  }
-
  private:
   friend class parker;
   void add(const void* word) noexcept { words_[size_++] = word; }
+  void wake_all() noexcept {
+    for (std::size_t i = 0; i < size_; ++i) futex_wake_one(words_[i]);
+  }
 
   const void* words_[capacity];
   std::size_t size_ = 0;

@@ -80,6 +80,8 @@ inline spinner_limit& spinners() noexcept {
 /// What a thread has learnt from its spins, shared by all of them whatever they wait for:
 /// one per thread, not one per kind of wait.
 struct spin_history {
+  // The floor stays above the cost of a sleep and wake-up through the kernel: below it, two
+  // threads that both fell asleep once would never again find each other spinning.
   static constexpr std::chrono::nanoseconds min_budget{20'000}, max_budget{100'000};
   static constexpr unsigned misses_before_probing = 4, probe_every = 8;
 
