@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "channel.hpp"
+#include "detail/mutex.hpp"
 #include "detail/timer_service.hpp"
 #include "status.hpp"
 
@@ -195,10 +196,10 @@ class Ticker {
   struct impl {
     Channel<time_point> ch{1};
     std::atomic<std::uint64_t> missed{0};
-    std::mutex mutex;  // serialises stop() and reset()
-    detail::timer_service::id id = detail::timer_service::no_id;
+    detail::mutex mutex;  // serialises stop() and reset()
+    detail::timer_service::id id CUSTODY_GUARDED_BY(mutex) = detail::timer_service::no_id;
 
-    void start(clock::duration period) {
+    void start(clock::duration period) CUSTODY_REQUIRES(mutex) {
       // The raw pointer is safe: halt() cancels the callback, and waits for a running one,
       // before this impl can be destroyed.
       id = detail::timer_service::instance().schedule_every(
@@ -210,7 +211,7 @@ class Ticker {
           });
     }
 
-    void halt() {
+    void halt() CUSTODY_REQUIRES(mutex) {
       if (id != detail::timer_service::no_id) {
         (void)detail::timer_service::instance().cancel(id);
         id = detail::timer_service::no_id;
@@ -306,12 +307,14 @@ class Timer {
  private:
   struct impl {
     Channel<time_point> ch{1};
-    std::mutex mutex;  // serialises stop() and reset()
-    detail::timer_service::id id = detail::timer_service::no_id;
+    detail::mutex mutex;  // serialises stop() and reset()
+    detail::timer_service::id id CUSTODY_GUARDED_BY(mutex) = detail::timer_service::no_id;
 
-    void arm(clock::duration d) { id = detail::deliver_at(detail::timer_deadline(d), ch.sender()); }
+    void arm(clock::duration d) CUSTODY_REQUIRES(mutex) {
+      id = detail::deliver_at(detail::timer_deadline(d), ch.sender());
+    }
 
-    bool halt() {
+    bool halt() CUSTODY_REQUIRES(mutex) {
       bool prevented = false;
       if (id != detail::timer_service::no_id) {
         prevented = detail::timer_service::instance().cancel(id);

@@ -131,8 +131,10 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   status try_recv(std::optional<T>& out) override {
     if (nobody_queued(senders_)) return closed_or_would_block();
     std::unique_lock lock(lock_);
+    // Closing settles the queued senders in batches: none of them may be claimed meanwhile.
+    if (closed_) return status::closed;
     waiter* s = claim_peer(senders_, nullptr);
-    if (!s) return closed_ ? status::closed : status::would_block;
+    if (!s) return status::would_block;
     lock.unlock();
     hand_over(*s, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
     return status::ok;
@@ -145,12 +147,12 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     } else {
       {
         std::unique_lock lock(lock_);
+        if (closed_) return status::closed;
         if (waiter* s = claim_peer(senders_, nullptr)) {
           lock.unlock();
           hand_over(*s, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
           return status::ok;
         }
-        if (closed_) return status::closed;
         // Another receiver waits in the slot, or has yet to take its value out of it.
         if (lone_taken_.load(std::memory_order_acquire)) return std::nullopt;
         if (stop && stop->stop_requested()) return status::stopped;
@@ -210,15 +212,23 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     receivers_.remove(w);
   }
 
+  /// Settles every waiter as closed, a few at a time, waking each batch after unlocking. Once
+  /// closed_ is set nobody else claims a queued waiter, so the batches act as one.
   bool close() noexcept override {
-    std::lock_guard lock(lock_);
-    if (closed_) return false;
-    closed_ = true;
-    closed_flag_.store(true, std::memory_order_release);
-    senders_.settle_all(settled::closed);
-    receivers_.settle_all(settled::closed);
-    lone_.try_settle(parker::make(settled::closed, 0));  // only if a receiver waits there
-    return true;
+    for (bool first = true;; first = false) {
+      wake_list wakes;  // declared first: wakes after the lock is released
+      std::lock_guard lock(lock_);
+      if (first) {
+        if (closed_) return false;
+        closed_ = true;
+        closed_flag_.store(true, std::memory_order_release);
+        lone_.try_settle(parker::make(settled::closed, 0), wakes);  // if a receiver waits there
+      }
+      if (senders_.settle_all(settled::closed, wakes) &&
+          receivers_.settle_all(settled::closed, wakes)) {
+        return true;
+      }
+    }
   }
 
   bool is_closed() const noexcept override { return closed_flag_.load(std::memory_order_acquire); }

@@ -7,16 +7,13 @@
 // compare-exchange from `waiting`; everyone else finds the word taken and moves on. That single
 // compare-exchange is why a value can never be both delivered and lost to a racing timeout.
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
-#include <mutex>
-#include <new>
 #include <optional>
-#include <thread>
 
+#include "futex.hpp"
 #include "spin.hpp"
 
 namespace custody::detail {
@@ -33,101 +30,58 @@ enum class settled : std::uint32_t {
   restart = 7,    ///< the waiter itself saw a case become ready while registering
 };
 
-/// Sleeping threads wait on a small shared table of condition variables picked by the address
-/// of their state word. The table lives for the whole program, so a waker may touch it even
-/// after the woken thread has returned and its state word is gone.
-struct alignas(64) park_stripe {
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::atomic<std::uint32_t> sleepers{0};
+/// The sleeping threads settled while a lock was held, to wake once it is released: a wake is
+/// a system call, and every thread wanting the lock would spin through it.
+///
+/// It wakes them when destroyed, so declare it before the lock guard (destroyed after it):
+///
+///     wake_list wakes;
+///     std::lock_guard lock(lock_);
+///     w->owner->try_settle(state, wakes);
+///
+/// It holds addresses only. A settled thread may see its new state and return before it is
+/// woken; waking its old address is then harmless (futex.hpp).
+class wake_list {
+ public:
+  static constexpr std::size_t capacity = 16;
+
+  wake_list() = default;
+  wake_list(const wake_list&) = delete;
+  wake_list& operator=(const wake_list&) = delete;
+  ~wake_list() { wake_all(); }
+
+  /// Callers settling several waiters stop when it is full: release the lock, wake, go on.
+  bool full() const noexcept { return size_ == capacity; }
+
+ private:
+  friend class parker;
+  void add(const void* word) noexcept { words_[size_++] = word; }
+  void wake_all() noexcept {
+    for (std::size_t i = 0; i < size_; ++i) futex_wake_one(words_[i]);
+  }
+
+  const void* words_[capacity];
+  std::size_t size_ = 0;
 };
 
-inline park_stripe& stripe_for(const void* address) noexcept {
-  static constexpr unsigned bits = 6;
-  // Deliberately never destroyed: threads may still wake others during static destruction.
-  // Static storage rather than the heap: waiting and waking are noexcept, so setting the table
-  // up on first use must not be able to fail.
-  alignas(park_stripe) static unsigned char storage[sizeof(park_stripe) << bits];
-  static park_stripe* const stripes = [] {
-    auto* first = reinterpret_cast<park_stripe*>(storage);
-    for (unsigned i = 0; i < (1u << bits); ++i) ::new (static_cast<void*>(first + i)) park_stripe;
-    return std::launder(first);
-  }();
-  auto h = reinterpret_cast<std::uintptr_t>(address) * 0x9E3779B97F4A7C15ull;
-  return stripes[h >> (64 - bits)];
-}
-
-/// Threads spinning in spin_until right now, across every instantiation of it.
-inline std::atomic<unsigned>& spinner_count() noexcept {
-  static std::atomic<unsigned> count{0};
-  return count;
-}
-
-/// Calls `done()` until it returns true or a bounded spin ends; returns its last result.
-///
-/// Spinning pays off only while the peer we wait for is running on another core, so spinners
-/// are counted process-wide and never outnumber the cores: extra waiters go straight to sleep
-/// rather than steal the core their peer needs. Each thread adapts its budget between 20 and
-/// 100 microseconds: it doubles after a spin that succeeded and halves after one that did not.
-/// A thread whose last spins all failed waits for something far away (a network reply, a
-/// timer, a rare event): it then spins only once in a while, to notice when that changes, and
-/// otherwise checks once and sleeps, leaving the cores to the threads that do the work.
-template <class Done>
-bool spin_until(Done&& done, unsigned max_pauses = 1) {
-  static const unsigned max_spinners = std::max(1u, std::thread::hardware_concurrency());
-  std::atomic<unsigned>& spinners = spinner_count();
-  // The floor stays above the cost of a sleep and wake-up through the kernel: below it, two
-  // threads that both fell asleep once would never again find each other spinning.
-  constexpr std::chrono::nanoseconds min_budget{20'000}, max_budget{100'000};
-  constexpr unsigned misses_before_probing = 4, probe_every = 8, uncounted_pauses = 64;
-  thread_local std::chrono::nanoseconds budget{50'000};
-  thread_local unsigned misses = 0;  // failed spins in a row (saturating)
-  thread_local unsigned waits = 0;   // waits since misses_before_probing was reached
-
-  if (misses >= misses_before_probing && ++waits % probe_every != 0) return done();
-  const auto succeeded = [&] {
-    budget = std::min(budget * 2, max_budget);
-    misses = 0;
-    return true;
-  };
-  // A hand-over between two spinning threads takes well under a microsecond. Spins that short
-  // (64 pauses) are neither counted nor timed: the counter is one cache line written by every
-  // spinner, and moving it between the cores cost a quarter of an unbuffered ping-pong; reading
-  // the clock costs 30 ns on this kind of VM, a fifth of a hand-over between close cores.
-  unsigned pauses = 1;
-  for (unsigned paused = 0; paused < uncounted_pauses; paused += pauses) {
-    if (done()) return succeeded();
-    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
-    pauses = std::min(pauses * 2, max_pauses);
-  }
-  if (spinners.load(std::memory_order_relaxed) >= max_spinners) return false;
-  spinners.fetch_add(1, std::memory_order_relaxed);
-  struct leave {
-    ~leave() { spinner_count().fetch_sub(1, std::memory_order_relaxed); }
-  } on_exit;
-  const auto limit = steady_clock::now() + budget;
-  for (unsigned i = 1;; ++i) {
-    if (done()) return succeeded();
-    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
-    pauses = std::min(pauses * 2, max_pauses);
-    if (i % 16 == 0 && steady_clock::now() >= limit) {
-      budget = std::max(budget / 2, min_budget);
-      if (misses < misses_before_probing) ++misses;
-      return false;
-    }
-  }
-}
-
+/// The state word of one blocked operation. Its thread sleeps on the word itself, so a wake
+/// reaches exactly the thread it is for.
 class parker {
  public:
   static constexpr std::uint32_t waiting = 0;
   static constexpr std::uint32_t busy = 1;  // claimed by a peer that is moving a value
+  /// Set beside `waiting` or `busy` by the owning thread before it sleeps: whoever settles
+  /// the word must then wake it. Without it, settling costs no system call.
+  static constexpr std::uint32_t sleeping = 1u << 31;
 
+  /// A settled state: `index` (a select's case, far below 2^28) and how. Never `sleeping`.
   static constexpr std::uint32_t make(settled how, std::uint32_t index) noexcept {
     return (index << 3) | static_cast<std::uint32_t>(how);
   }
   static constexpr settled how(std::uint32_t state) noexcept { return settled(state & 7u); }
   static constexpr std::uint32_t index(std::uint32_t state) noexcept { return state >> 3; }
+  /// Not settled yet: waiting or busy, asleep or not.
+  static constexpr bool open(std::uint32_t state) noexcept { return (state & ~sleeping) <= busy; }
 
   /// Arms the word for a new round of waiting. Only the owning thread calls it, and only while
   /// no peer can reach the word. Release: a peer that claims the word without a lock must see
@@ -135,40 +89,53 @@ class parker {
   void reset() noexcept { state_.store(waiting, std::memory_order_release); }
 
   std::uint32_t load() const noexcept { return state_.load(std::memory_order_acquire); }
-  bool is_waiting() const noexcept { return load() == waiting; }
+  bool is_waiting() const noexcept { return (load() & ~sleeping) == waiting; }
 
   /// Claims the operation so that the caller can move a value; `finish` must follow.
   bool try_claim() noexcept {
-    std::uint32_t expected = waiting;
-    return state_.compare_exchange_strong(expected, busy, std::memory_order_seq_cst,
-                                          std::memory_order_relaxed);
-  }
-
-  /// Settles a claimed operation and wakes its thread. Its thread may return (and the word
-  /// disappear) as soon as the store lands, so only the address is used afterwards.
-  void finish(std::uint32_t final_state) noexcept {
-    const void* address = &state_;
-    state_.store(final_state, std::memory_order_seq_cst);
-    wake(address);
-  }
-
-  /// Claims and settles in one step, without a value to move.
-  bool try_settle(std::uint32_t final_state) noexcept {
-    std::uint32_t expected = waiting;
-    if (!state_.compare_exchange_strong(expected, final_state, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed)) {
-      return false;
+    std::uint32_t s = waiting;
+    while (!state_.compare_exchange_weak(s, busy | (s & sleeping), std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+      if ((s & ~sleeping) != waiting) return false;
     }
-    wake(&state_);
     return true;
   }
 
-  /// Settles the operation from its own thread: nobody sleeps on it, so nobody is woken.
-  bool try_settle_self(std::uint32_t final_state) noexcept {
-    std::uint32_t expected = waiting;
-    return state_.compare_exchange_strong(expected, final_state, std::memory_order_seq_cst,
-                                          std::memory_order_relaxed);
+  /// Settles a claimed operation and wakes its thread if it sleeps. Call without holding a
+  /// lock. The thread may return (and the word disappear) as soon as the exchange lands, so
+  /// only the address is used afterwards.
+  void finish(std::uint32_t final_state) noexcept {
+    const void* address = &state_;
+    if (state_.exchange(final_state, std::memory_order_seq_cst) & sleeping) {
+      futex_wake_one(address);
+    }
   }
+
+  /// Settles an operation that is still waiting; true if this call did. A sleeping thread is
+  /// added to `wakes`, which must not be full.
+  bool try_settle(std::uint32_t final_state, wake_list& wakes) noexcept {
+    const void* address = &state_;
+    std::uint32_t was;
+    if (!settle_waiting(final_state, was)) return false;
+    if (was & sleeping) wakes.add(address);
+    return true;
+  }
+
+  /// The same for callers that hold no lock: wakes the thread at once.
+  bool try_settle(std::uint32_t final_state) noexcept {
+    const void* address = &state_;
+    std::uint32_t was;
+    if (!settle_waiting(final_state, was)) return false;
+    if (was & sleeping) futex_wake_one(address);
+    return true;
+  }
+
+  /// Settles the operation from its own thread: it is awake, so nobody is woken.
+  bool try_settle_self(std::uint32_t final_state) noexcept {
+    std::uint32_t was;
+    return settle_waiting(final_state, was);
+  }
+  /// After the owning thread claimed its own word (busy, never sleeping then).
   void settle_self(std::uint32_t final_state) noexcept {
     state_.store(final_state, std::memory_order_release);
   }
@@ -178,40 +145,38 @@ class parker {
   /// deadline passes the thread settles itself as timed out, unless a peer got there first.
   std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline,
                      bool spin_first = true) noexcept {
-    if (spin_first) {
-      if (std::uint32_t s = spin(); s > busy) return s;
-    }
-    park_stripe& stripe = stripe_for(&state_);
-    std::unique_lock lock(stripe.mutex);
-    stripe.sleepers.fetch_add(1, std::memory_order_seq_cst);
-    std::uint32_t s;
-    while ((s = state_.load(std::memory_order_seq_cst)) <= busy) {
-      if (!deadline || s == busy) {
-        stripe.cv.wait(lock);
-      } else if (stripe.cv.wait_until(lock, *deadline) == std::cv_status::timeout &&
-                 try_settle_self(make(settled::timed_out, 0))) {
-        s = make(settled::timed_out, 0);
-        break;
+    std::uint32_t s = load();
+    if (spin_first && open(s)) spin_until([&] { return !open(s = load()); });
+    const std::optional<steady_clock::time_point> no_deadline;
+    while (open(s)) {
+      if (!(s & sleeping)) {
+        // Fails if a peer claims or settles the word first: then look at what it did.
+        if (!state_.compare_exchange_weak(s, s | sleeping, std::memory_order_seq_cst,
+                                          std::memory_order_acquire)) {
+          continue;
+        }
+        s |= sleeping;
       }
+      // Once a peer has claimed the word the value is on its way: the deadline no longer counts.
+      const bool claimed = (s & ~sleeping) == busy;
+      if (!futex_wait(state_, s, claimed ? no_deadline : deadline) &&
+          try_settle_self(make(settled::timed_out, 0))) {
+        return make(settled::timed_out, 0);
+      }
+      s = load();
     }
-    stripe.sleepers.fetch_sub(1, std::memory_order_relaxed);
     return s;
   }
 
  private:
-  static void wake(const void* address) noexcept {
-    park_stripe& stripe = stripe_for(address);
-    // Pairs with the sleeper's increment before it re-reads the state: either it sees our
-    // store, or we see it counted and take the mutex, which it holds until it sleeps.
-    if (stripe.sleepers.load(std::memory_order_seq_cst) == 0) return;
-    { std::lock_guard lock(stripe.mutex); }
-    stripe.cv.notify_all();
-  }
-
-  std::uint32_t spin() const noexcept {
-    std::uint32_t s = load();
-    if (s <= busy) spin_until([&] { return (s = load()) > busy; });
-    return s;
+  // One compare-exchange from `waiting`, asleep or not; `was` is the word it replaced.
+  bool settle_waiting(std::uint32_t final_state, std::uint32_t& was) noexcept {
+    was = waiting;
+    while (!state_.compare_exchange_weak(was, final_state, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+      if ((was & ~sleeping) != waiting) return false;
+    }
+    return true;
   }
 
   std::atomic<std::uint32_t> state_{waiting};

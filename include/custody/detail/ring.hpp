@@ -6,11 +6,13 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <utility>
 
 #include "../status.hpp"
+#include "mutex.hpp"
 #include "spin.hpp"
 
 namespace custody::detail {
@@ -177,8 +179,10 @@ class lockfree_ring {
   alignas(64) std::atomic<std::size_t> tail_{0};
 };
 
-/// Ring under a spinlock, for types whose move may throw: the value is moved before anything is
-/// committed, so a throwing move leaves the ring exactly as it was.
+/// Ring under a mutex, for types whose move may throw: the value is moved before anything is
+/// committed, so a throwing move leaves the ring exactly as it was. A mutex, not a spinlock:
+/// moving and destroying a T runs user code, which may take long or block, and threads
+/// waiting for a mutex sleep instead of spinning through it.
 template <class T>
 class locked_ring {
  public:
@@ -255,7 +259,7 @@ class locked_ring {
   // waiter list's flag, in a form the thread sanitizer understands (unlike a bare fence).
   void full_barrier() const noexcept { barrier_.fetch_add(0, std::memory_order_seq_cst); }
 
-  mutable spinlock lock_;
+  mutable mutex lock_;
   mutable std::atomic<unsigned> barrier_{0};
   const std::size_t capacity_;
   T* storage_ CUSTODY_PT_GUARDED_BY(lock_);

@@ -129,9 +129,10 @@ class reply_cell final : public chan_core<reply_ready> {
   // settled: the select engine does not unlink a waiter that was settled as notified.
   void publish() noexcept {
     state_.store(answered, std::memory_order_release);
+    wake_list wakes;  // declared first: wakes after the lock is released
     std::lock_guard lock(lock_);
     if (waiter* w = std::exchange(waiting_, nullptr)) {
-      w->owner->try_settle(parker::make(settled::notified, w->index));
+      w->owner->try_settle(parker::make(settled::notified, w->index), wakes);
     }
   }
 
@@ -180,7 +181,7 @@ class reply_cell final : public chan_core<reply_ready> {
   set_status status_ = set_status::dropped;
   std::uint64_t version_ = 0;
   spinlock lock_;
-  waiter* waiting_ = nullptr;
+  waiter* waiting_ CUSTODY_GUARDED_BY(lock_) = nullptr;
   T value_;
   std::error_code code_;
   std::string message_;

@@ -8,8 +8,10 @@
 // every helper marked CUSTODY_REQUIRES(lock) is only called with it held.
 //
 // The standard library's std::lock_guard and std::unique_lock carry no annotations in
-// libstdc++, so the analysis would not see them take a lock; spin.hpp therefore specializes
-// both for custody's spinlock (same behaviour, plus the annotations) while the analysis is on.
+// libstdc++, so the analysis would not see them take a lock; spin.hpp and mutex.hpp therefore
+// specialize both for custody's spinlock and mutex (same behaviour, plus the annotations)
+// while the analysis is on. std::mutex itself is no capability either: state it guards uses
+// detail::mutex (mutex.hpp) instead.
 //
 // Define CUSTODY_NO_THREAD_SAFETY_ANNOTATIONS to turn the macros into no-ops with Clang too.
 

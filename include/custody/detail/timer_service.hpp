@@ -26,6 +26,9 @@
 #include <unordered_map>
 #include <utility>
 
+#include "mutex.hpp"
+#include "thread_annotations.hpp"
+
 namespace custody::detail {
 
 class timer_service {
@@ -94,8 +97,8 @@ class timer_service {
       entries_.erase(it);
       removed = true;
     }
-    if (running_ == which && std::this_thread::get_id() != thread_id_) {
-      done_.wait(lock, [&] { return running_ != which; });
+    if (std::this_thread::get_id() != thread_id_) {
+      while (running_ == which) done_.wait(lock);
     }
     return removed;
   }
@@ -216,16 +219,17 @@ class timer_service {
     }
   }
 
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;  // the timer thread sleeps here
-  std::condition_variable done_;  // cancel() waits here for a running callback
-  std::unordered_map<id, entry> entries_;
-  std::set<std::pair<time_point, id>> queue_;  // deadline order; equal deadlines in id order
-  std::thread thread_;
-  std::thread::id thread_id_;
-  id last_id_ = no_id;
-  id running_ = no_id;
-  bool stopping_ = false;
+  mutable mutex mutex_;
+  std::condition_variable_any wake_;  // the timer thread sleeps here
+  std::condition_variable_any done_;  // cancel() waits here for a running callback
+  std::unordered_map<id, entry> entries_ CUSTODY_GUARDED_BY(mutex_);
+  // Deadline order; equal deadlines in id order.
+  std::set<std::pair<time_point, id>> queue_ CUSTODY_GUARDED_BY(mutex_);
+  std::thread thread_ CUSTODY_GUARDED_BY(mutex_);
+  std::thread::id thread_id_ CUSTODY_GUARDED_BY(mutex_);
+  id last_id_ CUSTODY_GUARDED_BY(mutex_) = no_id;
+  id running_ CUSTODY_GUARDED_BY(mutex_) = no_id;
+  bool stopping_ CUSTODY_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace custody::detail

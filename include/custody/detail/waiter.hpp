@@ -62,7 +62,19 @@ class waiter_queue {
     return w;
   }
 
-  /// Settles every waiter still open with `how` and empties the queue.
+  /// Settles waiters still open with `how`, unlinking them, until the queue is empty (true)
+  /// or `wakes` is full (false: release the lock, let `wakes` wake them, and call again).
+  bool settle_all(settled how, wake_list& wakes) noexcept {
+    while (!wakes.full()) {
+      waiter* w = pop_front();
+      if (!w) return true;
+      w->owner->try_settle(parker::make(how, w->index), wakes);  // `w` may be gone after this
+    }
+    return empty();
+  }
+
+  /// Settles every waiter still open with `how`, waking each at once. For callers that do not
+  /// yet collect whom to wake (store_subscriber.hpp): every other caller wakes after unlocking.
   void settle_all(settled how) noexcept {
     while (waiter* w = pop_front()) w->owner->try_settle(parker::make(how, w->index));
   }
@@ -91,21 +103,26 @@ class wait_list {
     nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
   }
 
-  /// Tells one still-open waiter to try again.
+  /// Tells one still-open waiter to try again; wakes it after unlocking.
   void notify_one() noexcept {
     if (!nonempty_.load(std::memory_order_seq_cst)) return;
+    wake_list wakes;  // declared first: wakes after the lock is released
     std::lock_guard lock(lock_);
     while (waiter* w = queue_.pop_front()) {
-      if (w->owner->try_settle(parker::make(settled::notified, w->index))) break;
+      if (w->owner->try_settle(parker::make(settled::notified, w->index), wakes)) break;
     }
     nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
   }
 
-  /// Tells every waiter to try again (used on close).
+  /// Tells every waiter to try again (used on close), waking them a few at a time between
+  /// holds of the lock.
   void notify_all() noexcept {
-    std::lock_guard lock(lock_);
-    queue_.settle_all(settled::notified);
-    nonempty_.store(false, std::memory_order_relaxed);
+    for (bool done = false; !done;) {
+      wake_list wakes;
+      std::lock_guard lock(lock_);
+      done = queue_.settle_all(settled::notified, wakes);
+      nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
+    }
   }
 
  private:
