@@ -61,6 +61,10 @@ std::string summary_tail(const RunStats& s, std::uint64_t console_dropped, const
   std::string tail;
   if (s.lines_missed > 0) tail += ", " + std::to_string(s.lines_missed) + " not logged";
   if (s.updates_not_shown > 0) tail += ", " + std::to_string(s.updates_not_shown) + " not shown";
+  if (s.sets_unanswered > 0) {
+    tail +=
+        ", " + count(s.sets_unanswered, "set request", "set requests") + " unanswered at the stop";
+  }
   if (console_dropped > 0) {
     tail += ", " + count(console_dropped, "line", "lines") + " dropped from the console";
   }

@@ -247,8 +247,11 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
         ++stats.sets_unconfirmed;
         out(line + "unconfirmed (the car's owner is unreachable)");
         return;
-      case custody::set_status::owner_gone:
       case custody::set_status::stopped:
+        ++stats.sets_unanswered;  // the owner may have been carrying it out
+        running = false;
+        return;
+      case custody::set_status::owner_gone:
         running = false;  // shutting down: nobody is left to answer
         return;
     }

@@ -37,12 +37,14 @@ using LineSink = std::function<void(std::string_view line)>;
 /// accepted requests changed the car, rejected ones did not, and timed-out and unconfirmed ones
 /// may have; the readings tell.
 struct RunStats {
-  std::atomic<std::uint64_t> updates{0};            ///< readings published (communication)
-  std::atomic<std::uint64_t> disconnects{0};        ///< links lost (communication)
-  std::atomic<std::uint64_t> sets_accepted{0};      ///< the car took it and confirmed (increase)
-  std::atomic<std::uint64_t> sets_rejected{0};      ///< the car did not take it (increase)
-  std::atomic<std::uint64_t> sets_timed_out{0};     ///< no answer in time (increase)
-  std::atomic<std::uint64_t> sets_unconfirmed{0};   ///< the car may have taken it (increase)
+  std::atomic<std::uint64_t> updates{0};           ///< readings published (communication)
+  std::atomic<std::uint64_t> disconnects{0};       ///< links lost (communication)
+  std::atomic<std::uint64_t> sets_accepted{0};     ///< the car took it and confirmed (increase)
+  std::atomic<std::uint64_t> sets_rejected{0};     ///< the car did not take it (increase)
+  std::atomic<std::uint64_t> sets_timed_out{0};    ///< no answer in time (increase)
+  std::atomic<std::uint64_t> sets_unconfirmed{0};  ///< the car may have taken it (increase)
+  /// The owner may still have acted on it: the stop came before the answer (increase).
+  std::atomic<std::uint64_t> sets_unanswered{0};
   std::atomic<std::uint64_t> write_errors{0};       ///< log lines that failed to write (file)
   std::atomic<std::uint64_t> lines_missed{0};       ///< updates the log fell too far behind for
   std::atomic<std::uint64_t> updates_not_shown{0};  ///< updates the screen fell behind for

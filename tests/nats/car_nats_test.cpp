@@ -98,7 +98,8 @@ const std::regex kCarSummary(R"(^summary: \d+ updates?, \d+ set requests? accept
 const std::regex kMonitorSummary(
     R"(^summary: (\d+) updates? received, (\d+) set requests? accepted, (\d+) rejected, \d+ timed )"
     R"(out, \d+ unconfirmed, (\d+) NATS disconnects?, (\d+) write errors?(, \d+ not logged)?)"
-    R"((, \d+ not shown)?(, \d+ lines? dropped from the console)?; stopped by (\S+) after )"
+    R"((, \d+ not shown)?(?:, \d+ set requests? unanswered at the stop)?)"
+    R"((, \d+ lines? dropped from the console)?; stopped by (\S+) after )"
     R"([0-9.]+ s, every task ended [0-9.]+ ms after the stop request$)");
 const std::regex kAccepted(R"(  set speed (\d+\.\d{2}) km/h: accepted$)");
 
