@@ -114,7 +114,8 @@ class KeyValue {
     return kv_value{read_bytes(e), kvEntry_Revision(e)};
   }
 
-  /// How many copies of the bucket the servers keep. Throws error.
+  /// How many copies of the bucket the servers keep: asks the server, waiting up to the
+  /// bucket's timeout. Throws error (NATS_TIMEOUT, NATS_CONNECTION_DISCONNECTED, ...).
   int replicas() const {
     kvStatus* raw = nullptr;
     detail::check(kvStore_Status(&raw, kv_.get()), "reading the status of bucket " + name_);
