@@ -149,29 +149,87 @@ time_point deadline_after(std::chrono::duration<Rep, Period> d) {
   return now + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
 }
 
+/// Receives into `r` in place (what it held is destroyed first): the value is moved once,
+/// from the channel into `r`; a second move could throw after the channel gave the value up.
 template <class T>
-received<T> receive(chan_core<T>& core, const std::stop_token* stop,
-                    std::optional<time_point> deadline) {
-  // Filled in place: a second move could throw after the channel gave the value up.
-  received<T> r;
+void receive_into(received<T>& r, chan_core<T>& core, const std::stop_token* stop,
+                  std::optional<time_point> deadline) {
   std::optional<T>& value = received_access::value(r);
+  value.reset();
+  // A fired stop wins over a ready value, so that a loop of receives stops even while its
+  // channel never runs dry.
+  if (stop && stop->stop_requested()) {
+    received_access::set_status(r, status::stopped);
+    return;
+  }
   if (!core.hands_over()) {
     const status s = core.try_recv(value);
     received_access::set_status(r, s);
-    if (s != status::would_block) return r;
+    if (s != status::would_block) return;
   } else if (const std::optional<status> s = core.recv_alone(value, stop, deadline)) {
     received_access::set_status(r, *s);
-    return r;
+    return;
   }
   alignas(64) wait_state state;
   op o = make_recv_op(&core, &value);
-  received_access::set_status(r, run_select(state, &o, 1, false, stop, deadline).status);
+  received_access::set_status(r, run_select(state, &o, 1, {false, stop, deadline}).status);
+}
+
+template <class T>
+received<T> receive(chan_core<T>& core, const std::stop_token* stop,
+                    std::optional<time_point> deadline) {
+  received<T> r;
+  receive_into(r, core, stop, deadline);
   return r;
 }
+
+/// Input iterator for range-for over a receiving handle: each step is a blocking receive,
+/// straight into the iterator (no value is moved after the channel let go of it).
+template <class T>
+class receive_iterator {
+ public:
+  ///@{
+  /// Standard iterator member types.
+  using iterator_category = std::input_iterator_tag;
+  using value_type = T;
+  using difference_type = std::ptrdiff_t;
+  using pointer = T*;
+  using reference = T&;
+  ///@}
+
+  /// The end position: the channel is closed and drained.
+  receive_iterator() = default;
+  /// Receives the first value from `core` (blocking).
+  explicit receive_iterator(chan_core<T>& core) : core_(&core) { ++*this; }
+  ///@{
+  /// The value received last.
+  T& operator*() const noexcept { return *current_; }
+  T* operator->() const noexcept { return &*current_; }
+  ///@}
+  ///@{
+  /// Receives the next value (blocking); becomes end() once the channel is closed and drained.
+  receive_iterator& operator++() {
+    receive_into(current_, *core_, nullptr, std::nullopt);
+    if (!current_) core_ = nullptr;
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  ///@}
+  /// Equal when both are end(), or both iterate the same channel.
+  friend bool operator==(const receive_iterator& a, const receive_iterator& b) noexcept {
+    return a.core_ == b.core_;
+  }
+
+ private:
+  chan_core<T>* core_ = nullptr;
+  mutable received<T> current_;
+};
 
 template <class T>
 status send(chan_core<T>& core, T& value, const std::stop_token* stop,
             std::optional<time_point> deadline) {
+  // As for receive: a fired stop wins over room in the channel.
+  if (stop && stop->stop_requested()) return status::stopped;
   if (!core.hands_over()) {
     if (const status s = core.try_send(value); s != status::would_block) return s;
   } else if (core.try_send_to_lone(value)) {
@@ -179,7 +237,7 @@ status send(chan_core<T>& core, T& value, const std::stop_token* stop,
   }
   alignas(64) wait_state state;
   op o = make_send_op(&core, &value);
-  return run_select(state, &o, 1, false, stop, deadline).status;
+  return run_select(state, &o, 1, {false, stop, deadline}).status;
 }
 
 /// What every handle shares: the channel state and its queries.
@@ -323,45 +381,10 @@ class Receiver : public detail::handle<T> {
   [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
 
   /// Input iterator for range-for: each step is a blocking recv().
-  class iterator {
-   public:
-    ///@{
-    /// Standard iterator member types.
-    using iterator_category = std::input_iterator_tag;
-    using value_type = T;
-    using difference_type = std::ptrdiff_t;
-    using pointer = T*;
-    using reference = T&;
-    ///@}
-
-    /// The end position: the channel is closed and drained.
-    iterator() = default;
-    /// Receives the first value from `rx` (blocking).
-    explicit iterator(Receiver* rx) : rx_(rx) { ++*this; }
-    ///@{
-    /// The value received last.
-    T& operator*() const noexcept { return *current_; }
-    T* operator->() const noexcept { return &*current_; }
-    ///@}
-    ///@{
-    /// Receives the next value (blocking); becomes end() once the channel is closed and drained.
-    iterator& operator++() {
-      current_ = rx_->recv();
-      if (!current_) rx_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    ///@}
-    /// Equal when both are end(), or both iterate the same receiver.
-    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.rx_ == b.rx_; }
-
-   private:
-    Receiver* rx_ = nullptr;
-    mutable received<T> current_;
-  };
+  using iterator = detail::receive_iterator<T>;
 
   /// Receives the first value (blocking) and returns an iterator to it, or end().
-  iterator begin() { return iterator(this); }
+  iterator begin() { return iterator(this->core()); }
   /// The position after the last value: the channel is closed and drained.
   iterator end() noexcept { return iterator(); }
 
@@ -402,6 +425,13 @@ class Channel : public Sender<T> {
     return recv_until(detail::deadline_after(timeout), std::move(stop));
   }
   [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
+  ///@}
+
+  ///@{
+  /// Range-for receives until the channel is closed and drained, as over its Receiver<T>:
+  /// `for (auto& v : channel)`.
+  typename Receiver<T>::iterator begin() { return typename Receiver<T>::iterator(this->core()); }
+  typename Receiver<T>::iterator end() noexcept { return {}; }
   ///@}
 };
 
