@@ -20,8 +20,6 @@
 namespace custody {
 
 namespace detail {
-template <class>
-inline constexpr bool dependent_false = false;
 
 /// fn(T&) may return void (always publish) or something convertible to bool (publish if true).
 template <class F, class... Args>
@@ -76,13 +74,11 @@ class Owner {
   Owner(const Owner&) = delete;
   Owner& operator=(const Owner&) = delete;
 
-  /// Consumer handles never become owners; this constructor exists only to say so clearly.
+  /// A consumer view (Store, Getter, Setter, Subscriber, ...) can never become an Owner: the
+  /// one Owner of a store comes from make_store(). Deleted, so that std::is_constructible_v
+  /// and std::is_convertible_v answer false and the compiler names this constructor.
   template <class U, unsigned Caps>
-  Owner(const StoreView<U, Caps>&) {
-    static_assert(detail::dependent_false<U>,
-                  "custody: a consumer view (Store, Getter, Setter, Subscriber, ...) can never "
-                  "become an Owner: the one Owner of a store comes from make_store()");
-  }
+  Owner(const StoreView<U, Caps>& a_consumer_view_can_never_become_an_owner) = delete;
 
   ~Owner() { close(); }
 
