@@ -175,6 +175,36 @@ TEST(StoreSet, TimeoutAndStopWhileTheOwnerHoldsTheRequest) {
   EXPECT_EQ(store.get(), 2);
 }
 
+// A caller that gave up while its request still waited in the channel was told timeout or
+// stopped: the owner never sees that request, so it cannot carry it out behind the caller.
+TEST(StoreSet, ARequestWhoseCallerGaveUpWhileQueuedNeverReachesTheOwner) {
+  auto made = make_store<std::int64_t>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::stop_source stop;
+  std::latch gave_up(2);
+  std::jthread timed_out([&] {
+    EXPECT_EQ(store.set_for(1, 1ms).status(), set_status::timeout);
+    gave_up.count_down();
+  });
+  std::jthread stopped([&] {
+    EXPECT_EQ(store.set(2, stop.get_token()).status(), set_status::stopped);
+    gave_up.count_down();
+  });
+  auto requests = owner.requests();
+  while (requests.size() < 2) std::this_thread::yield();  // both wait in the channel
+  stop.request_stop();
+  gave_up.wait();
+  std::jthread patient([&] { EXPECT_EQ(store.set(3).status(), set_status::accepted); });
+  auto r = requests.recv();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->value(), 3);
+  EXPECT_EQ(owner.accept(std::move(*r)), status::ok);
+  patient.join();
+  EXPECT_EQ(requests.try_recv().status(), status::would_block);
+  EXPECT_EQ(store.get(), 3);
+}
+
 TEST(StoreSet, TimeoutWhileTheRequestChannelIsFull) {
   auto made = make_store<std::int64_t>(0, custody::store_options{.request_capacity = 0});
   auto deadline = std::chrono::steady_clock::now() + 20ms;

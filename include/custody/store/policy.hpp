@@ -16,7 +16,7 @@ class policy {
  public:
   /// The kind of delivery.
   enum class mode : std::uint8_t {
-    block,   ///< lossless; a full subscriber holds the owner's publish back
+    block,   ///< lossless while the owner waits; a full subscriber holds its publish back
     latest,  ///< conflating: one slot, overwritten; never holds the owner back
     buffer,  ///< the newest n; older ones are overwritten and counted as missed
   };
@@ -32,6 +32,8 @@ class policy {
   /// at least half of them, so that a subscriber catching up does not wake the owner once per
   /// update. Storage grows with the backlog, so an unused capacity costs nothing. block(1) is
   /// the seed's lockstep: every publish waits until the subscriber took the previous update.
+  /// A publish that gives up waiting (its stop token or deadline) stores the value anyway;
+  /// the full subscriber then misses that update, and Subscription::missed() counts it.
   /// Throws std::invalid_argument if capacity is 0: a subscriber always has a slot, so the
   /// owner never waits for one to wake up.
   static constexpr policy block(std::size_t capacity = default_block_capacity) {

@@ -21,8 +21,11 @@ enum class set_status : std::uint8_t {
   rejected,  ///< The owner refused; set_result::error() and message() give its reason.
   dropped,   ///< The owner let go of the request without answering it.
   owner_gone,  ///< The owner was gone before it answered (or before the request was sent).
-  timeout,     ///< The deadline passed first. The owner may still act on the request.
-  stopped,     ///< The stop token fired first. The owner may still act on the request.
+  /// The deadline passed first. A request the owner had already received may still be
+  /// carried out; one still waiting in the request channel never reaches the owner.
+  timeout,
+  /// The stop token fired first; as for timeout.
+  stopped,
   /// Remote stores only: the connection to the owner was down when the request was sent, or
   /// went down before the answer came back. The owner may have acted on it; get() tells.
   disconnected,

@@ -140,7 +140,8 @@ class StoreView {
   }
   /// As set(), but also returns stopped once `stop` is triggered (at once if it already is).
   /// A request the owner already received may still be carried out; it sees abandoned() and
-  /// its answer is discarded.
+  /// its answer is discarded. A request still waiting in the request channel never reaches
+  /// the owner.
   set_result<T> set(T value, std::stop_token stop) const requires capability::can_set<Caps> {
     return state().set(std::move(value), &stop, std::nullopt);
   }
