@@ -5,8 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <latch>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -203,6 +206,31 @@ TEST(StoreSet, ARequestWhoseCallerGaveUpWhileQueuedNeverReachesTheOwner) {
   patient.join();
   EXPECT_EQ(requests.try_recv().status(), status::would_block);
   EXPECT_EQ(store.get(), 3);
+}
+
+// The public pieces an owner elsewhere (custody::nats) is built from: forwarding requests,
+// answering with a bare status, and the version an accepted value was stored at.
+TEST(StoreSet, ForwardedRequestsAnsweredWithAStatusAndVersionsOfAcceptedValues) {
+  auto made = make_store<std::int64_t>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::jthread caller([&] {
+    const auto r = store.set(5);
+    ASSERT_TRUE(r.accepted());
+    EXPECT_EQ(r.version(), 2u);  // the first change after the initial value
+  });
+  auto q = owner.requests().recv();
+  ASSERT_TRUE(q);
+  EXPECT_EQ(owner.accept(std::move(*q)), status::ok);
+  caller.join();
+  EXPECT_EQ(store.get_versioned(), (std::pair<std::int64_t, std::uint64_t>(5, 2)));
+
+  owner.forward_requests([&](custody::SetRequest<std::int64_t>&& r) {
+    EXPECT_THROW((void)std::move(r).answer(set_status::accepted), std::invalid_argument);
+    EXPECT_TRUE(std::move(r).answer(set_status::disconnected));
+  });
+  EXPECT_EQ(store.set(6).status(), set_status::disconnected);
+  EXPECT_EQ(store.get(), 5);
 }
 
 TEST(StoreSet, TimeoutWhileTheRequestChannelIsFull) {

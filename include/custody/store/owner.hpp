@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -101,6 +102,16 @@ class Owner {
   const T& value() const { return state().cell.current(); }
   /// A copy of the current value (the same as a consumer's get()).
   T get() const { return state().cell.current(); }
+
+  /// For a store whose owner lives elsewhere (another process, custody::nats): every set()
+  /// hands its request to `forward` on the caller's thread, instead of queueing it for
+  /// requests(), which saves a thread hand-over per request. `forward` must take the request
+  /// without blocking and answer it, now or later (a request destroyed unanswered answers
+  /// dropped). Call it before any consumer view reaches another thread; it is not
+  /// synchronised with set(). Throws std::logic_error on a nil owner.
+  void forward_requests(std::function<void(SetRequest<T>&&)> forward) {
+    state().forward_requests = std::move(forward);
+  }
 
   /// The stop token that publish(value), update(fn) and accept() without a token of their own
   /// honour while a policy::block subscriber is full. By default none: such a publish waits

@@ -71,6 +71,21 @@ class SetRequest {
     release();
     return delivered;
   }
+  /// Answers with a status that carries no value: dropped, owner_gone, timeout, stopped or
+  /// disconnected, for code that stands between callers and an owner elsewhere (see
+  /// Owner::forward_requests). Returns false if the caller had stopped waiting. Throws
+  /// std::invalid_argument for accepted or rejected (use accept() or reject()), and
+  /// std::logic_error on an empty request.
+  bool answer(set_status s) && {
+    if (s == set_status::accepted || s == set_status::rejected) {
+      throw std::invalid_argument("custody: SetRequest::answer takes a status without a value");
+    }
+    detail::reply_cell<T>& c = cell();
+    const bool delivered = c.answer(s);
+    release();
+    return delivered;
+  }
+
   /// As reject(std::error_code, std::string), with a std::errc.
   bool reject(std::errc code, std::string message) && {
     return std::move(*this).reject(std::make_error_code(code), std::move(message));

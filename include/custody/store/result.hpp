@@ -86,6 +86,12 @@ class set_result {
   T&& value() && { return std::move(checked()); }
   ///@}
 
+  /// The store's version that holds the accepted value (versions grow by one with every
+  /// change the owner publishes; StoreView::get_versioned() reports them too), so code can
+  /// order this value against others of the same store. 0 when unknown: not accepted, or
+  /// answered by code that stored the value itself (SetRequest::accept).
+  std::uint64_t version() const noexcept { return version_; }
+
   /// The owner's reason for a rejection, as an error code (empty otherwise).
   const std::error_code& error() const noexcept { return code_; }
   /// The owner's reason for a rejection, as a message (empty otherwise).
@@ -109,13 +115,8 @@ class set_result {
 };
 
 namespace detail {
-/// The store version an accepted value was stored at, for code that must order it against
-/// other values of the store (custody::nats). Owner::accept records it; 0 when unknown.
+/// Lets the reply of a request record the version an accepted value was stored at.
 struct result_access {
-  template <class T>
-  static std::uint64_t version(const set_result<T>& r) noexcept {
-    return r.version_;
-  }
   template <class T>
   static void set_version(set_result<T>& r, std::uint64_t version) noexcept {
     r.version_ = version;
