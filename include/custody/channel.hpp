@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "detail/chan_core.hpp"
+#include "detail/channel_ops.hpp"
 #include "detail/select_engine.hpp"
 #include "status.hpp"
 
@@ -127,52 +128,12 @@ received<T> try_receive(chan_core<T>& core) {
   return r;
 }
 
-using time_point = std::chrono::steady_clock::time_point;
-
-template <class T>
-std::shared_ptr<chan_core<T>> make_core(std::size_t capacity) {
-  if (capacity == 0) return std::make_shared<rendezvous_core<T>>();
-  if constexpr (std::is_nothrow_move_constructible_v<T>) {
-    return std::make_shared<buffered_core<T, lockfree_ring<T>>>(capacity);
-  } else {
-    return std::make_shared<buffered_core<T, locked_ring<T>>>(capacity);
-  }
-}
-
-template <class Rep, class Period>
-time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-  const auto now = std::chrono::steady_clock::now();
-  // Saturate: a huge timeout means "no timeout", not an overflowed past deadline.
-  if (d > std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(time_point::max() - now)) {
-    return time_point::max();
-  }
-  return now + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
-}
-
 /// Receives into `r` in place (what it held is destroyed first): the value is moved once,
 /// from the channel into `r`; a second move could throw after the channel gave the value up.
 template <class T>
 void receive_into(received<T>& r, chan_core<T>& core, const std::stop_token* stop,
                   std::optional<time_point> deadline) {
-  std::optional<T>& value = received_access::value(r);
-  value.reset();
-  // A fired stop wins over a ready value, so that a loop of receives stops even while its
-  // channel never runs dry.
-  if (stop && stop->stop_requested()) {
-    received_access::set_status(r, status::stopped);
-    return;
-  }
-  if (!core.hands_over()) {
-    const status s = core.try_recv(value);
-    received_access::set_status(r, s);
-    if (s != status::would_block) return;
-  } else if (const std::optional<status> s = core.recv_alone(value, stop, deadline)) {
-    received_access::set_status(r, *s);
-    return;
-  }
-  alignas(64) wait_state state;
-  op o = make_recv_op(&core, &value);
-  received_access::set_status(r, run_select(state, &o, 1, {false, stop, deadline}).status);
+  received_access::set_status(r, receive_value(received_access::value(r), core, stop, deadline));
 }
 
 template <class T>
@@ -224,21 +185,6 @@ class receive_iterator {
   chan_core<T>* core_ = nullptr;
   mutable received<T> current_;
 };
-
-template <class T>
-status send(chan_core<T>& core, T& value, const std::stop_token* stop,
-            std::optional<time_point> deadline) {
-  // As for receive: a fired stop wins over room in the channel.
-  if (stop && stop->stop_requested()) return status::stopped;
-  if (!core.hands_over()) {
-    if (const status s = core.try_send(value); s != status::would_block) return s;
-  } else if (core.try_send_to_lone(value)) {
-    return status::ok;
-  }
-  alignas(64) wait_state state;
-  op o = make_send_op(&core, &value);
-  return run_select(state, &o, 1, {false, stop, deadline}).status;
-}
 
 /// What every handle shares: the channel state and its queries.
 template <class T>

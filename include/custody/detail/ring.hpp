@@ -10,8 +10,8 @@
 #include <optional>
 #include <utility>
 
-#include "../status.hpp"
 #include "spin.hpp"
+#include "status.hpp"
 
 namespace custody::detail {
 

@@ -21,9 +21,9 @@
 #include <stop_token>
 #include <vector>
 
-#include "../status.hpp"
 #include "chan_core.hpp"
 #include "parker.hpp"
+#include "status.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {

@@ -15,13 +15,13 @@
 #include <utility>
 #include <vector>
 
-#include "../channel.hpp"
-#include "../status.hpp"
-#include "../store/policy.hpp"
-#include "../store/request.hpp"
-#include "../store/result.hpp"
+#include "channel_ops.hpp"
+#include "set_request.hpp"
+#include "set_result.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
+#include "status.hpp"
+#include "store_policy.hpp"
 #include "store_reply.hpp"
 #include "store_requests.hpp"
 #include "store_subscriber.hpp"
@@ -40,12 +40,6 @@ constexpr bool check_store_value() {
 }
 
 namespace detail {
-
-/// A handle on a channel whose lifetime the caller guarantees: shares no ownership.
-template <class X>
-std::shared_ptr<chan_core<X>> borrow(chan_core<X>& core) noexcept {
-  return std::shared_ptr<chan_core<X>>(std::shared_ptr<void>(), &core);
-}
 
 template <class T>
 class store_state {
@@ -70,7 +64,7 @@ class store_state {
   cell_type cell;
   /// Set requests: callers send, the owner receives (Receiver of the same channel, whose
   /// receives skip requests whose callers gave up while they waited in it).
-  Sender<SetRequest<T>> requests;
+  std::shared_ptr<chan_core<SetRequest<T>>> requests;
   /// For a store whose owner lives elsewhere (another process): set() hands each request to
   /// this, on the caller's thread, instead of queueing it for an owner task, which saves a
   /// thread hand-over per request. It must take the request (and answer it, now or later)
@@ -104,20 +98,17 @@ class store_state {
       ~unlinker() { s->unlink(c); }
     } unlink_later{this, cell_ptr};
 
-    const std::stop_token token = stop ? *stop : std::stop_token();
     if (forward_requests) {
       forward_requests(std::move(request));
     } else {
-      const status sent = deadline ? requests.send_until(std::move(request), *deadline, token)
-                                   : requests.send(std::move(request), token);
+      const status sent = send(*requests, request, stop, deadline);
       if (sent != status::ok) {  // the request stayed here
         request_access::discard(request);
         return set_result<T>(failure(sent));
       }
     }
-    Receiver<reply_ready> reply(borrow(cell_ptr->channel()));
-    const status answered =
-        (deadline ? reply.recv_until(*deadline, token) : reply.recv(token)).status();
+    std::optional<reply_ready> ready;
+    const status answered = receive_value(ready, cell_ptr->channel(), stop, deadline);
     if (answered != status::ok) {
       if (cell_ptr->abandon()) return set_result<T>(failure(answered));
       cell_ptr->wait_answered();  // an answer was being written as we gave up: take it
@@ -177,7 +168,6 @@ class store_state {
     // The rings hold their own references to the value: the owner's one goes now.
     std::shared_ptr<const T> offered = std::move(offered_);
     if (blocked_.empty()) return status::ok;  // the common case: no token copy, no waiting
-    const std::stop_token token = stop ? *stop : std::stop_token();
     const std::uint64_t version = cell.version();
     status result = status::ok;
     for (sub_core<T>* s : blocked_) {
@@ -185,10 +175,8 @@ class store_state {
         s->skip(version);
         continue;
       }
-      Sender<offer_token<T>> room(borrow(s->offers()));
       offer_token<T> offer{offered, version};
-      const status r = deadline ? room.send_until(std::move(offer), *deadline, token)
-                                : room.send(std::move(offer), token);
+      const status r = send(s->offers(), offer, stop, deadline);
       if (r == status::stopped || r == status::timeout) {
         s->skip(version);
         result = r;
@@ -238,10 +226,8 @@ class store_state {
   /// requests still queued, get owner_gone; subscribers drain, then see closed.
   void close() noexcept {
     closed_.store(true, std::memory_order_release);
-    requests.close();
-    for (Receiver<SetRequest<T>> queued(requests.core_ptr());;) {
-      auto r = queued.try_recv();
-      if (!r) break;
+    requests->close();
+    for (std::optional<SetRequest<T>> r; requests->try_recv(r) == status::ok; r.reset()) {
       request_access::answer(*r, set_status::owner_gone);
     }
     {

@@ -93,9 +93,7 @@ class Owner {
   /// and the stop token. Closed (and drained) once the owner is gone. A request whose caller
   /// gave up (timeout or stop) while it still waited in this channel is skipped: it never
   /// reaches the owner.
-  Receiver<SetRequest<T>> requests() const {
-    return Receiver<SetRequest<T>>(state().requests.core_ptr());
-  }
+  Receiver<SetRequest<T>> requests() const { return Receiver<SetRequest<T>>(state().requests); }
 
   /// The current value, for the owner itself: no copy, no synchronisation. Valid until the
   /// next publish.
