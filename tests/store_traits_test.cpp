@@ -2,7 +2,9 @@
 // requires-expressions too, not only by a compile error inside the call (the compile-fail
 // tests check the messages). read() never hands out a reference into the store.
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -66,6 +68,32 @@ static_assert(!can_get<Setter<int>> && !can_read<Setter<int>> && can_set<Setter<
 static_assert(!can_get<Subscriber<int>> && !can_set<Subscriber<int>> &&
               !can_set_for<Subscriber<int>> && can_subscribe<Subscriber<int>>);
 static_assert(can_get<Store<int>> && can_set<Store<int>> && can_subscribe<Store<int>>);
+
+// A large trivially copyable value is pinned, not read optimistically: an optimistic copy of
+// 4 KiB kept retrying for tens of milliseconds under an owner that publishes without pause
+// (custody-bench-store_get_wait measures it).
+struct Page {
+  std::array<std::uint64_t, 512> words;
+};
+static_assert(
+    std::is_same_v<custody::detail::snapshot_cell<Page>, custody::detail::pinned_cell<Page>>);
+static_assert(std::is_same_v<custody::detail::snapshot_cell<std::uint64_t>,
+                             custody::detail::seqlock_cell<std::uint64_t>>);
+
+TEST(StoreTraits, ALargeTriviallyCopyableValueIsNeverTorn) {
+  auto [owner, store] = custody::make_store<Page>(Page{});
+  std::jthread publisher([&owner = owner](std::stop_token stop) {
+    Page p{};
+    for (std::uint64_t i = 1; !stop.stop_requested(); ++i) {
+      p.words.fill(i);
+      (void)owner.publish(p);
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    const Page p = store.get();
+    ASSERT_EQ(p.words.front(), p.words.back());
+  }
+}
 
 struct Car {
   std::string name;
