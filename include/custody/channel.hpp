@@ -14,8 +14,10 @@
 //   std::shared_ptr: share the channel by copying handles, not by sharing one handle object.
 // - Blocking operations wake when they complete, when the channel is closed, when their stop
 //   token is triggered or when their deadline passes; they never busy-wait (they spin briefly,
-//   then sleep). They throw only what T's move constructor throws (the channel stays
-//   consistent and the value stays with the sender) and std::logic_error on a nil handle.
+//   then sleep). A stop token is checked first: once triggered, send and recv return stopped
+//   even when the channel is ready, so a loop of them stops whatever its channel does. They throw
+//   only what T's move constructor throws (the channel stays consistent and the value stays with
+//   the sender) and std::logic_error on a nil handle.
 
 #include <chrono>
 #include <concepts>
