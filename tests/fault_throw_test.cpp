@@ -84,7 +84,7 @@ TEST(FaultThrow, SelectWithAThrowingSendCaseCommitsNothing) {
     move_bomb::moves_throw = true;
     bool ran = false;
     EXPECT_THROW(custody::select(custody::on_send(room, value, [&] { ran = true; }),
-                                 custody::on_recv(empty, [&](move_bomb&) { ran = true; }),
+                                 custody::on_recv(empty, [&](move_bomb&&) { ran = true; }),
                                  custody::on_send(full, value, [&] { ran = true; })),
                  boom);
     move_bomb::moves_throw = false;
@@ -110,7 +110,7 @@ TEST(FaultThrow, ThrowingHandOverToABlockedSelect) {
     // sender waiting. Either way the value stays with the sender, who offers it again.
     for (;;) {
       try {
-        auto sel = custody::select(custody::on_recv(ch, [&](move_bomb& b) { got = b.v; }),
+        auto sel = custody::select(custody::on_recv(ch, [&](move_bomb&& b) { got = b.v; }),
                                    custody::on_recv(other, [](int) {}));
         EXPECT_EQ(sel.index, 0u);
         return;

@@ -298,7 +298,7 @@ TEST(Select, ABusyLoopStopsWithinAFewRoundsOfTheStop) {
 }
 
 // A by-value callable of a receive case moves the value once more after the commit; for a
-// type whose move may throw the callable takes T& instead, and the value stays put.
+// type whose move may throw the callable takes it by reference instead, and it stays put.
 struct throwing_move {
   int value = 0;
   bool fail = false;
@@ -310,18 +310,18 @@ struct throwing_move {
 };
 
 TEST(Select, ATypeWhoseMoveMayThrowIsHandedOverByReference) {
-  auto by_ref = [](throwing_move&) {};
-  auto by_value = [](throwing_move) {};
   auto by_rvalue = [](throwing_move&&) {};
-  EXPECT_TRUE((custody::detail::check_recv_callable<throwing_move, decltype(by_ref)>()));
-  EXPECT_FALSE((std::is_invocable_v<decltype(by_value)&, throwing_move&> &&
-                !std::is_invocable_v<decltype(by_value)&, throwing_move&&>));
-  EXPECT_FALSE((std::is_invocable_v<decltype(by_rvalue)&, throwing_move&>));
+  auto by_const_ref = [](const throwing_move&) {};
+  auto by_value = [](throwing_move) {};
+  EXPECT_FALSE((custody::detail::takes_by_value<throwing_move, decltype(by_rvalue)>()));
+  EXPECT_FALSE((custody::detail::takes_by_value<throwing_move, decltype(by_const_ref)>()));
+  EXPECT_TRUE((custody::detail::takes_by_value<throwing_move, decltype(by_value)>()));
+  EXPECT_TRUE((custody::detail::takes_by_value<throwing_move, void (*)(const throwing_move)>()));
 
   Channel<throwing_move> ch(2);
   ASSERT_EQ(ch.send(throwing_move(7)), status::ok);
   int got = 0;
-  const auto r = select(on_recv(ch, [&](throwing_move& v) {
+  const auto r = select(on_recv(ch, [&](throwing_move&& v) {
     v.fail = true;  // a move now would throw: the select must not make one
     got = v.value;
   }));

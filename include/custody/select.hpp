@@ -72,23 +72,61 @@ class case_base {
   bool enabled_ = true;
 };
 
-/// How a receive case hands its value to the callable. The value sits in the case once the
-/// select committed; nothing may move it again in a way that can throw, or it would be lost.
-/// A T that moves without throwing is passed as T&& (a by-value parameter is then a safe
-/// move). A T whose move may throw is passed as T&, and the callable must take it as T& (it
-/// may move from it itself): a by-value or const T& parameter does not compile, since a
-/// by-value one would move (or copy) it after the commit.
+/// The type of the only parameter of a callable with one non-template call operator (or a
+/// function pointer); nothing for a generic callable, whose parameter cannot be looked at.
+template <class F>
+struct sole_parameter {};
+template <class R, class A>
+struct sole_parameter<R (*)(A)> {
+  using type = A;
+};
+template <class R, class A>
+struct sole_parameter<R (*)(A) noexcept> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A)> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A) const> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A) noexcept> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A) const noexcept> {
+  using type = A;
+};
+
+/// True when `F` visibly takes a T by value (a generic callable cannot be looked at).
+template <class T, class F>
+constexpr bool takes_by_value() {
+  if constexpr (requires { typename sole_parameter<F>::type; }) {
+    return std::is_same_v<std::remove_cv_t<typename sole_parameter<F>::type>, T>;
+  } else if constexpr (requires { typename sole_parameter<decltype(&F::operator())>::type; }) {
+    return std::is_same_v<std::remove_cv_t<typename sole_parameter<decltype(&F::operator())>::type>,
+                          T>;
+  } else {
+    return false;
+  }
+}
+
+/// A receive case hands its value to the callable as T&&, straight from where the select
+/// received it. A by-value parameter then moves it once more, after the commit: for a T whose
+/// move constructor may throw, that move could lose the value, so such a callable does not
+/// compile (take T&& or const T& instead). A generic callable taking `auto` by value cannot be
+/// told apart and is the caller's responsibility.
 template <class T, class OnValue>
 constexpr bool check_recv_callable() {
-  if constexpr (std::is_nothrow_move_constructible_v<T>) {
-    static_assert(std::is_invocable_v<OnValue&, T&&>,
-                  "custody::on_recv: the callable must accept the channel's value type");
-  } else {
-    static_assert(std::is_invocable_v<OnValue&, T&> && !std::is_invocable_v<OnValue&, T&&>,
-                  "custody::on_recv: this value type's move constructor may throw, so the "
-                  "callable must take it as T& (a by-value parameter would move it after the "
-                  "select committed, and a throwing move would lose it)");
-  }
+  static_assert(std::is_invocable_v<OnValue&, T&&>,
+                "custody::on_recv: the callable must accept the channel's value type");
+  static_assert(std::is_nothrow_move_constructible_v<T> || !takes_by_value<T, OnValue>(),
+                "custody::on_recv: this value type's move constructor may throw, so the "
+                "callable must take it by reference, as T&& or const T& (a by-value parameter "
+                "would move it after the select committed, and a throwing move would lose it)");
   return true;
 }
 
@@ -105,11 +143,7 @@ class recv_case : public case_base<recv_case<T, OnValue, OnClosed>> {
   op make_op() noexcept { return this->enabled() && core_ ? make_recv_op(core_, &slot_) : op{}; }
   void fire(status s) {
     if (s == status::ok) {
-      if constexpr (std::is_nothrow_move_constructible_v<T>) {
-        std::invoke(on_value_, std::move(*slot_));
-      } else {
-        std::invoke(on_value_, *slot_);
-      }
+      std::invoke(on_value_, std::move(*slot_));
     } else {
       std::invoke(on_closed_);
     }
@@ -233,8 +267,8 @@ concept default_kind = requires {
 
 /// Receive case: `on_value(T&&)` runs with the received value; `on_closed()` (optional) runs
 /// when the channel is closed and drained. For a T whose move constructor may throw,
-/// `on_value` must take a T& instead (see check_recv_callable): the value is never moved
-/// after the select committed, so a throwing move cannot lose it.
+/// `on_value` must take it by reference (see check_recv_callable): a by-value parameter would
+/// move it after the select committed, and a throwing move would lose it.
 template <class T, class OnValue, class OnClosed = detail::nothing>
 auto on_recv(const Receiver<T>& rx, OnValue on_value, OnClosed on_closed = {}) {
   return detail::recv_case<T, OnValue, OnClosed>(rx.core_ptr().get(), std::move(on_value),

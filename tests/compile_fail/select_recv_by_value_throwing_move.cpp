@@ -1,6 +1,6 @@
-// expect: move constructor may throw, so the callable must take it as T&
+// expect: callable must take it by reference
 // A by-value callable would move the value again after the select committed; if that move
-// throws, the value is lost. For such a type the callable takes T& instead.
+// throws, the value is lost. For such a type the callable takes it by reference instead.
 #include <custody/select.hpp>
 
 struct throwing_move {
