@@ -279,6 +279,33 @@ TEST(Channel, RangeForReceivesUntilClosedAndDrained) {
   EXPECT_EQ(sum, 5050);
 }
 
+TEST(Channel, RangeForWorksOnAChannelItself) {
+  Channel<int> ch(4);
+  for (int i = 1; i <= 4; ++i) ASSERT_EQ(ch.send(int{i}), status::ok);
+  ch.close();
+  int sum = 0;
+  for (auto& v : ch) sum += v;
+  EXPECT_EQ(sum, 10);
+}
+
+// Range-for receives straight into the iterator: no assignment after the channel let go of a
+// value, so a throwing assignment cannot lose one.
+struct AssignThrows {
+  int value = 0;
+  explicit AssignThrows(int v) noexcept : value(v) {}
+  AssignThrows(AssignThrows&&) noexcept = default;
+  AssignThrows& operator=(AssignThrows&&) { throw std::runtime_error("assignment"); }
+};
+
+TEST(Channel, RangeForKeepsEveryValueWhenAssignmentThrows) {
+  Channel<AssignThrows> ch(4);
+  for (int i = 1; i <= 3; ++i) ASSERT_EQ(ch.send(AssignThrows(i)), status::ok);
+  ch.close();
+  std::vector<int> got;
+  for (AssignThrows& v : Receiver<AssignThrows>(ch)) got.push_back(v.value);
+  EXPECT_EQ(got, (std::vector<int>{1, 2, 3}));
+}
+
 TEST(Channel, StopTokenWakesBlockedOperations) {
   for (std::size_t cap : {0u, 1u}) {
     Channel<int> ch(cap);
@@ -301,14 +328,19 @@ TEST(Channel, StopTokenWakesBlockedOperations) {
   }
 }
 
-TEST(Channel, ReadyValueWinsOverStopAndTimeout) {
+// A fired stop is checked first, so that a loop of receives (or sends) stops even while its
+// channel never runs dry; an expired deadline still lets a ready value through.
+TEST(Channel, StopWinsOverAReadyValueAnExpiredDeadlineDoesNot) {
   Channel<int> ch(1);
   ASSERT_EQ(ch.send(1), status::ok);
   std::stop_source stop;
   stop.request_stop();
-  EXPECT_EQ(ch.recv(stop.get_token()).status(), status::ok);
-  ASSERT_EQ(ch.send(2), status::ok);
+  EXPECT_EQ(ch.recv(stop.get_token()).status(), status::stopped);
+  EXPECT_EQ(ch.send(2, stop.get_token()), status::stopped);  // no room anyway; stop first
   EXPECT_EQ(ch.recv_for(0ms).status(), status::ok);
+  EXPECT_EQ(ch.send(2, stop.get_token()), status::stopped);  // room now, but stopped
+  EXPECT_EQ(ch.size(), 0u);
+  EXPECT_EQ(ch.send_for(2, 0ms), status::ok);
 }
 
 TEST(Channel, TimeoutsHonourDeadlines) {

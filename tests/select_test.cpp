@@ -2,8 +2,11 @@
 #include <chrono>
 #include <latch>
 #include <memory>
+#include <optional>
 #include <set>
+#include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -253,4 +256,123 @@ TEST(Select, ManyCasesBeyondTheInlineBuffer) {
                         on_recv(chans[9], fn), on_recv(chans[10], fn), on_recv(chans[11], fn));
   EXPECT_EQ(r.index, 11u);
   EXPECT_EQ(got, 11);
+}
+
+// A fired stop is a ready case like Go's closed `done`: a loop whose input never runs dry
+// stops within a few rounds, and the stop does not always win either (uniform choice).
+TEST(Select, AFiredStopIsChosenUniformlyAmongReadyCases) {
+  Channel<int> input(1);
+  ASSERT_EQ(input.send(0), status::ok);
+  std::stop_source stop;
+  stop.request_stop();
+  constexpr int rounds = 4000;
+  int stops = 0;
+  for (int i = 0; i < rounds; ++i) {
+    const auto r =
+        select(on_recv(input, [&](int v) { ASSERT_EQ(input.send(std::move(v)), status::ok); }),
+               on_stop(stop.get_token()));
+    if (r.status == status::stopped) {
+      ASSERT_EQ(r.index, 1u);
+      ++stops;
+    }
+  }
+  EXPECT_NEAR(stops / double(rounds), 0.5, 0.05);
+}
+
+TEST(Select, ABusyLoopStopsWithinAFewRoundsOfTheStop) {
+  Channel<int> input(64);
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(input.send(int{i}), status::ok);
+  std::stop_source stop;
+  int rounds_after_stop = 0;
+  for (int round = 0;; ++round) {
+    if (round == 100) stop.request_stop();
+    if (stop.stop_requested()) ++rounds_after_stop;
+    const auto r =
+        select(on_recv(input, [&](int v) { ASSERT_EQ(input.send(std::move(v)), status::ok); }),
+               on_stop(stop.get_token()), on_timeout(1h));
+    if (r.status == status::stopped) break;
+    ASSERT_EQ(r.status, status::ok);
+  }
+  // Each round stops with probability 1/2: 40 rounds fail to stop once in 2^40 runs.
+  EXPECT_LE(rounds_after_stop, 40);
+}
+
+// A by-value callable of a receive case moves the value once more after the commit; for a
+// type whose move may throw the callable takes it by reference instead, and it stays put.
+struct throwing_move {
+  int value = 0;
+  bool fail = false;
+  explicit throwing_move(int v) : value(v) {}
+  throwing_move(throwing_move&& other) : value(other.value), fail(other.fail) {
+    if (fail) throw std::runtime_error("move");
+  }
+  throwing_move& operator=(throwing_move&&) = default;
+};
+
+TEST(Select, ATypeWhoseMoveMayThrowIsHandedOverByReference) {
+  auto by_rvalue = [](throwing_move&&) {};
+  auto by_const_ref = [](const throwing_move&) {};
+  auto by_value = [](throwing_move) {};
+  EXPECT_FALSE((custody::detail::takes_by_value<throwing_move, decltype(by_rvalue)>()));
+  EXPECT_FALSE((custody::detail::takes_by_value<throwing_move, decltype(by_const_ref)>()));
+  EXPECT_TRUE((custody::detail::takes_by_value<throwing_move, decltype(by_value)>()));
+  EXPECT_TRUE((custody::detail::takes_by_value<throwing_move, void (*)(const throwing_move)>()));
+
+  Channel<throwing_move> ch(2);
+  ASSERT_EQ(ch.send(throwing_move(7)), status::ok);
+  int got = 0;
+  const auto r = select(on_recv(ch, [&](throwing_move&& v) {
+    v.fail = true;  // a move now would throw: the select must not make one
+    got = v.value;
+  }));
+  EXPECT_EQ(r.status, status::ok);
+  EXPECT_EQ(got, 7);
+}
+
+TEST(SelectList, ReceivesFromARuntimeListOfChannels) {
+  constexpr std::size_t n = 12;  // more cases than a select keeps on its stack
+  std::vector<Channel<int>> chans;
+  for (std::size_t i = 0; i < n; ++i) chans.emplace_back(1);
+  std::vector<std::optional<int>> got(n);
+  custody::select_list cases;
+  for (std::size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(cases.add_recv(Receiver<int>(chans[i]), got[i]), i);
+  }
+  EXPECT_EQ(cases.size(), n);
+  EXPECT_EQ(cases.try_select().status, status::would_block);
+  EXPECT_EQ(cases.try_select().index, custody::select_list::none);
+
+  std::jthread sender([&] { ASSERT_EQ(chans[9].send(90), status::ok); });
+  const custody::selected r = cases.select();
+  EXPECT_EQ(r.index, 9u);
+  EXPECT_EQ(r.status, status::ok);
+  EXPECT_EQ(got[9], 90);
+
+  chans[3].close();
+  EXPECT_EQ(cases.select().index, 3u);  // closed and drained
+  cases.enable(3, false);
+  EXPECT_EQ(cases.select_for(1ms).status, status::timeout);
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_EQ(cases.select(stop.get_token()).status, status::stopped);
+}
+
+TEST(SelectList, SendsMoveOnlyTheCommittedValue) {
+  Channel<std::unique_ptr<int>> a(1), b(0);
+  auto va = std::make_unique<int>(1);
+  auto vb = std::make_unique<int>(2);
+  custody::select_list cases;
+  const std::size_t ia = cases.add_send(Sender<std::unique_ptr<int>>(a), va);
+  const std::size_t ib = cases.add_send(Sender<std::unique_ptr<int>>(b), vb);
+  const custody::selected r = cases.select();
+  EXPECT_EQ(r.index, ia);  // b has no receiver waiting
+  EXPECT_EQ(va, nullptr);
+  ASSERT_NE(vb, nullptr);
+  cases.enable(ia, false);
+  EXPECT_EQ(cases.try_select().status, status::would_block);
+  b.close();
+  EXPECT_EQ(cases.select().index, ib);
+  EXPECT_EQ(*vb, 2);  // closed: untouched
+  cases.clear();
+  EXPECT_THROW(cases.select(), std::logic_error);  // nothing could ever wake it
 }

@@ -1,6 +1,7 @@
-// fanout(): every value to every output; prompt stop; slow outputs hold back others only in
-// lockstep mode.
+// fanout(): every value to every output with room; prompt stop; slow outputs hold back others
+// only in lossless mode; what replace_when_full drops is counted.
 
+#include <atomic>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -33,7 +34,7 @@ TEST(StoreFanout, LockstepDeliversEveryValueToEveryOutputAndClosesThem) {
     std::jthread rb([&] { gb = drain(b); });
     std::jthread rc([&] { gc = drain(c); });
     std::jthread f([&](std::stop_token st) {
-      result = custody::fanout(st, fanout_mode::lockstep, in.receiver(), a, b, c);
+      result = custody::fanout(st, fanout_mode::lossless, in.receiver(), a, b, c);
     });
     for (value_t i = 0; i < n; ++i) ASSERT_EQ(in.send(i), status::ok);
     in.close();
@@ -48,7 +49,7 @@ TEST(StoreFanout, LockstepDeliversEveryValueToEveryOutputAndClosesThem) {
 }
 
 TEST(StoreFanout, ReturnsPromptlyWhenStoppedWhileAnOutputIsFull) {
-  for (fanout_mode mode : {fanout_mode::lockstep, fanout_mode::conflate}) {
+  for (fanout_mode mode : {fanout_mode::lossless, fanout_mode::replace_when_full}) {
     Channel<value_t> in(4), full(1);
     ASSERT_EQ(full.send(-1), status::ok);  // nobody ever reads it
     status result = status::would_block;
@@ -110,7 +111,7 @@ TEST(StoreFanout, OutputsClosedByOthersAreDropped) {
   b.close();
   status result = status::would_block;
   std::jthread f([&](std::stop_token st) {
-    result = custody::fanout(st, fanout_mode::lockstep, in.receiver(), a, b);
+    result = custody::fanout(st, fanout_mode::lossless, in.receiver(), a, b);
   });
   ASSERT_EQ(in.send(1), status::ok);
   ASSERT_EQ(*a.recv(), 1);
@@ -118,6 +119,82 @@ TEST(StoreFanout, OutputsClosedByOthersAreDropped) {
   ASSERT_EQ(in.send(2), status::ok);
   f.join();
   EXPECT_EQ(result, status::closed);
+}
+
+// An output with room gets every value, in order, even though it is read only afterwards.
+TEST(StoreFanout, AnOutputWithRoomGetsEveryValueInOrder) {
+  constexpr value_t n = 10'000;
+  Channel<value_t> in(n), out(n);
+  for (value_t i = 0; i < n; ++i) ASSERT_EQ(in.send(value_t{i}), status::ok);
+  in.close();
+  std::uint64_t dropped[1] = {0};
+  std::stop_source never;
+  EXPECT_EQ(custody::fanout(never.get_token(), in.receiver(), {out.sender()},
+                            fanout_mode::replace_when_full, dropped),
+            status::closed);
+  EXPECT_EQ(dropped[0], 0u);
+  const std::vector<value_t> got = drain(out);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
+  for (value_t i = 0; i < n; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], i);
+}
+
+// A full output keeps only the newest value waiting; each one replaced, and the one still
+// waiting at the stop, is counted for that output alone.
+TEST(StoreFanout, ReplaceWhenFullCountsWhatAFullOutputMissed) {
+  Channel<value_t> in(8), slow(1), fast(8);
+  ASSERT_EQ(slow.send(-1), status::ok);  // full, and nobody reads it until the end
+  for (value_t i = 1; i <= 5; ++i) ASSERT_EQ(in.send(value_t{i}), status::ok);
+  in.close();
+  std::uint64_t dropped[2] = {0, 0};
+  status result = status::would_block;
+  std::jthread f([&](std::stop_token st) {
+    result = custody::fanout(st, in.receiver(), {slow.sender(), fast.sender()},
+                             fanout_mode::replace_when_full, dropped);
+  });
+  for (value_t i = 1; i <= 5; ++i) ASSERT_EQ(*fast.recv(), i);
+  f.request_stop();
+  f.join();
+  EXPECT_EQ(result, status::stopped);
+  EXPECT_EQ(dropped[0], 5u);  // 1..4 replaced, 5 still waiting at the stop
+  EXPECT_EQ(dropped[1], 0u);
+  EXPECT_EQ(drain(slow), (std::vector<value_t>{-1}));
+}
+
+// Stop is honoured between any two values, however many the input still holds.
+TEST(StoreFanout, AStoppedFanoutPassesNoQueuedValueOn) {
+  constexpr value_t n = 1000;
+  Channel<value_t> in(n), out(n);
+  for (value_t i = 0; i < n; ++i) ASSERT_EQ(in.send(value_t{i}), status::ok);
+  for (fanout_mode mode : {fanout_mode::replace_when_full, fanout_mode::lossless}) {
+    std::stop_source stop;
+    stop.request_stop();
+    EXPECT_EQ(custody::fanout(stop.get_token(), mode, in.receiver(), out), status::stopped);
+    EXPECT_EQ(out.size(), 0u);
+    EXPECT_EQ(in.size(), static_cast<std::size_t>(n));
+  }
+}
+
+// With a producer that never runs dry, the reader stops the fanout from its own thread and
+// counts what still arrives: at most the value in hand and one the fanout had already taken.
+TEST(StoreFanout, AFanoutFedWithoutEndStopsWithinAValueOrTwo) {
+  Channel<value_t> in(64), out(0);
+  std::jthread producer([&](std::stop_token st) {
+    for (value_t i = 0; in.send(value_t{i}, st) == status::ok; ++i) {
+    }
+  });
+  std::jthread f([&](std::stop_token st) { custody::fanout(st, in.receiver(), out); });
+  int after_stop = -1;
+  for (value_t v : out.receiver()) {
+    (void)v;
+    if (after_stop >= 0) {
+      ++after_stop;
+    } else if (v >= 1000) {
+      f.request_stop();
+      after_stop = 0;
+    }
+  }
+  EXPECT_GE(after_stop, 0);
+  EXPECT_LE(after_stop, 2);
 }
 
 }  // namespace

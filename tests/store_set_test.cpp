@@ -5,8 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <latch>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -173,6 +176,61 @@ TEST(StoreSet, TimeoutAndStopWhileTheOwnerHoldsTheRequest) {
   EXPECT_FALSE(std::move(*first).reject(std::errc::timed_out, "late"));
   EXPECT_EQ(owner.accept(std::move(*second)), status::ok);  // the owner may still apply it
   EXPECT_EQ(store.get(), 2);
+}
+
+// A caller that gave up while its request still waited in the channel was told timeout or
+// stopped: the owner never sees that request, so it cannot carry it out behind the caller.
+TEST(StoreSet, ARequestWhoseCallerGaveUpWhileQueuedNeverReachesTheOwner) {
+  auto made = make_store<std::int64_t>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::stop_source stop;
+  std::latch gave_up(2);
+  std::jthread timed_out([&] {
+    EXPECT_EQ(store.set_for(1, 1ms).status(), set_status::timeout);
+    gave_up.count_down();
+  });
+  std::jthread stopped([&] {
+    EXPECT_EQ(store.set(2, stop.get_token()).status(), set_status::stopped);
+    gave_up.count_down();
+  });
+  auto requests = owner.requests();
+  while (requests.size() < 2) std::this_thread::yield();  // both wait in the channel
+  stop.request_stop();
+  gave_up.wait();
+  std::jthread patient([&] { EXPECT_EQ(store.set(3).status(), set_status::accepted); });
+  auto r = requests.recv();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->value(), 3);
+  EXPECT_EQ(owner.accept(std::move(*r)), status::ok);
+  patient.join();
+  EXPECT_EQ(requests.try_recv().status(), status::would_block);
+  EXPECT_EQ(store.get(), 3);
+}
+
+// The public pieces an owner elsewhere (custody::nats) is built from: forwarding requests,
+// answering with a bare status, and the version an accepted value was stored at.
+TEST(StoreSet, ForwardedRequestsAnsweredWithAStatusAndVersionsOfAcceptedValues) {
+  auto made = make_store<std::int64_t>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
+  std::jthread caller([&] {
+    const auto r = store.set(5);
+    ASSERT_TRUE(r.accepted());
+    EXPECT_EQ(r.version(), 2u);  // the first change after the initial value
+  });
+  auto q = owner.requests().recv();
+  ASSERT_TRUE(q);
+  EXPECT_EQ(owner.accept(std::move(*q)), status::ok);
+  caller.join();
+  EXPECT_EQ(store.get_versioned(), (std::pair<std::int64_t, std::uint64_t>(5, 2)));
+
+  owner.forward_requests([&](custody::SetRequest<std::int64_t>&& r) {
+    EXPECT_THROW((void)std::move(r).answer(set_status::accepted), std::invalid_argument);
+    EXPECT_TRUE(std::move(r).answer(set_status::disconnected));
+  });
+  EXPECT_EQ(store.set(6).status(), set_status::disconnected);
+  EXPECT_EQ(store.get(), 5);
 }
 
 TEST(StoreSet, TimeoutWhileTheRequestChannelIsFull) {

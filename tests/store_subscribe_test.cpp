@@ -224,6 +224,25 @@ TEST(StoreSubscribe, AFullBlockSubscriberHoldsTheOwnerUntilStopped) {
   EXPECT_EQ(owner.publish_for(4, 10ms), status::timeout);
 }
 
+// A publish that gives up on a full block subscriber (deadline or stop) stores the value;
+// the subscriber learns what it missed from missed(), as a lossy one does.
+TEST(StoreSubscribe, AFullBlockSubscriberCountsWhatAPublishThatGaveUpMissed) {
+  auto made = make_store<value_t>(0);
+  auto& owner = made.owner;
+  auto stuck = made.store.subscribe(policy::block(1));
+  ASSERT_EQ(owner.publish(1), status::ok);
+  EXPECT_EQ(owner.publish_for(2, 1ms), status::timeout);
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_EQ(owner.publish(3, stop.get_token()), status::stopped);
+  EXPECT_EQ(made.store.get(), 3);
+  EXPECT_EQ(*stuck.try_recv(), 1);
+  EXPECT_EQ(stuck.missed(), 0u);
+  ASSERT_EQ(owner.publish(4), status::ok);
+  EXPECT_EQ(*stuck.try_recv(), 4);
+  EXPECT_EQ(stuck.missed(), 2u);  // 2 and 3
+}
+
 TEST(StoreSubscribe, AnOwnerTaskWithAStuckBlockSubscriberStillShutsDown) {
   auto made = make_store<value_t>(0);
   auto& owner = made.owner;

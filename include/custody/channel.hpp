@@ -14,8 +14,10 @@
 //   std::shared_ptr: share the channel by copying handles, not by sharing one handle object.
 // - Blocking operations wake when they complete, when the channel is closed, when their stop
 //   token is triggered or when their deadline passes; they never busy-wait (they spin briefly,
-//   then sleep). They throw only what T's move constructor throws (the channel stays
-//   consistent and the value stays with the sender) and std::logic_error on a nil handle.
+//   then sleep). A stop token is checked first: once triggered, send and recv return stopped
+//   even when the channel is ready, so a loop of them stops whatever its channel does. They throw
+//   only what T's move constructor throws (the channel stays consistent and the value stays with
+//   the sender) and std::logic_error on a nil handle.
 
 #include <chrono>
 #include <concepts>
@@ -30,6 +32,7 @@
 #include <utility>
 
 #include "detail/chan_core.hpp"
+#include "detail/channel_ops.hpp"
 #include "detail/select_engine.hpp"
 #include "status.hpp"
 
@@ -127,60 +130,63 @@ received<T> try_receive(chan_core<T>& core) {
   return r;
 }
 
-using time_point = std::chrono::steady_clock::time_point;
-
+/// Receives into `r` in place (what it held is destroyed first): the value is moved once,
+/// from the channel into `r`; a second move could throw after the channel gave the value up.
 template <class T>
-std::shared_ptr<chan_core<T>> make_core(std::size_t capacity) {
-  if (capacity == 0) return std::make_shared<rendezvous_core<T>>();
-  if constexpr (std::is_nothrow_move_constructible_v<T>) {
-    return std::make_shared<buffered_core<T, lockfree_ring<T>>>(capacity);
-  } else {
-    return std::make_shared<buffered_core<T, locked_ring<T>>>(capacity);
-  }
-}
-
-template <class Rep, class Period>
-time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-  const auto now = std::chrono::steady_clock::now();
-  // Saturate: a huge timeout means "no timeout", not an overflowed past deadline.
-  if (d > std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(time_point::max() - now)) {
-    return time_point::max();
-  }
-  return now + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+void receive_into(received<T>& r, chan_core<T>& core, const std::stop_token* stop,
+                  std::optional<time_point> deadline) {
+  received_access::set_status(r, receive_value(received_access::value(r), core, stop, deadline));
 }
 
 template <class T>
 received<T> receive(chan_core<T>& core, const std::stop_token* stop,
                     std::optional<time_point> deadline) {
-  // Filled in place: a second move could throw after the channel gave the value up.
   received<T> r;
-  std::optional<T>& value = received_access::value(r);
-  if (!core.hands_over()) {
-    const status s = core.try_recv(value);
-    received_access::set_status(r, s);
-    if (s != status::would_block) return r;
-  } else if (const std::optional<status> s = core.recv_alone(value, stop, deadline)) {
-    received_access::set_status(r, *s);
-    return r;
-  }
-  alignas(64) wait_state state;
-  op o = make_recv_op(&core, &value);
-  received_access::set_status(r, run_select(state, &o, 1, false, stop, deadline).status);
+  receive_into(r, core, stop, deadline);
   return r;
 }
 
+/// Input iterator for range-for over a receiving handle: each step is a blocking receive,
+/// straight into the iterator (no value is moved after the channel let go of it).
 template <class T>
-status send(chan_core<T>& core, T& value, const std::stop_token* stop,
-            std::optional<time_point> deadline) {
-  if (!core.hands_over()) {
-    if (const status s = core.try_send(value); s != status::would_block) return s;
-  } else if (core.try_send_to_lone(value)) {
-    return status::ok;
+class receive_iterator {
+ public:
+  ///@{
+  /// Standard iterator member types.
+  using iterator_category = std::input_iterator_tag;
+  using value_type = T;
+  using difference_type = std::ptrdiff_t;
+  using pointer = T*;
+  using reference = T&;
+  ///@}
+
+  /// The end position: the channel is closed and drained.
+  receive_iterator() = default;
+  /// Receives the first value from `core` (blocking).
+  explicit receive_iterator(chan_core<T>& core) : core_(&core) { ++*this; }
+  ///@{
+  /// The value received last.
+  T& operator*() const noexcept { return *current_; }
+  T* operator->() const noexcept { return &*current_; }
+  ///@}
+  ///@{
+  /// Receives the next value (blocking); becomes end() once the channel is closed and drained.
+  receive_iterator& operator++() {
+    receive_into(current_, *core_, nullptr, std::nullopt);
+    if (!current_) core_ = nullptr;
+    return *this;
   }
-  alignas(64) wait_state state;
-  op o = make_send_op(&core, &value);
-  return run_select(state, &o, 1, false, stop, deadline).status;
-}
+  void operator++(int) { ++*this; }
+  ///@}
+  /// Equal when both are end(), or both iterate the same channel.
+  friend bool operator==(const receive_iterator& a, const receive_iterator& b) noexcept {
+    return a.core_ == b.core_;
+  }
+
+ private:
+  chan_core<T>* core_ = nullptr;
+  mutable received<T> current_;
+};
 
 /// What every handle shares: the channel state and its queries.
 template <class T>
@@ -323,45 +329,10 @@ class Receiver : public detail::handle<T> {
   [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
 
   /// Input iterator for range-for: each step is a blocking recv().
-  class iterator {
-   public:
-    ///@{
-    /// Standard iterator member types.
-    using iterator_category = std::input_iterator_tag;
-    using value_type = T;
-    using difference_type = std::ptrdiff_t;
-    using pointer = T*;
-    using reference = T&;
-    ///@}
-
-    /// The end position: the channel is closed and drained.
-    iterator() = default;
-    /// Receives the first value from `rx` (blocking).
-    explicit iterator(Receiver* rx) : rx_(rx) { ++*this; }
-    ///@{
-    /// The value received last.
-    T& operator*() const noexcept { return *current_; }
-    T* operator->() const noexcept { return &*current_; }
-    ///@}
-    ///@{
-    /// Receives the next value (blocking); becomes end() once the channel is closed and drained.
-    iterator& operator++() {
-      current_ = rx_->recv();
-      if (!current_) rx_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    ///@}
-    /// Equal when both are end(), or both iterate the same receiver.
-    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.rx_ == b.rx_; }
-
-   private:
-    Receiver* rx_ = nullptr;
-    mutable received<T> current_;
-  };
+  using iterator = detail::receive_iterator<T>;
 
   /// Receives the first value (blocking) and returns an iterator to it, or end().
-  iterator begin() { return iterator(this); }
+  iterator begin() { return iterator(this->core()); }
   /// The position after the last value: the channel is closed and drained.
   iterator end() noexcept { return iterator(); }
 
@@ -402,6 +373,13 @@ class Channel : public Sender<T> {
     return recv_until(detail::deadline_after(timeout), std::move(stop));
   }
   [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
+  ///@}
+
+  ///@{
+  /// Range-for receives until the channel is closed and drained, as over its Receiver<T>:
+  /// `for (auto& v : channel)`.
+  typename Receiver<T>::iterator begin() { return typename Receiver<T>::iterator(this->core()); }
+  typename Receiver<T>::iterator end() noexcept { return {}; }
   ///@}
 };
 

@@ -18,14 +18,18 @@
 // - A receive case commits with a value, or when its channel is closed and drained (its second
 //   callable runs then, if given). A send case commits when its value is handed over (the
 //   value is moved from only then), or when its channel is closed (the value stays).
-// - on_stop: commits with status::stopped once the token is triggered and no channel case is
-//   ready. on_timeout / on_deadline: commits with status::timeout once the time passes.
+// - on_stop: a triggered token is a ready case like any other (Go's closed `done` channel):
+//   among the ready cases, the stop included, the choice is uniform. So a loop whose inputs
+//   never run dry still stops: each round commits the stop with probability 1/(ready cases).
+//   on_timeout / on_deadline: commits with status::timeout once the time passes and no other
+//   case is ready.
 //   on_default: makes the select non-blocking; commits with status::would_block.
 //   At most one of each of these.
 // - A case built with `.when(false)`, or on a nil Sender/Receiver, never fires (Go's nil chan).
 // - Blocks (spinning briefly, then sleeping) until a case commits. Throws std::logic_error if
 //   no case could ever commit, and whatever a moved value's move constructor throws (the value
 //   then stays with its owner). Thread-safe in the same way as the channel operations.
+// - A list of cases built at run time: select_list (dynamic_select.hpp).
 // - Happens-before: as for the plain send and receive operations.
 
 #include <chrono>
@@ -39,15 +43,10 @@
 
 #include "channel.hpp"
 #include "detail/select_engine.hpp"
+#include "dynamic_select.hpp"
 #include "status.hpp"
 
 namespace custody {
-
-/// Which case of a select committed, and how.
-struct selected {
-  std::size_t index;       ///< the committed case's position among the select's arguments
-  custody::status status;  ///< ok, closed, stopped, timeout, or would_block (default case)
-};
 
 namespace detail {
 
@@ -73,10 +72,67 @@ class case_base {
   bool enabled_ = true;
 };
 
-template <class T, class OnValue, class OnClosed>
-class recv_case : public case_base<recv_case<T, OnValue, OnClosed>> {
+/// The type of the only parameter of a callable with one non-template call operator (or a
+/// function pointer); nothing for a generic callable, whose parameter cannot be looked at.
+template <class F>
+struct sole_parameter {};
+template <class R, class A>
+struct sole_parameter<R (*)(A)> {
+  using type = A;
+};
+template <class R, class A>
+struct sole_parameter<R (*)(A) noexcept> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A)> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A) const> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A) noexcept> {
+  using type = A;
+};
+template <class C, class R, class A>
+struct sole_parameter<R (C::*)(A) const noexcept> {
+  using type = A;
+};
+
+/// True when `F` visibly takes a T by value (a generic callable cannot be looked at).
+template <class T, class F>
+constexpr bool takes_by_value() {
+  if constexpr (requires { typename sole_parameter<F>::type; }) {
+    return std::is_same_v<std::remove_cv_t<typename sole_parameter<F>::type>, T>;
+  } else if constexpr (requires { typename sole_parameter<decltype(&F::operator())>::type; }) {
+    return std::is_same_v<std::remove_cv_t<typename sole_parameter<decltype(&F::operator())>::type>,
+                          T>;
+  } else {
+    return false;
+  }
+}
+
+/// A receive case hands its value to the callable as T&&, straight from where the select
+/// received it. A by-value parameter then moves it once more, after the commit: for a T whose
+/// move constructor may throw, that move could lose the value, so such a callable does not
+/// compile (take T&& or const T& instead). A generic callable taking `auto` by value cannot be
+/// told apart and is the caller's responsibility.
+template <class T, class OnValue>
+constexpr bool check_recv_callable() {
   static_assert(std::is_invocable_v<OnValue&, T&&>,
                 "custody::on_recv: the callable must accept the channel's value type");
+  static_assert(std::is_nothrow_move_constructible_v<T> || !takes_by_value<T, OnValue>(),
+                "custody::on_recv: this value type's move constructor may throw, so the "
+                "callable must take it by reference, as T&& or const T& (a by-value parameter "
+                "would move it after the select committed, and a throwing move would lose it)");
+  return true;
+}
+
+template <class T, class OnValue, class OnClosed>
+class recv_case : public case_base<recv_case<T, OnValue, OnClosed>> {
+  static_assert(check_recv_callable<T, OnValue>());
   static_assert(std::is_invocable_v<OnClosed&>,
                 "custody::on_recv: the on-closed callable must take no arguments");
 
@@ -210,7 +266,9 @@ concept default_kind = requires {
 }  // namespace detail
 
 /// Receive case: `on_value(T&&)` runs with the received value; `on_closed()` (optional) runs
-/// when the channel is closed and drained.
+/// when the channel is closed and drained. For a T whose move constructor may throw,
+/// `on_value` must take it by reference (see check_recv_callable): a by-value parameter would
+/// move it after the select committed, and a throwing move would lose it.
 template <class T, class OnValue, class OnClosed = detail::nothing>
 auto on_recv(const Receiver<T>& rx, OnValue on_value, OnClosed on_closed = {}) {
   return detail::recv_case<T, OnValue, OnClosed>(rx.core_ptr().get(), std::move(on_value),
@@ -285,20 +343,18 @@ selected select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
   detail::op ops[n == 0 ? 1 : n] = {cases.make_op()...};
 
-  const std::stop_token* stop = nullptr;
-  std::optional<detail::steady_clock::time_point> deadline;
-  bool nonblocking = false;
+  detail::select_limits limits;
   std::size_t stop_index = 0, deadline_index = 0, default_index = 0;
   std::size_t position = 0;
   auto inspect = [&]<class C>(C& c) {
     if constexpr (detail::stop_kind<C>) {
-      stop = c.token();
+      limits.stop = c.token();
       stop_index = position;
     } else if constexpr (detail::deadline_kind<C>) {
-      deadline = c.deadline();
+      limits.deadline = c.deadline();
       deadline_index = position;
     } else if constexpr (detail::default_kind<C>) {
-      nonblocking = c.enabled();
+      limits.nonblocking = c.enabled();
       default_index = position;
     }
     ++position;
@@ -306,11 +362,9 @@ selected select(Cases&&... cases) {
   (inspect(cases), ...);
 
   const detail::outcome o = [&] {
-    if (const auto alone = detail::select_alone(ops, n, nonblocking, stop, deadline)) {
-      return *alone;
-    }
+    if (const auto alone = detail::select_alone(ops, n, limits)) return *alone;
     alignas(64) detail::wait_state state;
-    return detail::run_select(state, ops, n, nonblocking, stop, deadline);
+    return detail::run_select(state, ops, n, limits);
   }();
   std::size_t fired = o.index;
   if (fired == detail::outcome::none) {

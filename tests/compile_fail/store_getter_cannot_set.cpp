@@ -1,4 +1,4 @@
-// expect: cannot set\(\): it lacks the set capability
+// expect: satisf.*can_set
 // A Getter reads; asking the owner for a change needs a Setter (or a wider view).
 #include <custody/store.hpp>
 

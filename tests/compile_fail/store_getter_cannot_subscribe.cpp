@@ -1,4 +1,4 @@
-// expect: cannot subscribe\(\): it lacks the subscribe capability
+// expect: satisf.*can_subscribe
 #include <custody/store.hpp>
 
 int main() {

@@ -1,4 +1,4 @@
-// expect: cannot get\(\): it lacks the get capability
+// expect: satisf.*can_get
 #include <custody/store.hpp>
 
 int main() {

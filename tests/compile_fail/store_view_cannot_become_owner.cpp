@@ -1,4 +1,4 @@
-// expect: can never become an Owner
+// expect: a_consumer_view_can_never_become_an_owner
 // The seed's rule "a fire-up function MUST NOT return DataStoreOwner", enforced.
 #include <custody/store.hpp>
 

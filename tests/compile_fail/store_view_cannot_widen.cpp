@@ -1,4 +1,4 @@
-// expect: store views only narrow
+// expect: store_views_only_narrow
 // A Getter handed to a function must not be turned back into a Store that can set.
 #include <custody/store.hpp>
 

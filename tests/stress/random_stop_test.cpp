@@ -133,7 +133,7 @@ std::chrono::microseconds run_once(rng& r, std::chrono::microseconds stop_after,
   group.spawn("fanout",
               [in = custody::Receiver<std::int64_t>(store.subscribe(policy::block(2))),
                outs = std::vector<custody::Sender<std::int64_t>>{a, b}](std::stop_token stop) {
-                custody::fanout(stop, in, outs, custody::fanout_mode::lockstep);
+                custody::fanout(stop, in, outs, custody::fanout_mode::lossless);
               });
   for (custody::Receiver<std::int64_t> rx : {a.receiver(), b.receiver()}) {
     group.spawn("consumer", [rx, &c](std::stop_token stop) mutable {

@@ -11,9 +11,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "../status.hpp"
 #include "parker.hpp"
 #include "ring.hpp"
+#include "status.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {

@@ -11,9 +11,9 @@
 #include <optional>
 #include <utility>
 
-#include "../status.hpp"
 #include "mutex.hpp"
 #include "spin.hpp"
+#include "status.hpp"
 
 namespace custody::detail {
 

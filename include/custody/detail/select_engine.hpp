@@ -1,12 +1,17 @@
 #pragma once
 // The one algorithm behind every blocking operation: a plain send or receive is a select of
-// one case.
+// one case. Its phases (select_run):
 //
-// 1. Try every enabled case once, in a fresh random order (uniform choice among ready cases).
-// 2. Nothing ready: register a waiter on every case, each of which re-checks its channel.
-// 3. Wait until one party settles the operation: a peer that moved a value (done), a channel
-//    that may be ready again (notified: retry), close, the stop token or the deadline.
-// 4. Unregister everything and report, or go back to 1.
+// 1. attempt: try every enabled case once, in a fresh random order. A triggered stop token is
+//    one more case in that order, so among the ready cases (a fired stop included) the choice
+//    is uniform, as for Go's closed `done` channel: a loop whose inputs never run dry still
+//    stops within a few rounds.
+// 2. spin: buffered channels only, keep attempting for a few microseconds.
+// 3. arm: hook the stop token, check the deadline.
+// 4. register: link a waiter on every case, each of which re-checks its channel.
+// 5. wait: until one party settles the operation: a peer that moved a value (done), a channel
+//    that may be ready again (notified: retry), close, the stop token or the deadline. Then
+//    unregister everything and report, or go back to 1.
 
 #include <chrono>
 #include <cstddef>
@@ -16,9 +21,9 @@
 #include <stop_token>
 #include <vector>
 
-#include "../status.hpp"
 #include "chan_core.hpp"
 #include "parker.hpp"
+#include "status.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {
@@ -108,14 +113,20 @@ struct wait_state {
   waiter waiters[inline_cases];
 };
 
+/// How a select may end besides a channel case: its stop token, deadline, default case.
+struct select_limits {
+  bool nonblocking = false;
+  const std::stop_token* stop = nullptr;
+  std::optional<steady_clock::time_point> deadline;
+};
+
 /// A blocking select whose only enabled case receives from an unbuffered channel, besides a
 /// stop token or a deadline (the seed's `for { select { case v := <-ch: ... case <-done: } }`),
 /// is a plain receive: it waits in the channel's lone slot when the channel has one free.
-/// Nothing when it cannot: run the select.
-inline std::optional<outcome> select_alone(op* ops, std::size_t n, bool nonblocking,
-                                           const std::stop_token* stop,
-                                           std::optional<steady_clock::time_point> deadline) {
-  if (nonblocking) return std::nullopt;
+/// Nothing when it cannot (or when the stop already fired: the select then chooses fairly
+/// between the stop and a ready value): run the select.
+inline std::optional<outcome> select_alone(op* ops, std::size_t n, const select_limits& limits) {
+  if (limits.nonblocking || (limits.stop && limits.stop->stop_requested())) return std::nullopt;
   std::size_t only = outcome::none;
   for (std::size_t i = 0; i < n; ++i) {
     if (!ops[i].core) continue;
@@ -123,120 +134,149 @@ inline std::optional<outcome> select_alone(op* ops, std::size_t n, bool nonblock
     only = i;
   }
   if (only == outcome::none || !ops[only].recv_alone) return std::nullopt;
-  const std::optional<status> s = ops[only].recv_alone(ops[only], stop, deadline);
+  const std::optional<status> s = ops[only].recv_alone(ops[only], limits.stop, limits.deadline);
   if (!s) return std::nullopt;
   if (*s == status::stopped || *s == status::timeout) return outcome{outcome::none, *s};
   return outcome{only, *s};
 }
 
-/// Runs a select over `ops[0..n)`. Disabled cases (null core) never fire. `stop` and
-/// `deadline` are optional. With `nonblocking`, returns {none, would_block} when no case is ready.
-/// Throws std::logic_error when nothing could ever complete it; rethrows a throwing move.
-inline outcome run_select(wait_state& local, op* ops, std::size_t n, bool nonblocking,
-                          const std::stop_token* stop,
-                          std::optional<steady_clock::time_point> deadline) {
-  // Small selects keep their bookkeeping on the stack.
-  constexpr std::size_t inline_cases = wait_state::inline_cases;
-  std::uint32_t order_inline[inline_cases];
-  parker& self = local.self;
-  waiter* const waiters_inline = local.waiters;
-  std::vector<std::uint32_t> order_heap;
-  std::vector<waiter> waiters_heap;
-  std::uint32_t* order = order_inline;
-  waiter* waiters = waiters_inline;
-  if (n > inline_cases) {
-    order_heap.resize(n);
-    waiters_heap.resize(n);
-    order = order_heap.data();
-    waiters = waiters_heap.data();
-  }
-  std::size_t enabled = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (ops[i].core) order[enabled++] = static_cast<std::uint32_t>(i);
-  }
-  const bool stoppable = stop && stop->stop_possible();
-  if (enabled == 0 && !nonblocking && !stoppable && !deadline) {
-    throw std::logic_error("custody: select has no enabled case, stop token or deadline");
+/// The position a fired stop token takes in the random order of cases.
+inline constexpr std::uint32_t stop_entry = static_cast<std::uint32_t>(-1);
+
+/// One run of a select over `ops[0..n)`, phase by phase (see the top of this header).
+/// `order` has room for n + 1 entries and `waiters` for n: the caller provides them so that a
+/// select of a few cases, or a reused dynamic one, allocates nothing.
+class select_run {
+ public:
+  select_run(parker& self, op* ops, std::size_t n, const select_limits& limits,
+             std::uint32_t* order, waiter* waiters)
+      : self_(self), ops_(ops), limits_(limits), order_(order), waiters_(waiters) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!ops[i].core) continue;
+      order_[enabled_++] = static_cast<std::uint32_t>(i);
+      hands_over_ |= ops[i].hands_over;
+    }
+    stoppable_ = limits.stop && limits.stop->stop_possible();
+    candidates_ = enabled_;
+    if (stoppable_) order_[candidates_++] = stop_entry;
+    if (enabled_ == 0 && !limits.nonblocking && !stoppable_ && !limits.deadline) {
+      throw std::logic_error("custody: select has no enabled case, stop token or deadline");
+    }
+    // A lone unbuffered case is checked under its channel's lock while registering, so a
+    // separate first attempt would only take that lock twice. An expired deadline or a fired
+    // stop must still see a ready case: they attempt before registering.
+    attempt_first_ =
+        limits.nonblocking || enabled_ != 1 || !hands_over_ || stop_fired() || deadline_passed();
   }
 
-  // A lone unbuffered case is checked under its channel's lock while registering, so a
-  // separate first attempt would only take that lock twice.
-  bool hands_over = false;
-  for (std::size_t k = 0; k < enabled; ++k) hands_over |= ops[order[k]].hands_over;
-  // An expired deadline must still see a ready case: it returns before registering.
-  bool attempt_first = nonblocking || enabled != 1 || !hands_over ||
-                       (stoppable && stop->stop_requested()) ||
-                       (deadline && steady_clock::now() >= *deadline);
-
-  // Declared after `self`: its destructor waits for a running callback, so `self` outlives it.
-  std::optional<std::stop_callback<stop_settler>> on_stop;
-  std::size_t preferred = outcome::none;
-  for (;;) {
-    if (preferred != outcome::none) {
-      const status s = ops[preferred].attempt(ops[preferred]);
-      if (s != status::would_block) return {preferred, s};
-    }
-    // Fisher-Yates: every permutation equally likely.
-    for (std::size_t i = enabled; i > 1; --i) {
-      std::swap(order[i - 1], order[next_random() % i]);
-    }
-    std::optional<outcome> ready;
-    auto attempt_all = [&](bool spinning) {
-      for (std::size_t k = 0; k < enabled; ++k) {
-        op& o = ops[order[k]];
-        const status s = spinning ? o.attempt_spinning(o) : o.attempt(o);
-        if (s != status::would_block) {
-          ready = outcome{order[k], s};
-          return true;
-        }
+  /// Runs the phases until a case commits. Throws what a case's move throws (after
+  /// unregistering).
+  outcome run() {
+    for (;;) {
+      if (preferred_ != outcome::none) {
+        const status s = ops_[preferred_].attempt(ops_[preferred_]);
+        if (s != status::would_block) return {preferred_, s};
+        preferred_ = outcome::none;
       }
-      return false;
-    };
-    if (attempt_first && attempt_all(false)) return *ready;
-    attempt_first = true;
-    if (nonblocking) {
-      // The default case fires only when no other case is ready: a triggered stop is.
-      if (stoppable && stop->stop_requested()) return {outcome::none, status::stopped};
-      return {outcome::none, status::would_block};
+      shuffle();
+      if (attempt_first_ && attempt(false)) return ready_;
+      attempt_first_ = true;
+      // The default case fires only when no other case is ready (a fired stop was one).
+      if (limits_.nonblocking) return {outcome::none, status::would_block};
+      if (spin()) return ready_;
+      if (arm()) return ready_;
+      switch (register_all()) {
+        case registration::committed:
+          return ready_;
+        case registration::restart:
+          continue;
+        case registration::waiting:
+          break;
+      }
+      if (wait()) return ready_;
     }
-    // Buffered channels only: a value or room usually appears within microseconds while the
-    // peer runs on another core, and finding it by spinning costs the peer nothing, whereas
-    // registering makes every peer operation notify us.
-    // (Not when the deadline has passed: a zero timeout must not cost a whole spin.)
-    const bool spun = !hands_over && enabled > 0 && !(deadline && steady_clock::now() >= *deadline);
-    // Growing pauses between attempts keep us off the peer's cache lines so it can get ahead.
-    if (spun && spin_until([&] { return attempt_all(true); }, 16)) return *ready;
+  }
 
-    self.reset();
-    if (stoppable) {
-      if (!on_stop) on_stop.emplace(*stop, stop_settler{&self});
+ private:
+  enum class registration : std::uint8_t { waiting, committed, restart };
+
+  bool stop_fired() const noexcept { return stoppable_ && limits_.stop->stop_requested(); }
+  bool deadline_passed() const noexcept {
+    return limits_.deadline && steady_clock::now() >= *limits_.deadline;
+  }
+
+  // Fisher-Yates: every permutation equally likely, so the first ready case found is a
+  // uniform choice among the ready ones.
+  void shuffle() noexcept {
+    for (std::size_t i = candidates_; i > 1; --i) {
+      std::swap(order_[i - 1], order_[next_random() % i]);
+    }
+  }
+
+  // Phase 1: one attempt at every case, the stop token included, in the shuffled order.
+  bool attempt(bool spinning) {
+    for (std::size_t k = 0; k < candidates_; ++k) {
+      const std::uint32_t i = order_[k];
+      if (i == stop_entry) {
+        if (!limits_.stop->stop_requested()) continue;
+        ready_ = {outcome::none, status::stopped};
+        return true;
+      }
+      op& o = ops_[i];
+      const status s = spinning ? o.attempt_spinning(o) : o.attempt(o);
+      if (s != status::would_block) {
+        ready_ = {i, s};
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Phase 2, buffered channels only: a value or room usually appears within microseconds
+  // while the peer runs on another core, and finding it by spinning costs the peer nothing,
+  // whereas registering makes every peer operation notify us. Not once the deadline passed:
+  // a zero timeout must not cost a whole spin. Growing pauses between attempts keep us off
+  // the peer's cache lines so it can get ahead.
+  bool spin() {
+    spun_ = !hands_over_ && enabled_ > 0 && !deadline_passed();
+    return spun_ && spin_until([&] { return attempt(true); }, 16);
+  }
+
+  // Phase 3: the stop token will settle us from now on; a stop or deadline already past ends
+  // the select here.
+  bool arm() {
+    self_.reset();
+    if (stoppable_) {
+      if (!on_stop_) on_stop_.emplace(*limits_.stop, stop_settler{&self_});
       // A stop that fired while the word was still settled from the last round was lost.
-      if (stop->stop_requested()) return {outcome::none, status::stopped};
-    }
-    if (deadline && steady_clock::now() >= *deadline) return {outcome::none, status::timeout};
-
-    std::size_t registered = 0;
-    // `settled_by_peer`: the case whose peer (or notifier) already unlinked it.
-    auto unregister = [&](std::size_t settled_by_peer = outcome::none) noexcept {
-      for (std::size_t k = 0; k < registered; ++k) {
-        if (order[k] == settled_by_peer) continue;
-        op& o = ops[order[k]];
-        o.dequeue(o, waiters[order[k]]);
+      if (limits_.stop->stop_requested()) {
+        ready_ = {outcome::none, status::stopped};
+        return true;
       }
-      registered = 0;
-    };
+    }
+    if (deadline_passed()) {
+      ready_ = {outcome::none, status::timeout};
+      return true;
+    }
+    return false;
+  }
+
+  // Phase 4: a waiter on every channel case; a channel may complete the case, or ask for a
+  // new round, while we register.
+  registration register_all() {
     std::optional<outcome> committed;
     bool restart = false;
     try {
-      for (std::size_t k = 0; k < enabled; ++k) {
-        const std::uint32_t i = order[k];
-        waiter& w = waiters[i];
+      for (std::size_t k = 0; k < candidates_; ++k) {
+        const std::uint32_t i = order_[k];
+        if (i == stop_entry) continue;
+        waiter& w = waiters_[i];
         w = waiter{};
-        w.owner = &self;
+        w.owner = &self_;
         w.index = i;
-        const enqueued e = ops[i].enqueue(ops[i], w);
+        const enqueued e = ops_[i].enqueue(ops_[i], w);
         // Counted even when not left waiting: a buffered channel links `w` before re-checking.
-        ++registered;
+        registered_ = k + 1;
         if (e == enqueued::waiting) continue;
         if (e == enqueued::committed_ok) committed = outcome{i, status::ok};
         if (e == enqueued::committed_closed) committed = outcome{i, status::closed};
@@ -249,14 +289,29 @@ inline outcome run_select(wait_state& local, op* ops, std::size_t n, bool nonblo
     }
     if (committed) {
       unregister(committed->index);  // completed while registering: never linked
-      return *committed;
+      ready_ = *committed;
+      return registration::committed;
     }
     if (restart) {
       unregister();
-      continue;
+      return registration::restart;
     }
+    return registration::waiting;
+  }
 
-    const std::uint32_t s = self.wait(deadline, !spun);
+  // `settled_by_peer`: the case whose peer (or notifier) already unlinked it.
+  void unregister(std::size_t settled_by_peer = outcome::none) noexcept {
+    for (std::size_t k = 0; k < registered_; ++k) {
+      const std::uint32_t i = order_[k];
+      if (i == stop_entry || i == settled_by_peer) continue;
+      ops_[i].dequeue(ops_[i], waiters_[i]);
+    }
+    registered_ = 0;
+  }
+
+  // Phase 5: sleep until settled; true with the outcome, false to go round again.
+  bool wait() {
+    const std::uint32_t s = self_.wait(limits_.deadline, !spun_);
     const std::uint32_t index = parker::index(s);
     const settled how = parker::how(s);
     const bool unlinked_by_peer =
@@ -264,20 +319,56 @@ inline outcome run_select(wait_state& local, op* ops, std::size_t n, bool nonblo
     unregister(unlinked_by_peer ? index : outcome::none);
     switch (how) {
       case settled::done:
-        return {index, status::ok};
+        ready_ = {index, status::ok};
+        return true;
       case settled::closed:
-        return {index, status::closed};
+        ready_ = {index, status::closed};
+        return true;
       case settled::stopped:
-        return {outcome::none, status::stopped};
+        ready_ = {outcome::none, status::stopped};
+        return true;
       case settled::timed_out:
-        return {outcome::none, status::timeout};
+        ready_ = {outcome::none, status::timeout};
+        return true;
       case settled::notified:
-        preferred = index;
-        break;
+        preferred_ = index;
+        return false;
       case settled::restart:
-        break;
+        return false;
     }
+    return false;
   }
+
+  parker& self_;
+  op* const ops_;
+  const select_limits& limits_;
+  std::uint32_t* const order_;
+  waiter* const waiters_;
+  std::size_t enabled_ = 0;     // channel cases, first in order_
+  std::size_t candidates_ = 0;  // enabled_, plus the stop entry when there is a token
+  std::size_t registered_ = 0;  // entries of order_ that may hold a linked waiter
+  bool hands_over_ = false;
+  bool stoppable_ = false;
+  bool attempt_first_ = true;
+  bool spun_ = false;
+  std::size_t preferred_ = outcome::none;  // the case whose channel notified us
+  outcome ready_{outcome::none, status::would_block};
+  // Declared after everything it may touch: its destructor waits for a running callback.
+  std::optional<std::stop_callback<stop_settler>> on_stop_;
+};
+
+/// Runs a select over `ops[0..n)`. Disabled cases (null core) never fire. With
+/// `limits.nonblocking`, returns {none, would_block} when no case is ready.
+/// Throws std::logic_error when nothing could ever complete it; rethrows a throwing move.
+inline outcome run_select(wait_state& local, op* ops, std::size_t n, const select_limits& limits) {
+  constexpr std::size_t inline_cases = wait_state::inline_cases;
+  std::uint32_t order_inline[inline_cases + 1];
+  if (n <= inline_cases) {
+    return select_run(local.self, ops, n, limits, order_inline, local.waiters).run();
+  }
+  std::vector<std::uint32_t> order(n + 1);
+  std::vector<waiter> waiters(n);
+  return select_run(local.self, ops, n, limits, order.data(), waiters.data()).run();
 }
 
 }  // namespace custody::detail

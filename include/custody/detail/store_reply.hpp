@@ -15,9 +15,9 @@
 #include <system_error>
 #include <utility>
 
-#include "../store/result.hpp"
 #include "chan_core.hpp"
 #include "parker.hpp"
+#include "set_result.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
 #include "waiter.hpp"

@@ -15,14 +15,15 @@
 #include <utility>
 #include <vector>
 
-#include "../channel.hpp"
-#include "../status.hpp"
-#include "../store/policy.hpp"
-#include "../store/request.hpp"
-#include "../store/result.hpp"
+#include "channel_ops.hpp"
+#include "set_request.hpp"
+#include "set_result.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
+#include "status.hpp"
+#include "store_policy.hpp"
 #include "store_reply.hpp"
+#include "store_requests.hpp"
 #include "store_subscriber.hpp"
 
 namespace custody {
@@ -40,12 +41,6 @@ constexpr bool check_store_value() {
 
 namespace detail {
 
-/// A handle on a channel whose lifetime the caller guarantees: shares no ownership.
-template <class X>
-std::shared_ptr<chan_core<X>> borrow(chan_core<X>& core) noexcept {
-  return std::shared_ptr<chan_core<X>>(std::shared_ptr<void>(), &core);
-}
-
 template <class T>
 class store_state {
   static_assert(check_store_value<T>());
@@ -54,7 +49,7 @@ class store_state {
   using cell_type = snapshot_cell<T>;
 
   store_state(const T& initial, std::size_t request_capacity)
-      : cell(initial), requests(request_capacity) {}
+      : cell(initial), requests(make_request_channel(request_capacity)) {}
 
   store_state(const store_state&) = delete;
   store_state& operator=(const store_state&) = delete;
@@ -67,7 +62,9 @@ class store_state {
   }
 
   cell_type cell;
-  Channel<SetRequest<T>> requests;
+  /// Set requests: callers send, the owner receives (Receiver of the same channel, whose
+  /// receives skip requests whose callers gave up while they waited in it).
+  std::shared_ptr<chan_core<SetRequest<T>>> requests;
   /// For a store whose owner lives elsewhere (another process): set() hands each request to
   /// this, on the caller's thread, instead of queueing it for an owner task, which saves a
   /// thread hand-over per request. It must take the request (and answer it, now or later)
@@ -101,20 +98,17 @@ class store_state {
       ~unlinker() { s->unlink(c); }
     } unlink_later{this, cell_ptr};
 
-    const std::stop_token token = stop ? *stop : std::stop_token();
     if (forward_requests) {
       forward_requests(std::move(request));
     } else {
-      const status sent = deadline ? requests.send_until(std::move(request), *deadline, token)
-                                   : requests.send(std::move(request), token);
+      const status sent = send(*requests, request, stop, deadline);
       if (sent != status::ok) {  // the request stayed here
         request_access::discard(request);
         return set_result<T>(failure(sent));
       }
     }
-    Receiver<reply_ready> reply(borrow(cell_ptr->channel()));
-    const status answered =
-        (deadline ? reply.recv_until(*deadline, token) : reply.recv(token)).status();
+    std::optional<reply_ready> ready;
+    const status answered = receive_value(ready, cell_ptr->channel(), stop, deadline);
     if (answered != status::ok) {
       if (cell_ptr->abandon()) return set_result<T>(failure(answered));
       cell_ptr->wait_answered();  // an answer was being written as we gave up: take it
@@ -132,8 +126,8 @@ class store_state {
     // read below sees that commit; otherwise the owner finds this subscription.
     const bool registered = push_new(core);
     if (p.current_first()) {
-      const auto [value, version] = cell.load_versioned();
-      core->offer_current(value, version);
+      auto [value, version] = cell.load_versioned();
+      core->offer_current(std::make_shared<const T>(std::move(value)), version);
     }
     if (!registered) {
       core->close_store();
@@ -146,15 +140,57 @@ class store_state {
 
   /// Offers the committed value to every subscriber without waiting, and remembers the full
   /// lossless ones for wait_blocked().
+  /// One copy of the value is made for all of them; if making it (or growing a ring) throws,
+  /// every subscriber not yet served is told it missed the update, and the exception goes on.
   void offer_all() {
     blocked_.clear();
     adopt();
     if (subs_.empty()) return;
-    const T& value = cell.current();
     const std::uint64_t version = cell.version();
-    for (std::size_t i = 0; i < subs_.size();) {
+    std::size_t i = 0;
+    try {
+      offered_ = std::make_shared<const T>(cell.current());
+      offer_from(i, version);
+    } catch (...) {
+      for (; i < subs_.size(); ++i) subs_[i]->skip(version);
+      for (sub_core<T>* full : blocked_) full->skip(version);
+      blocked_.clear();
+      offered_.reset();
+      throw;
+    }
+  }
+
+  /// Waits until every subscriber found full by offer_all() took the value (or went away).
+  /// One after the other: the owner needs all of them anyway, and they drain concurrently.
+  /// Those it gives up on (stop or deadline) are told they missed the update.
+  status wait_blocked(const std::stop_token* stop,
+                      std::optional<steady_clock::time_point> deadline) {
+    // The rings hold their own references to the value: the owner's one goes now.
+    std::shared_ptr<const T> offered = std::move(offered_);
+    if (blocked_.empty()) return status::ok;  // the common case: no token copy, no waiting
+    const std::uint64_t version = cell.version();
+    status result = status::ok;
+    for (sub_core<T>* s : blocked_) {
+      if (result != status::ok) {
+        s->skip(version);
+        continue;
+      }
+      offer_token<T> offer{offered, version};
+      const status r = send(s->offers(), offer, stop, deadline);
+      if (r == status::stopped || r == status::timeout) {
+        s->skip(version);
+        result = r;
+      }
+    }
+    blocked_.clear();
+    return result;
+  }
+
+ private:
+  void offer_from(std::size_t& i, std::uint64_t version) {
+    while (i < subs_.size()) {
       sub_core<T>* s = subs_[i];
-      switch (s->offer(value, version)) {
+      switch (s->offer(offered_, version)) {
         case offer_result::ok:
           ++i;
           break;
@@ -171,27 +207,7 @@ class store_state {
     }
   }
 
-  /// Waits until every subscriber found full by offer_all() took the value (or went away).
-  /// One after the other: the owner needs all of them anyway, and they drain concurrently.
-  status wait_blocked(const std::stop_token* stop,
-                      std::optional<steady_clock::time_point> deadline) {
-    if (blocked_.empty()) return status::ok;  // the common case: no token copy, no waiting
-    const std::stop_token token = stop ? *stop : std::stop_token();
-    status result = status::ok;
-    for (sub_core<T>* s : blocked_) {
-      Sender<offer_token<T>> room(borrow(s->offers()));
-      offer_token<T> offer{&cell.current(), cell.version()};
-      const status r = deadline ? room.send_until(std::move(offer), *deadline, token)
-                                : room.send(std::move(offer), token);
-      if (r == status::stopped || r == status::timeout) {
-        result = r;
-        break;
-      }
-    }
-    blocked_.clear();
-    return result;
-  }
-
+ public:
   std::size_t subscriber_count() {
     adopt();
     for (std::size_t i = 0; i < subs_.size();) {
@@ -210,10 +226,8 @@ class store_state {
   /// requests still queued, get owner_gone; subscribers drain, then see closed.
   void close() noexcept {
     closed_.store(true, std::memory_order_release);
-    requests.close();
-    for (;;) {
-      auto r = requests.try_recv();
-      if (!r) break;
+    requests->close();
+    for (std::optional<SetRequest<T>> r; requests->try_recv(r) == status::ok; r.reset()) {
       request_access::answer(*r, set_status::owner_gone);
     }
     {
@@ -241,6 +255,12 @@ class store_state {
 
  private:
   static constexpr std::uintptr_t closed_mark = 1;
+
+  static std::shared_ptr<chan_core<SetRequest<T>>> make_request_channel(std::size_t capacity) {
+    std::shared_ptr<chan_core<SetRequest<T>>> queue = make_core<SetRequest<T>>(capacity);
+    if (capacity == 0) return queue;  // a caller who gives up withdraws its send
+    return std::make_shared<request_core<SetRequest<T>>>(std::move(queue));
+  }
 
   static set_status failure(status s) noexcept {
     return s == status::timeout   ? set_status::timeout
@@ -336,6 +356,7 @@ class store_state {
   // Owner-only.
   std::vector<sub_core<T>*> subs_;
   std::vector<sub_core<T>*> blocked_;
+  std::shared_ptr<const T> offered_;  // the committed value, from offer_all to wait_blocked
 };
 
 }  // namespace detail

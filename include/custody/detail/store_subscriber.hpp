@@ -3,22 +3,30 @@
 // through a shared queue or a fanout thread); the subscriber receives from it with an ordinary
 // Receiver, so a subscription works with recv, range-for and select.
 //
-// One ring under one short spinlock holds up to `capacity` unread updates (its storage starts
-// inside the core and grows only when the subscriber falls behind):
+// The owner copies each committed value once, into a shared_ptr<const T>, and every
+// subscription's ring holds pointers to such copies; a receiver makes its own T from the
+// pointer. So under the ring's short spinlock only pointers and counters move: no T is
+// copied, moved or destroyed there, nothing is allocated and nobody is woken (whom to wake is
+// claimed under the lock and woken after it).
+//
+// The ring holds up to `capacity` unread updates (its storage starts inside the core and
+// grows, allocated outside the lock, only when the subscriber falls behind):
 // - lossless (policy::block): when the ring is full the owner's offer reports `full`, and the
 //   owner waits for room by sending through the core's second face, a chan_core of
 //   offer_token, with the ordinary channel machinery (stop token, deadline); it is woken once
-//   half of the ring is free;
+//   half of the ring is free. If it gives up (skip()), the update is counted as missed;
 // - overwriting (policy::latest = capacity 1, policy::buffer(n)): the owner drops the oldest
-//   unread update and counts it. The count travels with the next value in the ring and is
-//   added to the subscriber's missed counter when that value is received, so the count read
-//   after a receive is exactly the number of updates lost before it.
+//   unread update and counts it.
+// A missed count travels with the next value in the ring and is added to the subscriber's
+// missed counter when that value is received, so the count read after a receive is exactly
+// the number of updates lost before it.
 // Every update carries the store's version; an update not newer than the last one taken in is
 // ignored. That lets the subscriber put the store's current value in first without racing the
 // owner: whichever of the two comes second and is not newer is dropped.
 //
-// Waiting receivers and the waiting owner are kept in queues under the same lock as the ring,
-// and are woken under it, once per update, only if they sleep.
+// A receiver copies the value at the head while it still sits there, and takes it out of the
+// ring only if it is still the head once the copy is made: a copy that throws leaves the value
+// in place.
 //
 // Lifetime: two references, the store's (released by the owner once it sees the subscription
 // gone or the store closes) and the receivers' (one shared_ptr control block whose deleter
@@ -35,10 +43,10 @@
 #include <optional>
 #include <utility>
 
-#include "../status.hpp"
 #include "chan_core.hpp"
 #include "parker.hpp"
 #include "spin.hpp"
+#include "thread_annotations.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {
@@ -46,11 +54,43 @@ namespace custody::detail {
 enum class offer_result : std::uint8_t { ok, full, gone };
 
 /// What the owner "sends" to a full lossless subscription to wait for room: the committed
-/// value (copied in, never moved from) and its version.
+/// value's shared copy and its version.
 template <class T>
 struct offer_token {
-  const T* value;
+  std::shared_ptr<const T> value;
   std::uint64_t version;
+};
+
+/// Waiters claimed under a lock, woken after it: a chain through their own links, which are
+/// ours from the claim until finish().
+class claimed_waiters {
+ public:
+  claimed_waiters() = default;
+  claimed_waiters(const claimed_waiters&) = delete;
+  claimed_waiters& operator=(const claimed_waiters&) = delete;
+  ~claimed_waiters() { wake_all(); }
+
+  /// Pops waiters from `queue` until one is claimed (or every one when `all`). Under the
+  /// queue's lock.
+  void claim(waiter_queue& queue, bool all) noexcept {
+    while (waiter* w = queue.pop_front()) {
+      if (!w->owner->try_claim()) continue;  // settled by another case, stop or deadline
+      w->next = first_;
+      first_ = w;
+      if (!all) return;
+    }
+  }
+
+  /// Wakes every claimed waiter to try again. After the lock is released.
+  void wake_all() noexcept {
+    while (waiter* w = first_) {
+      first_ = w->next;  // read before finish(): the waiter's thread owns it again then
+      w->owner->finish(parker::make(settled::notified, w->index));
+    }
+  }
+
+ private:
+  waiter* first_ = nullptr;
 };
 
 /// The subscription's channel: receivers see a chan_core<T>; the owner, when it must wait for
@@ -58,6 +98,12 @@ struct offer_token {
 /// ordinary channel machinery (stop token, deadline).
 template <class T>
 class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
+  struct slot {
+    std::shared_ptr<const T> value;
+    std::uint64_t version = 0;
+    std::uint64_t missed_before = 0;
+  };
+
  public:
   sub_core(bool lossless, std::size_t capacity)
       : capacity_(static_cast<std::uint32_t>(
@@ -76,35 +122,25 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
 
   /// Puts `value` (the store's update number `version`) in the ring. `full` only for lossless
   /// subscriptions; `gone` once the subscriber has unsubscribed (or the channel was closed).
-  /// If copying T throws, the exception propagates and the ring is unchanged except that an
-  /// overwritten update stays counted as missed.
-  offer_result offer(const T& value, std::uint64_t version) {
-    std::lock_guard lock(lock_);
-    if (detached_ || closed_) return offer_result::gone;
-    if (version <= last_version_) return offer_result::ok;
-    if (size_ == capacity_) {
-      if (lossless_) return offer_result::full;
-      // Overwrite the oldest; its loss is charged to the value after it.
-      const std::uint64_t lost = slots_[head_].missed_before + 1;
-      head_ = next(head_);
-      --size_;
-      if (size_ == 0) {
-        carry_ += lost;
-      } else {
-        slots_[head_].missed_before += lost;
-      }
-    }
-    push(value, version);
-    return offer_result::ok;
+  /// Throws std::bad_alloc when the ring must grow (nothing changes then).
+  offer_result offer(const std::shared_ptr<const T>& value, std::uint64_t version) {
+    return put(value, version, false);
   }
 
   /// The store's current value, put in by subscribe(). Unlike offer() it also works after the
   /// store closed (the subscriber still gets the last value first), and it never waits: a
   /// full ring holds updates from the owner, which then delivers this version too.
-  void offer_current(const T& value, std::uint64_t version) {
+  void offer_current(const std::shared_ptr<const T>& value, std::uint64_t version) {
+    put(value, version, true);
+  }
+
+  /// The owner gave up delivering update `version` (a full lossless ring and a stop or
+  /// deadline, or a copy that threw): the subscriber learns it missed one.
+  void skip(std::uint64_t version) noexcept {
     std::lock_guard lock(lock_);
-    if (detached_ || version <= last_version_ || size_ == capacity_) return;
-    push(value, version);
+    if (detached_ || closed_ || version <= last_version_) return;
+    last_version_ = version;
+    ++carry_;
   }
 
   /// The owner's side as a channel, to wait for room with Sender<offer_token<T>>.
@@ -113,13 +149,21 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   /// The store closed: receivers drain what is buffered, then see closed.
   void close_store() noexcept { close(); }
 
-  /// The last receiver handle is gone.
+  /// The last receiver handle is gone: drops what the ring holds (after the lock).
   void detach() noexcept {
-    std::lock_guard lock(lock_);
-    detached_ = true;
-    for (std::uint32_t i = 0; i < size_; ++i) slots_[(head_ + i) % allocated_].value.reset();
-    size_ = 0;
-    senders_.settle_all(settled::notified);
+    claimed_waiters wake;
+    std::shared_ptr<const T> first;
+    std::unique_ptr<slot[]> rest;
+    {
+      std::lock_guard lock(lock_);
+      detached_ = true;
+      first = std::move(inline_slot_.value);
+      rest = std::move(heap_slots_);
+      slots_ = &inline_slot_;
+      allocated_ = 1;
+      head_ = size_ = 0;
+      wake.claim(senders_, true);
+    }
   }
 
   bool gone() const noexcept {
@@ -127,7 +171,7 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
     return detached_ || closed_;
   }
 
-  /// Updates lost (overwritten unread) before the values received so far.
+  /// Updates lost before the values received so far.
   std::uint64_t missed() const noexcept { return missed_.load(std::memory_order_relaxed); }
   std::uint64_t take_missed() noexcept { return missed_.exchange(0, std::memory_order_relaxed); }
 
@@ -137,21 +181,38 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   // --- chan_core: the receiving side --------------------------------------------------------
 
   status try_recv(std::optional<T>& out) override {
-    std::lock_guard lock(lock_);
-    if (size_ == 0) return closed_ ? status::closed : status::would_block;
-    slot& s = slots_[head_];
-    out.emplace(std::move(*s.value));
-    if (s.missed_before != 0) {
-      missed_.fetch_add(s.missed_before, std::memory_order_relaxed);
-      s.missed_before = 0;
+    for (;;) {
+      std::shared_ptr<const T> head;
+      std::uint64_t version = 0;
+      {
+        std::lock_guard lock(lock_);
+        if (size_ == 0) return closed_ ? status::closed : status::would_block;
+        head = slots_[head_].value;
+        version = slots_[head_].version;
+      }
+      out.emplace(*head);  // outside the lock; if it throws, the value stays in the ring
+      claimed_waiters wake;
+      std::shared_ptr<const T> taken;  // released after the lock
+      {
+        std::lock_guard lock(lock_);
+        if (size_ != 0 && slots_[head_].version == version) {
+          slot& s = slots_[head_];
+          taken = std::move(s.value);
+          if (s.missed_before != 0) {
+            missed_.fetch_add(s.missed_before, std::memory_order_relaxed);
+            s.missed_before = 0;
+          }
+          head_ = next(head_);
+          --size_;
+          // A full lossless subscriber resumes the owner once half of it is free, not at the
+          // first free slot: otherwise the owner sleeps and wakes once per update while the
+          // subscriber catches up (measured: 2 to 3 times slower with 64 slots).
+          if (size_ <= capacity_ / 2) wake.claim(senders_, false);
+          return status::ok;
+        }
+      }
+      out.reset();  // another receiver took it, or the owner overwrote it: look again
     }
-    head_ = next(head_);
-    --size_;
-    // A full lossless subscriber resumes the owner once half of it is free, not at the first
-    // free slot: otherwise the owner sleeps and wakes once per update while the subscriber
-    // catches up (measured: 2 to 3 times slower with 64 slots).
-    if (size_ <= capacity_ / 2) wake_one(senders_);
-    return status::ok;
   }
 
   enqueued enqueue_recv(waiter& w, std::optional<T>&) override {
@@ -176,7 +237,7 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   // --- chan_core<offer_token<T>>: the owner waiting for room -----------------------------
 
   status try_send(offer_token<T>& token) override {
-    switch (offer(*token.value, token.version)) {
+    switch (offer(token.value, token.version)) {
       case offer_result::ok:
         return status::ok;
       case offer_result::gone:
@@ -207,12 +268,13 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   }
 
   bool close() noexcept override {
+    claimed_waiters wake;
     std::lock_guard lock(lock_);
     if (closed_) return false;
     closed_ = true;
     closed_flag_.store(true, std::memory_order_release);
-    receivers_.settle_all(settled::notified);
-    senders_.settle_all(settled::notified);
+    wake.claim(receivers_, true);
+    wake.claim(senders_, true);
     return true;
   }
 
@@ -224,52 +286,78 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   std::size_t capacity() const noexcept override { return capacity_; }
 
  private:
-  struct slot {
-    std::optional<T> value;
-    std::uint64_t missed_before = 0;
-  };
-
-  std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == allocated_ ? 0 : i + 1; }
-
-  // Under the lock, with room in the ring (size_ < capacity_).
-  void push(const T& value, std::uint64_t version) {
-    if (size_ == allocated_) grow();
-    slot& s = slots_[(head_ + size_) % allocated_];
-    if (s.value) {
-      *s.value = value;
-    } else {
-      s.value.emplace(value);
-    }
-    s.missed_before = std::exchange(carry_, 0);
-    ++size_;
-    last_version_ = version;
-    wake_one(receivers_);
-  }
-
-  /// Tells one waiter to try again. Called under the lock, and unlinks the waiter before
-  /// settling it (the select engine does not unlink a waiter settled as notified); a waiter
-  /// settled by someone else unlinks itself under the same lock before its thread goes on.
-  static void wake_one(waiter_queue& queue) noexcept {
-    while (waiter* w = queue.pop_front()) {
-      if (w->owner->try_settle(parker::make(settled::notified, w->index))) return;
-    }
+  std::uint32_t next(std::uint32_t i) const noexcept CUSTODY_REQUIRES(lock_) {
+    return i + 1 == allocated_ ? 0 : i + 1;
   }
 
   // The ring starts with one slot inside the core and doubles, up to the capacity, only when
   // the subscriber falls behind: a generous capacity costs nothing until it is used.
-  void grow() {
-    const auto bigger = static_cast<std::uint32_t>(std::min<std::uint64_t>(
-        capacity_, std::max<std::uint64_t>(std::uint64_t{allocated_} * 2, 4)));
-    auto fresh = std::make_unique<slot[]>(bigger);
+  std::uint32_t grown(std::uint32_t allocated) const noexcept {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(
+        capacity_, std::max<std::uint64_t>(std::uint64_t{allocated} * 2, 4)));
+  }
+
+  offer_result put(const std::shared_ptr<const T>& value, std::uint64_t version, bool current) {
+    std::unique_ptr<slot[]> fresh;  // allocated outside the lock when the ring must grow
+    std::uint32_t fresh_size = 0;
+    for (;;) {
+      claimed_waiters wake;
+      std::shared_ptr<const T> evicted;   // released after the lock
+      std::unique_ptr<slot[]> old_slots;  // freed after the lock
+      {
+        std::lock_guard lock(lock_);
+        if (detached_ || (closed_ && !current)) return offer_result::gone;
+        if (version <= last_version_) return offer_result::ok;
+        if (size_ == capacity_) {
+          if (current) return offer_result::ok;
+          if (lossless_) return offer_result::full;
+          // Overwrite the oldest; its loss is charged to the value after it.
+          slot& oldest = slots_[head_];
+          const std::uint64_t lost = oldest.missed_before + 1;
+          evicted = std::move(oldest.value);
+          oldest.missed_before = 0;
+          head_ = next(head_);
+          --size_;
+          if (size_ == 0) {
+            carry_ += lost;
+          } else {
+            slots_[head_].missed_before += lost;
+          }
+        }
+        if (size_ == allocated_) {
+          if (fresh_size <= allocated_) {
+            fresh_size = grown(allocated_);
+          } else {
+            old_slots = adopt(std::move(fresh), fresh_size);
+          }
+        }
+        if (size_ < allocated_) {
+          slot& s = slots_[(head_ + size_) % allocated_];
+          s.value = value;  // the slot is empty: nothing is destroyed here
+          s.version = version;
+          s.missed_before = std::exchange(carry_, 0);
+          ++size_;
+          last_version_ = version;
+          wake.claim(receivers_, false);
+          return offer_result::ok;
+        }
+      }
+      fresh = std::make_unique<slot[]>(fresh_size);
+    }
+  }
+
+  // Moves the ring into `fresh` (only pointers move) and returns the old storage to free.
+  std::unique_ptr<slot[]> adopt(std::unique_ptr<slot[]> fresh, std::uint32_t fresh_size) noexcept
+      CUSTODY_REQUIRES(lock_) {
     for (std::uint32_t i = 0; i < size_; ++i) {
       slot& from = slots_[(head_ + i) % allocated_];
-      fresh[i].value = std::move(from.value);
-      fresh[i].missed_before = from.missed_before;
+      fresh[i] = std::move(from);
     }
-    heap_slots_ = std::move(fresh);
+    std::unique_ptr<slot[]> old = std::exchange(heap_slots_, std::move(fresh));
     slots_ = heap_slots_.get();
-    allocated_ = bigger;
+    allocated_ = fresh_size;
     head_ = 0;
+    return old;
   }
 
   static enqueued refuse(waiter& w) noexcept {
@@ -286,22 +374,22 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
 
   mutable spinlock lock_;
   const std::uint32_t capacity_;
-  std::uint32_t allocated_ = 1;
-  std::uint32_t head_ = 0;
-  std::uint32_t size_ = 0;
   const bool lossless_;
-  bool closed_ = false;
-  bool detached_ = false;
+  std::uint32_t allocated_ CUSTODY_GUARDED_BY(lock_) = 1;
+  std::uint32_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
+  std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
+  bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
+  bool detached_ CUSTODY_GUARDED_BY(lock_) = false;
   std::atomic<bool> closed_flag_{false};
   std::atomic<std::uint32_t> refs_{1};
-  std::uint64_t last_version_ = 0;
-  std::uint64_t carry_ = 0;  // lost before the next value to arrive
+  std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
+  std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
   std::atomic<std::uint64_t> missed_{0};
-  waiter_queue receivers_;
-  waiter_queue senders_;
-  slot inline_slot_;  // the first slot: policy::latest needs no second allocation
-  std::unique_ptr<slot[]> heap_slots_;
-  slot* slots_ = &inline_slot_;
+  waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
+  waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
+  slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other
+  std::unique_ptr<slot[]> heap_slots_ CUSTODY_GUARDED_BY(lock_);
+  slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;
 };
 
 /// The deleter of the receivers' shared_ptr: unsubscribes when the last Receiver goes.

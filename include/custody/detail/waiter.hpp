@@ -73,12 +73,6 @@ class waiter_queue {
     return empty();
   }
 
-  /// Settles every waiter still open with `how`, waking each at once. For callers that do not
-  /// yet collect whom to wake (store_subscriber.hpp): every other caller wakes after unlocking.
-  void settle_all(settled how) noexcept {
-    while (waiter* w = pop_front()) w->owner->try_settle(parker::make(how, w->index));
-  }
-
  private:
   std::atomic<waiter*> head_{nullptr};  // atomic for looks_empty(); written under the lock
   waiter* tail_ = nullptr;

@@ -162,7 +162,7 @@ class Exporter {
   }
 
   void write_newest() {
-    auto [value, version] = custody::detail::store_access::state(view_).cell.load_versioned();
+    auto [value, version] = view_.get_versioned();
     // A notification for a value already written (read by an earlier write): nothing to do.
     if (!dirty_ && written_version_ == version) return;
     try {
@@ -239,7 +239,7 @@ class Exporter {
           body = Codec::encode(result.value());
         } catch (const std::exception&) {
         }
-        const std::uint64_t version = custody::detail::result_access::version(result);
+        const std::uint64_t version = result.version();
         if (version == 0) {  // the owner cannot tell which value it stored
           answer(reply, wire::accepted, body, {});
           return;

@@ -114,12 +114,11 @@ class RemoteStore {
                                               [this](message m) { settle(std::move(m)); });
     // Set requests go out from the setters' threads while this store lives.
     gate_->store = this;
-    custody::detail::store_access::state(mirror_.store).forward_requests =
-        [gate = gate_](SetRequest<T>&& r) {
-          std::shared_lock lock(gate->mutex);
-          if (gate->store != nullptr) return gate->store->forward(std::move(r));
-          custody::detail::request_access::answer(r, set_status::owner_gone);
-        };
+    mirror_.owner.forward_requests([gate = gate_](SetRequest<T>&& r) {
+      std::shared_lock lock(gate->mutex);
+      if (gate->store != nullptr) return gate->store->forward(std::move(r));
+      (void)std::move(r).answer(set_status::owner_gone);
+    });
     watch_thread_ = std::jthread(
         [this, w = std::move(first)](std::stop_token stop) mutable { watch(std::move(w), stop); });
     bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
@@ -339,7 +338,7 @@ class RemoteStore {
   }
 
   void answer_all(set_status s) {
-    for (auto& [id, p] : pending_) custody::detail::request_access::answer(p.request, s);
+    for (auto& [id, p] : pending_) (void)std::move(p.request).answer(s);
     pending_.clear();
   }
 
@@ -347,7 +346,7 @@ class RemoteStore {
   void forward(SetRequest<T>&& r) {
     if (r.abandoned()) return;
     if (!connection_.connected()) {
-      custody::detail::request_access::answer(r, set_status::disconnected);
+      (void)std::move(r).answer(set_status::disconnected);
       return;
     }
     std::string bytes;
@@ -362,7 +361,7 @@ class RemoteStore {
     natsMsg* raw = nullptr;
     if (natsMsg_Create(&raw, subject_.c_str(), reply.c_str(), bytes.data(),
                        static_cast<int>(bytes.size())) != NATS_OK) {
-      custody::detail::request_access::answer(r, set_status::disconnected);
+      (void)std::move(r).answer(set_status::disconnected);
       return;
     }
     message m(raw);
@@ -378,7 +377,7 @@ class RemoteStore {
     if (natsConnection_PublishMsg(connection_.native(), raw) != NATS_OK) {
       std::lock_guard lock(owner_mutex_);
       if (auto it = pending_.find(id); it != pending_.end()) {
-        custody::detail::request_access::answer(it->second.request, set_status::disconnected);
+        (void)std::move(it->second.request).answer(set_status::disconnected);
         pending_.erase(it);
       }
     }
@@ -431,7 +430,7 @@ class RemoteStore {
     SetRequest<T>& r = it->second.request;
     natsMsg* raw = m.get();
     const auto finish = [&](set_status s) {
-      custody::detail::request_access::answer(r, s);
+      (void)std::move(r).answer(s);
       pending_.erase(it);
     };
     if (natsMsg_IsNoResponders(raw)) return finish(set_status::owner_gone);
@@ -505,7 +504,7 @@ class RemoteStore {
         ++it;
         continue;
       }
-      custody::detail::request_access::answer(it->second.request, set_status::timeout);
+      (void)std::move(it->second.request).answer(set_status::timeout);
       it = pending_.erase(it);
     }
   }

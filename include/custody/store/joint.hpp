@@ -95,8 +95,13 @@ class Joint {
     detail::commit_cells(states.cell...);
     // Every store's ready subscribers get their part before anyone waits for a full one.
     (states.offer_all(), ...);
+    // Every store waits (or, once the stop fired, tells its full subscribers they missed it).
     status result = status::ok;
-    ((result = result == status::ok ? states.wait_blocked(&stop_, std::nullopt) : result), ...);
+    auto wait = [&](auto& state) {
+      const status s = state.wait_blocked(&stop_, std::nullopt);
+      if (result == status::ok) result = s;
+    };
+    (wait(states), ...);
     return result;
   }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -20,8 +21,6 @@
 namespace custody {
 
 namespace detail {
-template <class>
-inline constexpr bool dependent_false = false;
 
 /// fn(T&) may return void (always publish) or something convertible to bool (publish if true).
 template <class F, class... Args>
@@ -76,13 +75,11 @@ class Owner {
   Owner(const Owner&) = delete;
   Owner& operator=(const Owner&) = delete;
 
-  /// Consumer handles never become owners; this constructor exists only to say so clearly.
+  /// A consumer view (Store, Getter, Setter, Subscriber, ...) can never become an Owner: the
+  /// one Owner of a store comes from make_store(). Deleted, so that std::is_constructible_v
+  /// and std::is_convertible_v answer false and the compiler names this constructor.
   template <class U, unsigned Caps>
-  Owner(const StoreView<U, Caps>&) {
-    static_assert(detail::dependent_false<U>,
-                  "custody: a consumer view (Store, Getter, Setter, Subscriber, ...) can never "
-                  "become an Owner: the one Owner of a store comes from make_store()");
-  }
+  Owner(const StoreView<U, Caps>& a_consumer_view_can_never_become_an_owner) = delete;
 
   ~Owner() { close(); }
 
@@ -93,14 +90,26 @@ class Owner {
   Store<T> store() const { return Store<T>(shared()); }
 
   /// Set requests, in arrival order: receive them with recv() or in a select beside timers
-  /// and the stop token. Closed (and drained) once the owner is gone.
-  Receiver<SetRequest<T>> requests() const { return state().requests.receiver(); }
+  /// and the stop token. Closed (and drained) once the owner is gone. A request whose caller
+  /// gave up (timeout or stop) while it still waited in this channel is skipped: it never
+  /// reaches the owner.
+  Receiver<SetRequest<T>> requests() const { return Receiver<SetRequest<T>>(state().requests); }
 
   /// The current value, for the owner itself: no copy, no synchronisation. Valid until the
   /// next publish.
   const T& value() const { return state().cell.current(); }
   /// A copy of the current value (the same as a consumer's get()).
   T get() const { return state().cell.current(); }
+
+  /// For a store whose owner lives elsewhere (another process, custody::nats): every set()
+  /// hands its request to `forward` on the caller's thread, instead of queueing it for
+  /// requests(), which saves a thread hand-over per request. `forward` must take the request
+  /// without blocking and answer it, now or later (a request destroyed unanswered answers
+  /// dropped). Call it before any consumer view reaches another thread; it is not
+  /// synchronised with set(). Throws std::logic_error on a nil owner.
+  void forward_requests(std::function<void(SetRequest<T>&&)> forward) {
+    state().forward_requests = std::move(forward);
+  }
 
   /// The stop token that publish(value), update(fn) and accept() without a token of their own
   /// honour while a policy::block subscriber is full. By default none: such a publish waits
@@ -116,10 +125,12 @@ class Owner {
   /// the update first, then publish waits until each full one makes room. Wakes when it does,
   /// when it unsubscribes (dropped its receiver), or when the owner's stop token fires.
   /// Returns ok; stopped (or timeout, for publish_until/publish_for) if it gave up waiting:
-  /// the value is stored and every subscriber that had room has it, the full ones miss it;
-  /// closed after close(), changing nothing. Throws what moving or copying T throws: before
-  /// the value is stored nothing changes; while delivering, the value is stored and the
-  /// remaining subscribers miss it. Owner thread only.
+  /// the value is stored and every subscriber that had room has it, the full ones miss it
+  /// (their Subscription::missed() counts it); closed after close(), changing nothing. Throws
+  /// what moving or copying T throws: before the value is stored nothing changes; while
+  /// delivering (the one copy shared by all subscriptions, or std::bad_alloc growing a
+  /// subscription's buffer), the value is stored and the subscribers not yet served miss it,
+  /// counted in their missed(). Owner thread only.
   status publish(T value) { return publish_impl(std::move(value), &stop_, std::nullopt); }
   /// As publish(value), honouring `stop` instead of the owner's stop token.
   status publish(T value, std::stop_token stop) {
@@ -158,6 +169,12 @@ class Owner {
     return accept(std::move(request), std::move(value));
   }
   /// As accept(request), but stores (and answers with) `adjusted` instead, e.g. a clamped value.
+  ///
+  /// The answer is copied before the value is stored, so the caller hears the truth when a
+  /// copy throws: if copying the answer throws, nothing is stored and the caller hears
+  /// dropped; if delivering to subscribers throws, the value is stored and the caller hears
+  /// accepted. Only a move assignment of T that throws while the answer is handed over
+  /// (types whose move may throw) still leaves a stored value answered dropped.
   status accept(SetRequest<T>&& request, T adjusted) {
     SetRequest<T> r = std::move(request);
     state();
@@ -165,16 +182,17 @@ class Owner {
       detail::request_access::answer(r, set_status::owner_gone);
       return status::closed;
     }
+    T answer(adjusted);
     const std::uint64_t before = state().cell.version();
     status s;
     try {
       s = publish_impl(std::move(adjusted), &stop_, std::nullopt);
     } catch (...) {
       // Stored, but delivering it threw: the caller still learns what was stored.
-      if (state().cell.version() != before) answer_stored(r);
+      if (state().cell.version() != before) answer_stored(r, std::move(answer));
       throw;
     }
-    answer_stored(r);
+    answer_stored(r, std::move(answer));
     return s;
   }
 
@@ -203,9 +221,9 @@ class Owner {
     return *state_;
   }
 
-  // Answers "accepted" with the current value, and the version that holds it.
-  void answer_stored(SetRequest<T>& r) {
-    detail::request_access::accept(r, state().cell.current(), state().cell.version());
+  // Answers "accepted" with the stored value, and the version that holds it.
+  void answer_stored(SetRequest<T>& r, T&& stored) {
+    detail::request_access::accept(r, std::move(stored), state().cell.version());
   }
   const std::shared_ptr<detail::store_state<T>>& shared() const {
     state();

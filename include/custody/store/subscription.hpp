@@ -18,7 +18,7 @@ class store_state;
 }
 
 /// A Receiver<T> of a store's updates (use it with recv, range-for or select), plus the count
-/// of updates it missed under policy::buffer / policy::latest.
+/// of updates it missed.
 ///
 /// - Receives every update published after subscribe() returned, subject to its policy; with
 ///   policy::with_current() the first value is the store's value at subscribe time (or newer).
@@ -32,9 +32,11 @@ class Subscription : public Receiver<T> {
   /// A nil subscription (like a nil Receiver: never ready in a select).
   Subscription() = default;
 
-  /// How many updates were overwritten unread (policy::buffer, policy::latest) before the
-  /// values received so far and not yet taken with take_missed(). Exact: after receiving a
-  /// value, it counts every update lost before that value. Always 0 for policy::block.
+  /// How many updates this subscription lost before the values received so far and not yet
+  /// taken with take_missed(). Exact: after receiving a value, it counts every update lost
+  /// before that value. An update is lost when it is overwritten unread (policy::buffer,
+  /// policy::latest), when the owner's publish gave up waiting for room (policy::block: its
+  /// stop token or deadline), or when delivering it threw (copying T, or std::bad_alloc).
   std::uint64_t missed() const { return core().missed(); }
   /// As missed(), and resets the count. A non-zero count means "resync with get()".
   std::uint64_t take_missed() { return core().take_missed(); }

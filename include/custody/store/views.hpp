@@ -2,12 +2,17 @@
 // Consumer views of a store: Getter, Setter, Subscriber, their combinations, and Store (all
 // three). A function takes the narrowest view it needs, as the seed's Go interfaces do.
 //
-// Rules, enforced at compile time with readable messages:
+// Rules, enforced at compile time by constraints (so std::is_convertible_v,
+// std::is_constructible_v and requires-expressions answer false too), and named in the
+// compiler's message (capability::can_get, can_set, can_subscribe, store_views_only_narrow):
 // - a view converts implicitly to any view with fewer capabilities, never to one with more;
 // - calling an operation the view lacks (a Getter's set(), ...) does not compile;
 // - no view can become an Owner (see owner.hpp): the one Owner comes from make_store().
 
 #include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <stop_token>
@@ -29,6 +34,20 @@ inline constexpr unsigned set = 2;        ///< set(), set_for(), set_until()
 inline constexpr unsigned subscribe = 4;  ///< subscribe()
 /// Every consumer capability.
 inline constexpr unsigned all = get | set | subscribe;
+
+/// A view with capabilities `Caps` may get() and read().
+template <unsigned Caps>
+concept can_get = (Caps & get) != 0;
+/// A view with capabilities `Caps` may set(), set_for() and set_until().
+template <unsigned Caps>
+concept can_set = (Caps & set) != 0;
+/// A view with capabilities `Caps` may subscribe().
+template <unsigned Caps>
+concept can_subscribe = (Caps & subscribe) != 0;
+/// Store views only narrow: a view with capabilities `From` converts to one with `To` only
+/// when `To` has no capability that `From` lacks.
+template <unsigned From, unsigned To>
+concept store_views_only_narrow = (From & To) == To;
 }  // namespace capability
 
 template <class T>
@@ -59,18 +78,18 @@ class StoreView {
   ///@{
   /// Narrowing: any view converts to one with a subset of its capabilities.
   template <unsigned Other>
-  StoreView(const StoreView<T, Other>& other) noexcept : state_(other.state_) {
-    static_assert((Other & Caps) == Caps,
-                  "custody: store views only narrow: the target view has a capability (get, set "
-                  "or subscribe) that the source view lacks");
-  }
+  requires capability::store_views_only_narrow<Other, Caps> StoreView(
+      const StoreView<T, Other>& other)
+  noexcept : state_(other.state_) {}
   template <unsigned Other>
-  StoreView(StoreView<T, Other>&& other) noexcept : state_(std::move(other.state_)) {
-    static_assert((Other & Caps) == Caps,
-                  "custody: store views only narrow: the target view has a capability (get, set "
-                  "or subscribe) that the source view lacks");
-  }
+  requires capability::store_views_only_narrow<Other, Caps> StoreView(StoreView<T, Other>&& other)
+  noexcept : state_(std::move(other.state_)) {}
   ///@}
+  /// Widening does not exist: deleted, so that the conversion traits answer false and the
+  /// compiler names the rule it breaks.
+  template <unsigned Other>
+  requires(!capability::store_views_only_narrow<Other, Caps>) StoreView(const StoreView<T, Other>&)
+  = delete;
 
   /// False for a nil view.
   explicit operator bool() const noexcept { return state_ != nullptr; }
@@ -81,28 +100,28 @@ class StoreView {
   // --- get ------------------------------------------------------------------------------
 
   /// A consistent snapshot of the value: never torn, never waiting for the owner's work (a
-  /// request being processed, a slow device call), never slowed by other readers. Returns the
-  /// last value after the owner is gone. Throws only what copying T throws.
-  T get() const {
-    static_assert((Caps & capability::get) != 0,
-                  "custody: this store view cannot get(): it lacks the get capability (use a "
-                  "Getter, GetSetter, GetSubscriber or Store)");
-    return state().cell.load();
+  /// request being processed, a slow device call), never slowed by other readers, and never
+  /// waiting long for a publishing owner either (see snapshot.hpp). Returns the last value
+  /// after the owner is gone. Throws only what copying T throws. Only with the get
+  /// capability (capability::can_get).
+  T get() const requires capability::can_get<Caps> { return state().cell.load(); }
+
+  /// As get(), together with the store's version of that value: versions grow by one with
+  /// every change the owner publishes, so two results order their values.
+  std::pair<T, std::uint64_t> get_versioned() const requires capability::can_get<Caps> {
+    return state().cell.load_versioned();
   }
 
-  /// Calls fn(const T&) on a consistent snapshot and returns its result. For types that are
-  /// not trivially copyable this avoids the copy: fn sees the stored value itself, so it must
-  /// be short and must not block (the owner may have to wait for it to finish when it
-  /// publishes twice meanwhile).
+  /// Calls fn(const T&) on a consistent snapshot and returns its result, by value: a
+  /// reference fn returns into the value is copied before the snapshot is let go of (it
+  /// would dangle otherwise). For types that are not trivially copyable (or large ones) this
+  /// avoids copying the whole value: fn sees the stored value itself, so it must be short and
+  /// must not block (the owner may have to wait for it to finish when it publishes twice
+  /// meanwhile).
   template <class F>
-  decltype(auto) read(F&& fn) const {
-    static_assert((Caps & capability::get) != 0,
-                  "custody: this store view cannot read(): it lacks the get capability (use a "
-                  "Getter, GetSetter, GetSubscriber or Store)");
-    static_assert(std::is_invocable_v<F&, const T&>,
-                  "custody: read(fn) needs fn callable with const T&");
-    return state().cell.read(std::forward<F>(fn));
-  }
+  requires capability::can_get<Caps> && std::invocable<F&, const T&>
+      std::remove_cvref_t<std::invoke_result_t<F&, const T&>> read(F&& fn)
+  const { return state().cell.read(fn); }
 
   // --- set ------------------------------------------------------------------------------
 
@@ -116,29 +135,26 @@ class StoreView {
   /// Wakes when the answer arrives or the owner goes. While the request channel is full it
   /// first waits for room (same wake-ups). Throws std::bad_alloc, or what moving T throws.
   /// Thread-safe: any number of threads may set() at once, through any views.
-  set_result<T> set(T value) const {
-    check_set();
+  set_result<T> set(T value) const requires capability::can_set<Caps> {
     return state().set(std::move(value), nullptr, std::nullopt);
   }
   /// As set(), but also returns stopped once `stop` is triggered (at once if it already is).
   /// A request the owner already received may still be carried out; it sees abandoned() and
-  /// its answer is discarded.
-  set_result<T> set(T value, std::stop_token stop) const {
-    check_set();
+  /// its answer is discarded. A request still waiting in the request channel never reaches
+  /// the owner.
+  set_result<T> set(T value, std::stop_token stop) const requires capability::can_set<Caps> {
     return state().set(std::move(value), &stop, std::nullopt);
   }
   /// As set(), but returns timeout once `deadline` passes (and stopped once `stop` fires);
   /// as with a stop, a request the owner already received may still be carried out.
   set_result<T> set_until(T value, std::chrono::steady_clock::time_point deadline,
-                          std::stop_token stop = {}) const {
-    check_set();
+                          std::stop_token stop = {}) const requires capability::can_set<Caps> {
     return state().set(std::move(value), &stop, deadline);
   }
   /// As set(), but returns timeout after `timeout` (and stopped once `stop` fires).
   template <class Rep, class Period>
   set_result<T> set_for(T value, std::chrono::duration<Rep, Period> timeout,
-                        std::stop_token stop = {}) const {
-    check_set();
+                        std::stop_token stop = {}) const requires capability::can_set<Caps> {
     return state().set(std::move(value), &stop, detail::deadline_after(timeout));
   }
 
@@ -149,10 +165,7 @@ class StoreView {
   /// policy::with_current() the first value is the current one. Never blocks. After the
   /// owner is gone it returns a subscription that holds the current value (if asked for)
   /// and is closed. Throws std::bad_alloc.
-  Subscription<T> subscribe(custody::policy p) const {
-    static_assert((Caps & capability::subscribe) != 0,
-                  "custody: this store view cannot subscribe(): it lacks the subscribe capability "
-                  "(use a Subscriber, GetSubscriber, SetSubscriber or Store)");
+  Subscription<T> subscribe(custody::policy p) const requires capability::can_subscribe<Caps> {
     return Subscription<T>(state().subscribe(p), p);
   }
 
@@ -171,12 +184,6 @@ class StoreView {
 
   explicit StoreView(std::shared_ptr<detail::store_state<T>> state) noexcept
       : state_(std::move(state)) {}
-
-  static void check_set() noexcept {
-    static_assert((Caps & capability::set) != 0,
-                  "custody: this store view cannot set(): it lacks the set capability (use a "
-                  "Setter, GetSetter, SetSubscriber or Store)");
-  }
 
   detail::store_state<T>& state() const {
     if (!state_) throw std::logic_error("custody: operation on a nil store view");
