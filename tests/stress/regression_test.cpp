@@ -77,7 +77,9 @@ TEST(Regression, TriggeredStopWinsOverDefault) {
   // each wins some rounds, and a round the stop wins leaves the value in the channel.
   int received = 0, stops = 0;
   for (int round = 0; round < 1000 && (received == 0 || stops == 0); ++round) {
-    if (ch.size() == 0) ASSERT_EQ(ch.try_send(1), status::ok);
+    if (ch.size() == 0) {
+      ASSERT_EQ(ch.try_send(1), status::ok);
+    }
     sel = custody::select(custody::on_recv(ch, [&](int) { ++received; }),
                           custody::on_stop(src.get_token()), custody::on_default());
     ASSERT_NE(sel.index, 2u);
