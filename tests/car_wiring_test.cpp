@@ -606,15 +606,17 @@ TEST_F(CarWiring, ReadingsShowTheLinkTheyWereReadUnderAndEveryLinkChangeOnce) {
     car.link_up = false;
     car.connect_ok = false;
   }
-  tick(poll_ticks);
+  tick(poll_ticks);  // the link is found lost
+  tick(poll_ticks);  // connect attempt 1 fails: next in 2 polls
+  // The first of those 2 polls; the owner takes this tick only once the failed attempt is over,
+  // so the car may accept connections from here on.
   tick(poll_ticks);
   {
     std::lock_guard lock(car.mutex);
     car.connect_ok = true;
   }
   car.set(0, 3);
-  tick(poll_ticks);
-  tick(poll_ticks);
+  tick(poll_ticks);  // reconnects, with a reading
   log.expect({logged(0, 3)});
   {
     std::lock_guard lock(car.mutex);
