@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "interleave.hpp"
 #include "spin.hpp"
 
 namespace custody::detail {
@@ -39,7 +40,7 @@ enum class settled : std::uint32_t {
 struct alignas(64) park_stripe {
   std::mutex mutex;
   std::condition_variable cv;
-  std::atomic<std::uint32_t> sleepers{0};
+  atomic<std::uint32_t> sleepers{0};
 };
 
 inline park_stripe& stripe_for(const void* address) noexcept {
@@ -58,8 +59,8 @@ inline park_stripe& stripe_for(const void* address) noexcept {
 }
 
 /// Threads spinning in spin_until right now, across every instantiation of it.
-inline std::atomic<unsigned>& spinner_count() noexcept {
-  static std::atomic<unsigned> count{0};
+inline atomic<unsigned>& spinner_count() noexcept {
+  static atomic<unsigned> count{0};
   return count;
 }
 
@@ -75,7 +76,7 @@ inline std::atomic<unsigned>& spinner_count() noexcept {
 template <class Done>
 bool spin_until(Done&& done, unsigned max_pauses = 1) {
   static const unsigned max_spinners = std::max(1u, std::thread::hardware_concurrency());
-  std::atomic<unsigned>& spinners = spinner_count();
+  atomic<unsigned>& spinners = spinner_count();
   // The floor stays above the cost of a sleep and wake-up through the kernel: below it, two
   // threads that both fell asleep once would never again find each other spinning.
   constexpr std::chrono::nanoseconds min_budget{20'000}, max_budget{100'000};
@@ -178,6 +179,7 @@ class parker {
   /// deadline passes the thread settles itself as timed out, unless a peer got there first.
   std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline,
                      bool spin_first = true) noexcept {
+    interleave_point();
     if (spin_first) {
       if (std::uint32_t s = spin(); s > busy) return s;
     }
@@ -200,6 +202,7 @@ class parker {
 
  private:
   static void wake(const void* address) noexcept {
+    interleave_point();
     park_stripe& stripe = stripe_for(address);
     // Pairs with the sleeper's increment before it re-reads the state: either it sees our
     // store, or we see it counted and take the mutex, which it holds until it sleeps.
@@ -214,7 +217,7 @@ class parker {
     return s;
   }
 
-  std::atomic<std::uint32_t> state_{waiting};
+  atomic<std::uint32_t> state_{waiting};
 };
 
 /// Settles a blocked operation as stopped when its stop token fires.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include "interleave.hpp"
 #include "thread_annotations.hpp"
 
 namespace custody::detail {
@@ -50,16 +51,23 @@ class backoff {
 class CUSTODY_CAPABILITY("spinlock") spinlock {
  public:
   void lock() noexcept CUSTODY_ACQUIRE() {
+    interleave_point();
     for (;;) {
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      if (!locked_.exchange(true, std::memory_order_acquire)) {
+        interleave_point();  // the interleave build may stall us holding it
+        return;
+      }
       backoff b;
       while (locked_.load(std::memory_order_relaxed)) b.snooze();
     }
   }
-  void unlock() noexcept CUSTODY_RELEASE() { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept CUSTODY_RELEASE() {
+    interleave_point();
+    locked_.store(false, std::memory_order_release);
+  }
 
  private:
-  std::atomic<bool> locked_{false};
+  atomic<bool> locked_{false};
 };
 
 }  // namespace custody::detail
