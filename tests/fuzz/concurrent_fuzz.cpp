@@ -2,7 +2,8 @@
 // the input is a program for 2-4 threads sharing two channels (unbuffered or buffered), each
 // thread running its share of the operations: sends and receives with a deadline, without one
 // (blocking until a peer, a close or the stop), with and without a stop token, try_send,
-// try_recv, selects of a receive, a send and a timeout, closing a channel, triggering the stop.
+// try_recv, selects of a receive, a send, a stop and a timeout, closing a channel, triggering
+// the stop.
 // Four input bytes seed the interleave points, and every thread draws from the stream of its own
 // number, so an input replays the same perturbations per thread (the operating system's
 // schedule is not replayed).
