@@ -17,6 +17,7 @@
 
 #include "../store/result.hpp"
 #include "chan_core.hpp"
+#include "interleave.hpp"
 #include "parker.hpp"
 #include "snapshot.hpp"
 #include "spin.hpp"
@@ -176,8 +177,8 @@ class reply_cell final : public chan_core<reply_ready> {
   }
   std::size_t capacity() const noexcept override { return 1; }
 
-  std::atomic<std::uint32_t> refs_{2};
-  std::atomic<std::uint8_t> state_{pending};
+  atomic<std::uint32_t> refs_{2};
+  atomic<std::uint8_t> state_{pending};
   set_status status_ = set_status::dropped;
   std::uint64_t version_ = 0;
   spinlock lock_;

@@ -37,6 +37,7 @@
 
 #include "../status.hpp"
 #include "chan_core.hpp"
+#include "interleave.hpp"
 #include "parker.hpp"
 #include "spin.hpp"
 #include "waiter.hpp"
@@ -292,11 +293,11 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   const bool lossless_;
   bool closed_ = false;
   bool detached_ = false;
-  std::atomic<bool> closed_flag_{false};
-  std::atomic<std::uint32_t> refs_{1};
+  atomic<bool> closed_flag_{false};
+  atomic<std::uint32_t> refs_{1};
   std::uint64_t last_version_ = 0;
   std::uint64_t carry_ = 0;  // lost before the next value to arrive
-  std::atomic<std::uint64_t> missed_{0};
+  atomic<std::uint64_t> missed_{0};
   waiter_queue receivers_;
   waiter_queue senders_;
   slot inline_slot_;  // the first slot: policy::latest needs no second allocation
