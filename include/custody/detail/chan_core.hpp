@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "interleave.hpp"
 #include "parker.hpp"
 #include "ring.hpp"
 #include "status.hpp"
@@ -334,12 +335,12 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   // Read-only after construction, or rarely used.
   waiter lone_waiter_;  // how a locked sender finds the lone slot: owner &lone_, slot &lone_value_
-  std::atomic<bool> closed_flag_{false};
+  atomic<bool> closed_flag_{false};
   // A receiver holds the lone slot: set under the lock, cleared by that receiver alone once it
   // has the value. A line of its own, which only receivers touch: a receiver's clearing write
   // then stays in its core instead of fetching the line the sender has just written (the
   // receiver's next locked instruction would wait for that fetch).
-  alignas(64) std::atomic<bool> lone_taken_{false};
+  alignas(64) atomic<bool> lone_taken_{false};
 };
 
 /// Buffered channel: values go through a ring without locks; blocked senders and receivers

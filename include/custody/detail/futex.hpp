@@ -29,15 +29,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "interleave.hpp"
+
 namespace custody::detail {
 
 #ifdef CUSTODY_COUNT_WAKEUPS
 /// Test-only counters (see the file comment).
 struct wakeup_counters {
-  static inline std::atomic<std::uint64_t> sleeping{0};          // threads inside futex_wait
-  static inline std::atomic<std::uint64_t> woken{0};             // sleeps ended by a wake
-  static inline std::atomic<std::uint64_t> wakes_under_lock{0};  // wakes with a spinlock held
-  static inline thread_local unsigned spinlocks_held = 0;        // kept by spinlock (spin.hpp)
+  static inline atomic<std::uint64_t> sleeping{0};          // threads inside futex_wait
+  static inline atomic<std::uint64_t> woken{0};             // sleeps ended by a wake
+  static inline atomic<std::uint64_t> wakes_under_lock{0};  // wakes with a spinlock held
+  static inline thread_local unsigned spinlocks_held = 0;   // kept by spinlock (spin.hpp)
 };
 #endif
 
@@ -46,9 +48,9 @@ struct wakeup_counters {
 /// earlier user of the address): callers re-check the word. False only when the deadline
 /// passed.
 inline bool futex_wait(
-    const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+    const atomic<std::uint32_t>& word, std::uint32_t expected,
     const std::optional<std::chrono::steady_clock::time_point>& deadline) noexcept {
-  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  static_assert(sizeof(atomic<std::uint32_t>) == sizeof(std::uint32_t));
   timespec until{};
   if (deadline) {
     const auto since_boot = deadline->time_since_epoch();
@@ -62,6 +64,8 @@ inline bool futex_wait(
   wakeup_counters::sleeping.fetch_add(1);
   wakeup_counters::sleeping.notify_all();
 #endif
+  // A waiter preempted between reading its word and sleeping: the wake may land first.
+  interleave_point();
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (plain FUTEX_WAIT a relative
   // one, which would need the clock read again after every early return).
   const long r = ::syscall(SYS_futex, &word, FUTEX_WAIT_BITSET_PRIVATE, expected,
@@ -77,6 +81,7 @@ inline bool futex_wait(
 /// Wakes the thread sleeping on the word at `address`, if any. Reads and writes no memory (see
 /// the file comment), so the word may already be gone.
 inline void futex_wake_one(const void* address) noexcept {
+  interleave_point();
 #ifdef CUSTODY_COUNT_WAKEUPS
   if (wakeup_counters::spinlocks_held != 0) wakeup_counters::wakes_under_lock.fetch_add(1);
 #endif

@@ -6,15 +6,26 @@
 
 #include <mutex>
 
+#include "interleave.hpp"
 #include "thread_annotations.hpp"
 
 namespace custody::detail {
 
 class CUSTODY_CAPABILITY("mutex") mutex {
  public:
-  void lock() CUSTODY_ACQUIRE() { m_.lock(); }
-  void unlock() CUSTODY_RELEASE() { m_.unlock(); }
-  bool try_lock() CUSTODY_TRY_ACQUIRE(true) { return m_.try_lock(); }
+  void lock() CUSTODY_ACQUIRE() {
+    interleave_point();
+    m_.lock();
+    interleave_point();  // the interleave build may stall us holding it
+  }
+  void unlock() CUSTODY_RELEASE() {
+    interleave_point();
+    m_.unlock();
+  }
+  bool try_lock() CUSTODY_TRY_ACQUIRE(true) {
+    interleave_point();
+    return m_.try_lock();
+  }
 
  private:
   std::mutex m_;

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "futex.hpp"
+#include "interleave.hpp"
 #include "spin.hpp"
 
 namespace custody::detail {
@@ -145,6 +146,7 @@ class parker {
   /// deadline passes the thread settles itself as timed out, unless a peer got there first.
   std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline,
                      bool spin_first = true) noexcept {
+    interleave_point();
     std::uint32_t s = load();
     if (spin_first && open(s)) spin_until([&] { return !open(s = load()); });
     const std::optional<steady_clock::time_point> no_deadline;
@@ -179,7 +181,7 @@ class parker {
     return true;
   }
 
-  std::atomic<std::uint32_t> state_{waiting};
+  atomic<std::uint32_t> state_{waiting};
 };
 
 /// Settles a blocked operation as stopped when its stop token fires.

@@ -11,6 +11,7 @@
 #include <optional>
 #include <utility>
 
+#include "interleave.hpp"
 #include "mutex.hpp"
 #include "spin.hpp"
 #include "status.hpp"
@@ -153,7 +154,7 @@ class lockfree_ring {
 
  private:
   struct slot {
-    std::atomic<std::size_t> stamp{0};
+    atomic<std::size_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];
   };
 
@@ -175,8 +176,8 @@ class lockfree_ring {
   const std::size_t mark_bit_;
   const std::size_t one_lap_;
   std::unique_ptr<slot[]> slots_;
-  alignas(64) std::atomic<std::size_t> head_{0};
-  alignas(64) std::atomic<std::size_t> tail_{0};
+  alignas(64) atomic<std::size_t> head_{0};
+  alignas(64) atomic<std::size_t> tail_{0};
 };
 
 /// Ring under a mutex, for types whose move may throw: the value is moved before anything is
@@ -260,7 +261,7 @@ class locked_ring {
   void full_barrier() const noexcept { barrier_.fetch_add(0, std::memory_order_seq_cst); }
 
   mutable mutex lock_;
-  mutable std::atomic<unsigned> barrier_{0};
+  mutable atomic<unsigned> barrier_{0};
   const std::size_t capacity_;
   T* storage_ CUSTODY_PT_GUARDED_BY(lock_);
   std::size_t head_ CUSTODY_GUARDED_BY(lock_) = 0;

@@ -40,13 +40,14 @@
 #include <type_traits>
 #include <utility>
 
+#include "interleave.hpp"
 #include "spin.hpp"
 
 namespace custody::detail {
 
 /// A number per thread, used to spread readers over counter stripes.
 inline std::uint32_t reader_stripe() noexcept {
-  static std::atomic<std::uint32_t> next{0};
+  static atomic<std::uint32_t> next{0};
   // Constant-initialised, so reading it needs no thread_local guard on every call.
   thread_local std::uint32_t mine = 0;
   if (mine == 0) mine = next.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -163,8 +164,8 @@ class seqlock_cell {
   }
 
   // The words are atomics so that an overlapping copy is a stale read, not a data race.
-  alignas(64) std::atomic<std::uint64_t> seq_{0};
-  std::atomic<std::uint64_t> data_[words];
+  alignas(64) atomic<std::uint64_t> seq_{0};
+  atomic<std::uint64_t> data_[words];
   // Owner-only: the committed value and the next one, kept as T for delivery to subscribers.
   alignas(64) T current_;
   T staged_;
@@ -262,7 +263,7 @@ class pinned_cell {
     };
   };
   struct alignas(64) stripe {
-    std::atomic<std::uint32_t> pins[Copies]{};
+    atomic<std::uint32_t> pins[Copies]{};
   };
 
   static constexpr std::uint64_t pack(std::uint64_t version, std::uint32_t index) noexcept {
@@ -271,14 +272,14 @@ class pinned_cell {
 
   class unpin {
    public:
-    explicit unpin(std::atomic<std::uint32_t>& counter) noexcept : counter_(counter) {}
+    explicit unpin(atomic<std::uint32_t>& counter) noexcept : counter_(counter) {}
     unpin(const unpin&) = delete;
     unpin& operator=(const unpin&) = delete;
     // release: the copy out of the slot happens before the owner may overwrite it.
     ~unpin() { counter_.fetch_sub(1, std::memory_order_release); }
 
    private:
-    std::atomic<std::uint32_t>& counter_;
+    atomic<std::uint32_t>& counter_;
   };
 
   // Pin, then re-check. The pin and the re-check are seq_cst, as are the owner's switch and
@@ -321,8 +322,8 @@ class pinned_cell {
     return static_cast<std::uint32_t>(std::countr_zero(free_));
   }
 
-  alignas(64) std::atomic<std::uint64_t> current_{0};  // (version << index_bits) | index
-  std::atomic<std::uint64_t> seq_{2};
+  alignas(64) atomic<std::uint64_t> current_{0};  // (version << index_bits) | index
+  atomic<std::uint64_t> seq_{2};
   mutable stripe stripes_[stripes];
   slot slots_[Copies];
   std::uint32_t staged_ = 0;  // owner-only

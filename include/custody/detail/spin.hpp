@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "interleave.hpp"
 #include "thread_annotations.hpp"
 #ifdef CUSTODY_COUNT_WAKEUPS
 #include "futex.hpp"
@@ -68,7 +69,7 @@ class spinner_limit {
 
  private:
   const unsigned limit_;
-  std::atomic<unsigned> count_{0};
+  atomic<unsigned> count_{0};
 };
 
 /// The threads spinning in spin_until right now, process-wide: never more than the cores.
@@ -152,6 +153,7 @@ bool spin_until(Done&& done, unsigned max_pauses = 1) {
 class CUSTODY_CAPABILITY("spinlock") spinlock {
  public:
   void lock() noexcept CUSTODY_ACQUIRE() {
+    interleave_point();
     for (;;) {
       if (!locked_.exchange(true, std::memory_order_acquire)) break;
       backoff b;
@@ -160,8 +162,10 @@ class CUSTODY_CAPABILITY("spinlock") spinlock {
 #ifdef CUSTODY_COUNT_WAKEUPS
     ++wakeup_counters::spinlocks_held;
 #endif
+    interleave_point();  // the interleave build may stall us holding it
   }
   void unlock() noexcept CUSTODY_RELEASE() {
+    interleave_point();
 #ifdef CUSTODY_COUNT_WAKEUPS
     --wakeup_counters::spinlocks_held;
 #endif
@@ -169,7 +173,7 @@ class CUSTODY_CAPABILITY("spinlock") spinlock {
   }
 
  private:
-  std::atomic<bool> locked_{false};
+  atomic<bool> locked_{false};
 };
 
 }  // namespace custody::detail

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "chan_core.hpp"
+#include "interleave.hpp"
 #include "parker.hpp"
 #include "set_result.hpp"
 #include "snapshot.hpp"
@@ -176,8 +177,8 @@ class reply_cell final : public chan_core<reply_ready> {
   }
   std::size_t capacity() const noexcept override { return 1; }
 
-  std::atomic<std::uint32_t> refs_{2};
-  std::atomic<std::uint8_t> state_{pending};
+  atomic<std::uint32_t> refs_{2};
+  atomic<std::uint8_t> state_{pending};
   set_status status_ = set_status::dropped;
   std::uint64_t version_ = 0;
   spinlock lock_;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "channel_ops.hpp"
+#include "interleave.hpp"
 #include "set_request.hpp"
 #include "set_result.hpp"
 #include "snapshot.hpp"
@@ -346,13 +347,13 @@ class store_state {
     c->linked = false;
   }
 
-  std::atomic<bool> closed_{false};
+  atomic<bool> closed_{false};
   // Callers waiting for an answer, so that closing can answer them at once.
   spinlock registry_lock_;
   bool registry_closed_ = false;
   reply_cell<T>* waiting_ = nullptr;
   // New subscriptions: a stack that subscribe() pushes to and the owner takes whole.
-  alignas(64) std::atomic<std::uintptr_t> new_subs_{0};
+  alignas(64) atomic<std::uintptr_t> new_subs_{0};
   // Owner-only.
   std::vector<sub_core<T>*> subs_;
   std::vector<sub_core<T>*> blocked_;

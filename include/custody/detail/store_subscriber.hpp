@@ -44,6 +44,7 @@
 #include <utility>
 
 #include "chan_core.hpp"
+#include "interleave.hpp"
 #include "parker.hpp"
 #include "spin.hpp"
 #include "thread_annotations.hpp"
@@ -380,11 +381,11 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
   bool detached_ CUSTODY_GUARDED_BY(lock_) = false;
-  std::atomic<bool> closed_flag_{false};
-  std::atomic<std::uint32_t> refs_{1};
+  atomic<bool> closed_flag_{false};
+  atomic<std::uint32_t> refs_{1};
   std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
-  std::atomic<std::uint64_t> missed_{0};
+  atomic<std::uint64_t> missed_{0};
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
   slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other

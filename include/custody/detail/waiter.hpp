@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "interleave.hpp"
 #include "parker.hpp"
 #include "spin.hpp"
 
@@ -74,7 +75,7 @@ class waiter_queue {
   }
 
  private:
-  std::atomic<waiter*> head_{nullptr};  // atomic for looks_empty(); written under the lock
+  atomic<waiter*> head_{nullptr};  // atomic for looks_empty(); written under the lock
   waiter* tail_ = nullptr;
 };
 
@@ -122,7 +123,7 @@ class wait_list {
  private:
   spinlock lock_;
   waiter_queue queue_ CUSTODY_GUARDED_BY(lock_);
-  std::atomic<bool> nonempty_{false};
+  atomic<bool> nonempty_{false};
 };
 
 }  // namespace custody::detail
