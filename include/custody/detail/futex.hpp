@@ -31,7 +31,22 @@
 
 #include "interleave.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define CUSTODY_DETAIL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CUSTODY_DETAIL_TSAN 1
+#endif
+#endif
+
 namespace custody::detail {
+
+#ifdef CUSTODY_DETAIL_TSAN
+/// ThreadSanitizer runs a signal's handler only once the interrupted thread enters a function it
+/// intercepts, and futex(2) is not one: a thread asleep here could hold back a SIGINT for good.
+/// Under ThreadSanitizer alone, sleeps last at most this long and end in an intercepted call.
+inline constexpr std::chrono::milliseconds tsan_sleep_slice{20};
+#endif
 
 #ifdef CUSTODY_COUNT_WAKEUPS
 /// Test-only counters (see the file comment).
@@ -51,9 +66,17 @@ inline bool futex_wait(
     const atomic<std::uint32_t>& word, std::uint32_t expected,
     const std::optional<std::chrono::steady_clock::time_point>& deadline) noexcept {
   static_assert(sizeof(atomic<std::uint32_t>) == sizeof(std::uint32_t));
+#ifdef CUSTODY_DETAIL_TSAN
+  const auto slice_end = std::chrono::steady_clock::now() + tsan_sleep_slice;
+  const bool sliced = !deadline || slice_end < *deadline;
+  const std::optional<std::chrono::steady_clock::time_point> sleep_until =
+      sliced ? std::optional(slice_end) : deadline;
+#else
+  const std::optional<std::chrono::steady_clock::time_point>& sleep_until = deadline;
+#endif
   timespec until{};
-  if (deadline) {
-    const auto since_boot = deadline->time_since_epoch();
+  if (sleep_until) {
+    const auto since_boot = sleep_until->time_since_epoch();
     if (since_boot.count() <= 0) return false;
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_boot);
     until.tv_sec = static_cast<std::time_t>(secs.count());
@@ -69,11 +92,15 @@ inline bool futex_wait(
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (plain FUTEX_WAIT a relative
   // one, which would need the clock read again after every early return).
   const long r = ::syscall(SYS_futex, &word, FUTEX_WAIT_BITSET_PRIVATE, expected,
-                           deadline ? &until : nullptr, nullptr, FUTEX_BITSET_MATCH_ANY);
+                           sleep_until ? &until : nullptr, nullptr, FUTEX_BITSET_MATCH_ANY);
   const int error = r == 0 ? 0 : errno;
 #ifdef CUSTODY_COUNT_WAKEUPS
   if (r == 0) wakeup_counters::woken.fetch_add(1);
   wakeup_counters::sleeping.fetch_sub(1);
+#endif
+#ifdef CUSTODY_DETAIL_TSAN
+  ::usleep(0);              // intercepted: a signal that arrived during the sleep is handled now
+  if (sliced) return true;  // the slice ended, not the deadline: an early return
 #endif
   return error != ETIMEDOUT;
 }
