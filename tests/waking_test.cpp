@@ -124,11 +124,15 @@ TEST_P(WakingThousand, ReceiversAreWokenOneBySendWithoutAHerd) {
   }
   await_sleepers(sleeping_before + threads);
   const std::uint64_t woken_before = counters::woken.load();
+  const std::uint64_t settled_before = counters::settled.load();
   for (int v = 1; v <= static_cast<int>(threads); ++v) ASSERT_EQ(ch.send(v), status::ok);
   receivers.clear();  // joins
   const std::uint64_t woken = counters::woken.load() - woken_before;
   EXPECT_EQ(sum.load(), threads * (threads + 1) / 2);
-  EXPECT_GE(woken, threads / 2) << "most receivers slept until their value came";
+  // Counted by the word, not the wake: under ThreadSanitizer a sleep is sliced (futex.hpp), and a
+  // value that lands between slices ends the next sleep before it starts.
+  EXPECT_GE(counters::settled.load() - settled_before, threads / 2)
+      << "most receivers slept until their value came";
   EXPECT_LE(woken, threads + 16);
   EXPECT_EQ(counters::wakes_under_lock.load(), under_lock_before);
 }

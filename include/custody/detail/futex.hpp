@@ -12,8 +12,8 @@
 // word and sleeps again.
 //
 // Built with CUSTODY_COUNT_WAKEUPS (tests only), the header counts the threads sleeping right
-// now, every return from a sleep that a wake caused, and every wake sent while the waking
-// thread held a spinlock (which must never happen).
+// now, every return from a sleep that a wake caused, every sleep after which the word had
+// changed, and every wake sent while the waking thread held a spinlock (which must never happen).
 
 #include <atomic>
 #include <cerrno>
@@ -53,6 +53,7 @@ inline constexpr std::chrono::milliseconds tsan_sleep_slice{20};
 struct wakeup_counters {
   static inline atomic<std::uint64_t> sleeping{0};          // threads inside futex_wait
   static inline atomic<std::uint64_t> woken{0};             // sleeps ended by a wake
+  static inline atomic<std::uint64_t> settled{0};           // sleeps after which the word changed
   static inline atomic<std::uint64_t> wakes_under_lock{0};  // wakes with a spinlock held
   static inline thread_local unsigned spinlocks_held = 0;   // kept by spinlock (spin.hpp)
 };
@@ -96,6 +97,9 @@ inline bool futex_wait(
   const int error = r == 0 ? 0 : errno;
 #ifdef CUSTODY_COUNT_WAKEUPS
   if (r == 0) wakeup_counters::woken.fetch_add(1);
+  // Whatever ended the sleep (a wake, a wake that landed first, a slice's end under
+  // ThreadSanitizer), the sleeper's value came while it was parked.
+  if (word.load(std::memory_order_relaxed) != expected) wakeup_counters::settled.fetch_add(1);
   wakeup_counters::sleeping.fetch_sub(1);
 #endif
 #ifdef CUSTODY_DETAIL_TSAN
