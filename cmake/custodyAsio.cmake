@@ -1,0 +1,18 @@
+# custody::asio: custody's channels, select, stores and task groups for coroutines and callbacks
+# on Asio executors (include <custody/asio.hpp>). Defined only when standalone Asio (Debian:
+# libasio-dev) is found; the rest of custody does not need it.
+#
+# Used by custody's own build and by its installed package alike: after including this file,
+# `if(TARGET custody::asio)` tells whether it is available.
+include_guard(GLOBAL)
+
+find_path(CUSTODY_ASIO_INCLUDE_DIR NAMES asio.hpp DOC "standalone Asio's include directory")
+mark_as_advanced(CUSTODY_ASIO_INCLUDE_DIR)
+
+if(CUSTODY_ASIO_INCLUDE_DIR AND NOT TARGET custody::asio)
+  add_library(custody::asio INTERFACE IMPORTED GLOBAL)
+  target_include_directories(custody::asio SYSTEM INTERFACE "${CUSTODY_ASIO_INCLUDE_DIR}")
+  # Standalone Asio, without Boost; coroutines are C++20's own.
+  target_compile_definitions(custody::asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  target_link_libraries(custody::asio INTERFACE custody::custody)
+endif()
