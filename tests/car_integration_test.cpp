@@ -17,6 +17,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -61,7 +62,7 @@ std::optional<Summary> parse_summary(const std::string& line) {
       R"(^summary: (\d+) updates?, (\d+) set requests? accepted, (\d+) rejected, (\d+) timed )"
       R"(out, (\d+) unconfirmed, (\d+) disconnects?, (\d+) write errors?(, (\d+) not logged)?)"
       R"((, (\d+) not shown)?(, (\d+) set requests? unanswered at the stop)?)"
-      R"((, (\d+) lines? dropped from the console)?; stopped by (\S+) )"
+      R"((, (\d+) lines? dropped from the console)?; stopped by (.+) )"
       R"(after ([0-9.]+) s, every task ended ([0-9.]+) ms after the stop request$)");
   std::smatch m;
   if (!std::regex_match(line, m, shape)) return std::nullopt;
@@ -612,48 +613,95 @@ class CpuLoad {
   std::vector<std::jthread> spinners_;
 };
 
-// What a run with faults shows that depends on the seed alone: the outcome of every set
-// request that reached the car (accepted, refused, unconfirmed), and of every connect attempt.
-struct FaultTrace {
-  std::vector<std::string> sets, connects;
+// The screen's lines without their times: the set answers (from the increase task) and the
+// link changes (from the print task), each in its own order. The two tasks' lines may
+// interleave differently from run to run, and readings are compared in the log.
+struct ScreenStory {
+  std::vector<std::string> answers, link_changes;
 };
 
-FaultTrace fault_trace(const std::vector<std::string>& out) {
-  static const std::regex set(R"(km/h: (accepted|rejected \(the car refused.*|unconfirmed.*)$)");
-  static const std::regex timed_out(R"(km/h: no answer)");
-  static const std::regex connect(R"(  (connect attempt \d+ failed.*|car reconnected.*)$)");
-  FaultTrace t;
-  bool gap = false;
+ScreenStory screen_story(const std::vector<std::string>& out) {
+  static const std::regex timed(R"(^\d{2}:\d{2}:\d{2}\.\d{3}  (.*)$)");
+  ScreenStory story;
   for (const std::string& line : out) {
     std::smatch m;
-    // A set that timed out may or may not have reached the car: what follows cannot be lined
-    // up with another run.
-    if (std::regex_search(line, timed_out)) gap = true;
-    if (!gap && std::regex_search(line, m, set)) t.sets.push_back(m[1]);
-    if (std::regex_search(line, m, connect)) t.connects.push_back(m[1]);
+    if (!std::regex_match(line, m, timed)) continue;  // the header, last reading and summary
+    const std::string what = m[1];
+    if (what.starts_with("set speed ")) {
+      story.answers.push_back(what);
+    } else if (!what.starts_with("speed ")) {
+      story.link_changes.push_back(what);
+    }
   }
-  return t;
+  return story;
 }
 
-TEST_F(CarProgram, TheSameSeedGivesTheSameFaultsUnderLoad) {
-  const auto run_once = [&](const std::string& log) {
-    CpuLoad load(2);
-    return run_car(
-        {"--disconnect-rate", "0.05", "--set-failure-rate", "0.3", "--poll-interval", "3ms",
-         "--increase-every", "30ms", "--duration", "1500ms", "--seed", "7", "--log-file", log},
-        dir.path());
+// The same seed, flags and number of readings give the same run under any load: the same
+// values in the log, the same answers and link changes on screen, the same counts in the
+// summary; only times differ (README: "Reproducible runs").
+TEST_F(CarProgram, TheSameSeedGivesTheSameRunUnderLoad) {
+  const auto run_once = [&](unsigned spinners, const std::string& log) {
+    CpuLoad load(spinners);
+    return run_car({"--disconnect-rate", "0.05", "--set-failure-rate", "0.3", "--device-latency",
+                    "1ms", "--poll-interval", "2ms", "--increase-every", "7ms", "--readings", "150",
+                    "--seed", "7", "--log-file", log},
+                   dir.path());
   };
-  const CarRun first = run_once(dir.path() + "/first.txt");
-  const CarRun second = run_once(dir.path() + "/second.txt");
-  const FaultTrace a = fault_trace(first.out), b = fault_trace(second.out);
-  const std::size_t sets = std::min(a.sets.size(), b.sets.size());
-  const std::size_t connects = std::min(a.connects.size(), b.connects.size());
-  EXPECT_GE(sets, 10u) << "too few sets reached the car to compare";
-  EXPECT_GE(connects, 2u) << "too few connect attempts to compare";
-  for (std::size_t i = 0; i < sets; ++i) EXPECT_EQ(a.sets[i], b.sets[i]) << "set " << i;
-  for (std::size_t i = 0; i < connects; ++i) {
-    EXPECT_EQ(a.connects[i], b.connects[i]) << "connect " << i;
+  const CarRun first = run_once(2, dir.path() + "/first.txt");
+  const CarRun second = run_once(4, dir.path() + "/second.txt");
+  std::vector<std::vector<std::pair<double, double>>> logs;
+  for (const auto* run : {&first, &second}) {
+    EXPECT_EQ(run->exit_code, 0) << run->err;
+    EXPECT_EQ(run->summary.reason, "--readings");
+    EXPECT_EQ(run->summary.updates, 150u);
+    EXPECT_EQ(run->summary.timed_out, 0u) << "every request answered: the run is comparable";
+    logs.emplace_back();
   }
+  for (const std::string name : {"first", "second"}) {
+    std::vector<std::pair<double, double>>& values = logs[name == "first" ? 0 : 1];
+    for (const LogEntry& e : parse_log(split_lines(read_file(dir.path() + "/" + name + ".txt")))) {
+      values.emplace_back(e.speed, e.location);
+    }
+    EXPECT_EQ(values.size(), 150u) << name << ": one line per reading, and no more";
+  }
+  EXPECT_EQ(logs[0], logs[1]) << "the same speeds and locations, line by line";
+
+  const Summary &a = first.summary, &b = second.summary;
+  EXPECT_EQ(std::tie(a.accepted, a.rejected, a.unconfirmed, a.disconnects),
+            std::tie(b.accepted, b.rejected, b.unconfirmed, b.disconnects));
+  // Faults did happen, so the comparison says something.
+  EXPECT_GE(a.accepted, 3u);
+  EXPECT_GE(a.rejected, 3u);
+  EXPECT_GE(a.disconnects, 2u);
+  ASSERT_FALSE(logs[0].empty());
+  EXPECT_GT(logs[0].back().second, 0) << "the car travelled";
+
+  const ScreenStory x = screen_story(first.out), y = screen_story(second.out);
+  EXPECT_EQ(x.answers, y.answers);
+  EXPECT_EQ(x.link_changes, y.link_changes);
+  EXPECT_EQ(x.answers.size(), a.accepted + a.rejected + a.unconfirmed);
+}
+
+// `custody-car | head -n 1`: once standard output's reader has gone, the program stops and ends
+// as documented, with its last reading and summary on standard error and exit status 3 (the
+// lines after the first were lost).
+TEST_F(CarProgram, AClosedStandardOutputStopsTheRunWithASummaryOnStandardError) {
+  custody_test::Process pipeline(
+      "pipeline", "/bin/bash",
+      {"-c", R"("$0" "$@" | head -n 1; exit "${PIPESTATUS[0]}")", CUSTODY_CAR_BINARY,
+       "--poll-interval", "5ms", "--log-file", log_path()},
+      dir.path());
+  const int exit_code = pipeline.finish();
+  EXPECT_EQ(exit_code, 3) << "128 + 13 would be SIGPIPE\n" << pipeline.err();
+  ASSERT_EQ(pipeline.out().size(), 1u);
+  EXPECT_EQ(pipeline.out()[0].rfind("custody-car: reading the car every 5ms", 0), 0u);
+  const std::vector<std::string> err = split_lines(pipeline.err());
+  ASSERT_GE(err.size(), 2u) << pipeline.err();
+  EXPECT_EQ(err[err.size() - 2].rfind("last reading: ", 0), 0u) << err[err.size() - 2];
+  const auto summary = parse_summary(err.back());
+  ASSERT_TRUE(summary) << err.back();
+  EXPECT_EQ(summary->reason, "a closed standard output");
+  EXPECT_EQ(parse_log(split_lines(read_file(log_path()))).size(), summary->updates);
 }
 
 }  // namespace

@@ -8,18 +8,24 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include <custody/select.hpp>
 
 #include "car_device.hpp"
 #include "format.hpp"
 #include "log_file.hpp"
 #include "options.hpp"
+#include "run_control.hpp"
+#include "schedule.hpp"
 
 namespace {
 
@@ -75,6 +81,13 @@ TEST(CarOptions, DoubleDashEndsTheFlags) {
   EXPECT_NE(after.error.find("unexpected argument '--help'"), std::string::npos) << after.error;
 }
 
+TEST(CarOptions, ReadingsBoundTheRun) {
+  const auto p = parse({"--readings", "250"});
+  ASSERT_TRUE(p.options) << p.error;
+  EXPECT_EQ(p.options->readings, 250u);
+  EXPECT_FALSE(parse({}).options->readings) << "no bound unless asked for";
+}
+
 TEST(CarOptions, QuietAndTheLargestValues) {
   const auto p = parse({"--quiet", "--speed-step", "1000", "--duration", "8784h"});
   ASSERT_TRUE(p.options) << p.error;
@@ -111,6 +124,9 @@ TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
       {{"--poll-interval", "1e30h"}, "--poll-interval: '1e30h' is too long"},
       {{"--device-latency", "367d"}, "--device-latency: '367d' is not a duration"},
       {{"--seed", "-3"}, "--seed: '-3' is not a whole number"},
+      {{"--readings", "0"}, "--readings: '0' is not a number of readings (a whole number, at"},
+      {{"--readings", "-1"}, "--readings: '-1' is not a number of readings"},
+      {{"--readings", "2.5"}, "--readings: '2.5' is not a number of readings"},
       {{"--log-file="}, "--log-file needs a value"},
       {{"--log-file"}, "--log-file needs a value"},
       {{"--poll-interval", "--duration", "1s"},
@@ -133,7 +149,7 @@ TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
 TEST(CarOptions, UsageListsEveryFlag) {
   const std::string text = car::usage();
   for (const char* flag : {"--poll-interval", "--increase-every", "--speed-step", "--log-file",
-                           "--duration", "--disconnect-rate", "--set-failure-rate",
+                           "--duration", "--readings", "--disconnect-rate", "--set-failure-rate",
                            "--device-latency", "--seed", "--quiet", "--version", "--help"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
@@ -375,6 +391,146 @@ TEST(CarLogFile, ReportsOpenAndWriteErrors) {
   auto full = car::LogFile::open("/dev/full", ec);
   if (!full) GTEST_SKIP() << "/dev/full: " << ec.message();
   EXPECT_EQ(full->write_line("x"), std::errc::no_space_on_device);
+}
+
+// --- the schedule ----------------------------------------------------------------------
+
+// Takes the schedule's ticks as the two tasks would, saying which came, in order.
+struct TickTaker {
+  custody::Receiver<car::SteadyTime> polls, increases;
+
+  // The next tick: 'p' or 'i' and its time, or 'x' once both channels are closed.
+  std::pair<char, car::SteadyTime> next() {
+    std::pair<char, car::SteadyTime> got{'x', {}};
+    bool polls_open = true, increases_open = true;
+    while (got.first == 'x' && (polls_open || increases_open)) {
+      custody::select(custody::on_recv(
+                          polls,
+                          [&](car::SteadyTime t) {
+                            got = {'p', t};
+                          },
+                          [&] { polls_open = false; })
+                          .when(polls_open),
+                      custody::on_recv(
+                          increases,
+                          [&](car::SteadyTime t) {
+                            got = {'i', t};
+                          },
+                          [&] { increases_open = false; })
+                          .when(increases_open));
+    }
+    return got;
+  }
+};
+
+// The ticks come one at a time, each only once the one before was acted on, in the order of
+// their nominal time (a poll first when both are due), each carrying that time, which is also
+// now() while it is under way.
+TEST(CarSchedule, SendsOneTickAtATimeInNominalOrder) {
+  // Periods of a microsecond: every tick is due long before the test takes it, so only the
+  // schedule's waiting for each to be acted on keeps them apart.
+  car::Schedule schedule(2us, 3us);
+  const car::SteadyTime start = schedule.now();
+  const car::TickDone done = schedule.tick_done();
+  std::jthread runner([&](std::stop_token stop) {
+    schedule.run(
+        stop, [] { return false; }, [] {});
+  });
+  TickTaker taker{schedule.poll_ticks(), schedule.increase_ticks()};
+  // Nothing before the first connect attempt is over.
+  EXPECT_EQ(taker.polls.recv_for(20ms).status(), custody::status::timeout);
+  done();
+  const std::vector<std::pair<char, nanoseconds>> expected = {
+      {'p', 2us}, {'i', 3us}, {'p', 4us}, {'p', 6us}, {'i', 6us}, {'p', 8us}, {'i', 9us}};
+  for (const auto& [kind, at] : expected) {
+    const auto [got, time] = taker.next();
+    EXPECT_EQ(got, kind) << "at " << at.count() << " ns";
+    EXPECT_EQ(time - start, at) << kind;
+    EXPECT_EQ(schedule.now(), time);
+    // Not acted on yet: no other tick comes, although all are overdue.
+    EXPECT_EQ(taker.polls.recv_for(5ms).status(), custody::status::timeout);
+    EXPECT_EQ(taker.increases.try_recv().status(), custody::status::would_block);
+    done();
+  }
+  runner.request_stop();
+  runner.join();
+  // The tick after the last one acted on may have been sent before the stop.
+  auto last = taker.next();
+  if (last.first != 'x') last = taker.next();
+  EXPECT_EQ(last.first, 'x') << "both channels end with the schedule";
+}
+
+TEST(CarSchedule, EndsOnceEnoughTicksWereActedOn) {
+  car::Schedule schedule(1us, 1h);
+  const car::TickDone done = schedule.tick_done();
+  int acted_on = 0;
+  bool told = false;
+  std::jthread runner([&](std::stop_token stop) {
+    schedule.run(
+        stop, [&] { return acted_on == 3; }, [&] { told = true; });
+  });
+  TickTaker taker{schedule.poll_ticks(), schedule.increase_ticks()};
+  done();  // the first connect attempt
+  for (;;) {
+    const auto [kind, time] = taker.next();
+    if (kind == 'x') break;
+    EXPECT_EQ(kind, 'p');
+    ++acted_on;
+    done();
+  }
+  runner.join();
+  EXPECT_EQ(acted_on, 3);
+  EXPECT_TRUE(told);
+}
+
+TEST(CarSchedule, AStopEndsItWhileATickIsUnderWay) {
+  car::Schedule schedule(1us, 1us);
+  std::jthread runner([&](std::stop_token stop) {
+    schedule.run(
+        stop, [] { return false; }, [] { ADD_FAILURE() << "not enough"; });
+  });
+  TickTaker taker{schedule.poll_ticks(), schedule.increase_ticks()};
+  schedule.tick_done()();
+  EXPECT_EQ(taker.next().first, 'p');
+  runner.request_stop();  // never acted on
+  EXPECT_EQ(taker.next().first, 'x');
+}
+
+// --- how a run ends ----------------------------------------------------------------------
+
+TEST(CarRunControl, TheExitStatusSaysHowTheRunEnded) {
+  {
+    car::RunControl control;
+    control.tasks().spawn("failing", [](std::stop_token) { throw std::runtime_error("boom"); });
+    control.run_until_stopped(std::nullopt);  // the failure stops the run
+    const car::RunEnd end = control.finish();
+    EXPECT_EQ(end.reason, "a failed task");
+    EXPECT_EQ(end.failure, "the failing task failed: boom");
+    EXPECT_EQ(car::exit_status(end, 0), car::kExitFailed);
+    EXPECT_EQ(car::exit_status(end, 5), car::kExitFailed) << "a failure outranks lost lines";
+  }
+  {
+    car::RunControl control;
+    control.stop("--readings");
+    control.stop("a closed standard output");  // later: the first reason stays
+    control.run_until_stopped(std::nullopt);
+    const car::RunEnd end = control.finish();
+    EXPECT_EQ(end.reason, "--readings");
+    EXPECT_EQ(car::exit_status(end, 0), car::kExitOk);
+    EXPECT_EQ(car::exit_status(end, 1), car::kExitLinesLost);
+  }
+  EXPECT_EQ(car::kExitOk, 0);
+  EXPECT_EQ(car::kExitFailed, 1);
+  EXPECT_EQ(car::kExitBadFlags, 2);
+  EXPECT_EQ(car::kExitLinesLost, 3);
+
+  // Each kind of lost line counts.
+  car::RunStats stats;
+  EXPECT_EQ(car::lines_lost(stats, 0), 0u);
+  stats.write_errors = 1;
+  stats.lines_missed = 2;
+  stats.updates_not_shown = 4;
+  EXPECT_EQ(car::lines_lost(stats, 8), 15u);
 }
 
 }  // namespace

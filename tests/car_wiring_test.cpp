@@ -517,7 +517,10 @@ TEST_F(CarWiring, WhenTheOwnerEndsEveryTaskEnds) {
   EXPECT_EQ(stores.data.set(car::CarData{}).status(), custody::set_status::owner_gone);
 }
 
-TEST_F(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackOnReconnect) {
+// After a set the car may have taken, the owner reads the car again before it answers: the
+// answer finds the store holding what the car does, and the next request asks for one step
+// more than that.
+TEST_F(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackAtOnce) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -527,32 +530,36 @@ TEST_F(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackOnReco
   answers.expect(
       {at("set speed 1.00 km/h: unconfirmed (the car took it, but the link dropped before it "
           "was read back)")});
+  // Answered after the re-read, without a poll tick: the store has caught up already.
+  const auto [data, status] = custody::snapshot(stores.data, stores.status);
+  EXPECT_EQ(data.speed, 1) << "the store holds the speed read back from the car";
+  EXPECT_TRUE(status.connected);
+  EXPECT_EQ(data.link, status.changes) << "read under the new link status";
   screen.expect(
       {at("car disconnected: the link dropped before the car confirmed the new speed; set "
-          "requests are rejected until it reconnects")});
-  EXPECT_EQ(sets(), (std::vector<double>{1}));
-  EXPECT_EQ(stores.data.get().speed, 0) << "the store holds only what was read from the car";
+          "requests are rejected until it reconnects"),
+       at("car reconnected"), reading(1, 0)});
+  log.expect({logged(1, 0)});
 
-  // The reconnect reads the car before anything else is answered: the store catches up.
   {
     std::lock_guard lock(car.mutex);
     car.drop_after_set = false;
   }
-  tick(poll_ticks);
-  screen.expect({at("car reconnected"), reading(1, 0)});
-  log.expect({logged(1, 0)});
   tick(increase_ticks);
   answers.expect({at("set speed 2.00 km/h: accepted")});
   screen.expect({reading(2, 0)});
   log.expect({logged(2, 0)});
 
   finish();
+  EXPECT_EQ(sets(), (std::vector<double>{1, 2}));
+  EXPECT_EQ(connects(), 2);
   EXPECT_EQ(stats.sets_unconfirmed, 1u);
   EXPECT_EQ(stats.sets_rejected, 0u) << "an unconfirmed set is not a rejected one";
   EXPECT_EQ(stats.sets_accepted, 1u);
+  EXPECT_EQ(stats.disconnects, 1u);
 }
 
-TEST_F(CarWiring, ALinkDroppedDuringASetIsUnconfirmed) {
+TEST_F(CarWiring, ALinkDroppedDuringASetIsUnconfirmedAndReadBackAtOnce) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -562,12 +569,50 @@ TEST_F(CarWiring, ALinkDroppedDuringASetIsUnconfirmed) {
   answers.expect(
       {at("set speed 1.00 km/h: unconfirmed (the link dropped during the call; the car may "
           "have taken it)")});
+  EXPECT_EQ(stores.data.get().speed, 1) << "read back before the answer";
   screen.expect(
       {at("car disconnected: the link dropped during set_speed; set requests are rejected "
-          "until it reconnects")});
+          "until it reconnects"),
+       at("car reconnected"), reading(1, 0)});
+  log.expect({logged(1, 0)});
   finish();
   EXPECT_EQ(stats.sets_unconfirmed, 1u);
   EXPECT_EQ(stats.sets_rejected, 0u);
+}
+
+// The car cannot be reached again at once: requests are rejected until a reconnect has read it.
+TEST_F(CarWiring, AnUnconfirmedSetWhoseReReadFailsWaitsForTheReconnect) {
+  start_connected();
+  {
+    std::lock_guard lock(car.mutex);
+    car.abort_set = true;
+    car.connect_ok = false;
+  }
+  tick(increase_ticks);
+  answers.expect(
+      {at("set speed 1.00 km/h: unconfirmed (the link dropped during the call; the car may "
+          "have taken it)")});
+  screen.expect(
+      {at("car disconnected: the link dropped during set_speed; set requests are rejected "
+          "until it reconnects"),
+       at("connect attempt 1 failed: Connection refused; next in 2 polls")});
+  EXPECT_EQ(stores.data.get().speed, 0) << "nothing was read back";
+  tick(increase_ticks);
+  answers.expect({at("set speed 1.00 km/h: rejected (car disconnected)")});
+
+  {
+    std::lock_guard lock(car.mutex);
+    car.abort_set = false;
+    car.connect_ok = true;
+  }
+  tick(poll_ticks);
+  tick(poll_ticks);
+  screen.expect({at("car reconnected after 1 failed attempt"), reading(1, 0)});
+  log.expect({logged(1, 0)});
+  finish();
+  EXPECT_EQ(sets(), (std::vector<double>{1}));
+  EXPECT_EQ(stats.sets_unconfirmed, 1u);
+  EXPECT_EQ(stats.sets_rejected, 1u);
 }
 
 TEST_F(CarWiring, AStopCutsASlowSetShortAndTheCarKeepsItsSpeed) {

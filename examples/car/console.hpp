@@ -10,6 +10,9 @@
 //
 // The file descriptions stay as they are (blocking): O_NONBLOCK would be shared with every other
 // process writing to the same terminal, e.g. the shell after we exit.
+//
+// A stream whose reader has gone (a pipe into `head -1` that has exited) fails with EPIPE when
+// SIGPIPE is ignored; the writer then tells closed() and counts the lines as lost.
 
 #include <poll.h>
 #include <unistd.h>
@@ -68,6 +71,9 @@ class ConsoleStream {
   /// Lines dropped so far because the queue was full. Thread-safe.
   std::uint64_t dropped() const { return shared_->dropped.load(); }
 
+  /// Closed (never sent on) once a write failed because the stream's reader has gone (EPIPE).
+  custody::Receiver<int> closed() const { return shared_->closed.receiver(); }
+
   /// Takes no more lines and waits for the writer to write the queued ones, giving up once it
   /// has been in one write for `grace` (at once if it has been so already), or after
   /// kConsoleLongestWait. Returns how many
@@ -119,6 +125,7 @@ class ConsoleStream {
           pollfd p{fd, POLLOUT, 0};
           (void)::poll(&p, 1, -1);
         } else if (errno != EINTR) {
+          if (errno == EPIPE) closed.close();
           return false;
         }
       }
@@ -128,6 +135,7 @@ class ConsoleStream {
     const int fd;
     custody::Channel<std::string> queue;
     custody::Channel<int> done;             // never sent on: closed when the writer is done
+    custody::Channel<int> closed;           // never sent on: closed when the reader has gone
     std::atomic<std::uint64_t> queued{0};   // lines put in the queue
     std::atomic<std::uint64_t> written{0};  // lines written whole
     std::atomic<std::uint64_t> dropped{0};  // lines refused because the queue was full
@@ -153,6 +161,9 @@ class Console {
 
   /// Lines dropped so far, on both streams, because they did not keep up.
   std::uint64_t dropped() const { return out_.dropped() + err_.dropped(); }
+
+  /// Closed once standard output's reader has gone (see ConsoleStream::closed()).
+  custody::Receiver<int> out_closed() const { return out_.closed(); }
 
   /// ConsoleStream::finish() for both streams. Returns the lines that did not reach either.
   std::uint64_t finish(std::chrono::milliseconds grace = kConsoleGrace) {

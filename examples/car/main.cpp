@@ -13,6 +13,7 @@
 // reach the communication task exactly like the increase task's. It stays the only owner.
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -25,7 +26,6 @@
 #include <utility>
 
 #include <custody/task_group.hpp>
-#include <custody/timer.hpp>
 
 #include "car_device.hpp"
 #include "console.hpp"
@@ -33,6 +33,7 @@
 #include "log_file.hpp"
 #include "options.hpp"
 #include "run_control.hpp"
+#include "schedule.hpp"
 #include "tasks.hpp"
 
 #ifdef CUSTODY_CAR_WITH_NATS
@@ -66,6 +67,7 @@ std::string header(const Options& o, std::uint64_t seed) {
             ")";
   }
 #endif
+  if (o.readings) line += "; stops after " + count(*o.readings, "reading", "readings");
   line += o.duration ? "; stops after " + format_duration(*o.duration) : "; Ctrl-C stops";
   return line;
 }
@@ -81,6 +83,9 @@ int run(const Options& o) {
   // First of all: from here on SIGINT and SIGTERM stop the run, and the summary still comes.
   RunControl control;
   custody::TaskGroup& tasks = control.tasks();
+  // A standard output whose reader has gone (`custody-car | head -1`) fails with EPIPE instead
+  // of killing the program: the run then stops with its summary (README: "Exit status").
+  std::signal(SIGPIPE, SIG_IGN);
 
   // Before anything starts: a log file we cannot open is the user's to fix.
   std::error_code open_error;
@@ -108,15 +113,19 @@ int run(const Options& o) {
   RunStats stats;
 
   console.out(header(o, seed));
-  custody::Ticker poll_ticks(o.poll_interval);
-  custody::Ticker increase_ticks(o.increase_every);
+  // One tick at a time, in the order of their nominal time, which is also the car's clock: the
+  // run is a function of the seed (README: "Reproducible runs").
+  Schedule schedule(o.poll_interval, o.increase_every);
 
   auto car = std::make_unique<SimulatedCar>(
-      Faults{o.disconnect_rate, o.set_failure_rate, o.device_latency}, seed, tasks.stop_token());
-  CarStores stores = fireup_car_communication(tasks, std::move(car), poll_ticks.receiver(), stats);
-  fireup_increase_speed(tasks, stores.data, increase_ticks.receiver(),
+      Faults{o.disconnect_rate, o.set_failure_rate, o.device_latency}, seed, tasks.stop_token(),
+      [&schedule] { return schedule.now(); });
+  CarStores stores = fireup_car_communication(tasks, std::move(car), schedule.poll_ticks(), stats,
+                                              std::chrono::system_clock::now, schedule.tick_done());
+  fireup_increase_speed(tasks, stores.data, schedule.increase_ticks(),
                         IncreaseSettings{o.speed_step, set_timeout_for(o.increase_every)},
-                        console.out_sink(), stats);
+                        console.out_sink(), stats, std::chrono::system_clock::now,
+                        schedule.tick_done());
   fireup_print_out_data(tasks, stores.data, stores.status, console.out_sink(), stats, o.quiet);
   fireup_write_data_into_file(tasks, stores.data, std::move(log), console.err_sink(), stats);
 #ifdef CUSTODY_CAR_WITH_NATS
@@ -130,11 +139,17 @@ int run(const Options& o) {
     status_export.emplace(nats->connection, stores.status, export_to(o.nats_bucket, kStatusKey));
   }
 #endif
+  tasks.spawn("schedule", [&](std::stop_token stop) {
+    schedule.run(
+        stop, [&] { return o.readings && stats.updates >= *o.readings; },
+        [&] { control.stop("--readings"); });
+  });
   // Every consumer has subscribed: none can miss the first reading.
   stores.start();
 
-  // Task 4. A stop request comes from a signal, from a failing task or when --duration is over.
-  control.run_until_stopped(o.duration);
+  // Task 4. A stop request comes from a signal, from a failing task, when --duration is over,
+  // after --readings, or once standard output's reader has gone.
+  control.run_until_stopped(o.duration, console.out_closed());
   const RunEnd end = control.finish();
 
 #ifdef CUSTODY_CAR_WITH_NATS
@@ -150,8 +165,16 @@ int run(const Options& o) {
 #endif
 
   if (!end.failure.empty()) console.err("custody-car: " + end.failure);
-  console.out(last_reading(stores.data.get()));
-  console.out(summary(stats, console.dropped(), end));
+  // With standard output gone, the end of the run still has somewhere to go.
+  const bool out_gone = console.out_closed().is_closed();
+  for (const std::string& line :
+       {last_reading(stores.data.get()), summary(stats, console.dropped(), end)}) {
+    if (out_gone) {
+      console.err(line);
+    } else {
+      console.out(line);
+    }
+  }
   // A terminal that does not keep up gets a short grace period, and then loses what is left.
   return exit_status(end, lines_lost(stats, console.finish()));
 }

@@ -186,6 +186,17 @@ const std::vector<Flag<Options>>& flags() {
       {"--speed-step", speed_step(&Options::speed_step)},
       {"--log-file", path(&Options::log_file)},
       {"--duration", duration(&Options::duration)},
+      {"--readings",
+       [](std::string_view value, Options& o) -> std::string {
+         std::uint64_t n = 0;
+         const char* end = value.data() + value.size();
+         const auto [ptr, ec] = std::from_chars(value.data(), end, n);
+         if (ec != std::errc() || ptr != end || n == 0) {
+           return quoted(value) + " is not a number of readings (a whole number, at least 1)";
+         }
+         o.readings = n;
+         return {};
+       }},
       {"--disconnect-rate", rate(&Options::disconnect_rate)},
       {"--set-failure-rate", rate(&Options::set_failure_rate)},
       {"--device-latency",
@@ -402,6 +413,7 @@ flags:
                         (default 1); the car's top speed is 1000 km/h
   --log-file PATH       file to append '<date>: <speed>, <location>' lines to (default log.txt)
   --duration D          stop after D (default: run until Ctrl-C or SIGTERM)
+  --readings N          stop once N readings were stored (with --seed: the same run every time)
   --disconnect-rate P   chance (0 to 1) that a device call loses the link (default 0)
   --set-failure-rate P  chance (0 to 1) that the car refuses a new speed (default 0)
   --device-latency D    how long every device call takes (default 0s)

@@ -23,6 +23,8 @@ struct Options {
   double speed_step = 1;
   std::string log_file = "log.txt";
   std::optional<std::chrono::nanoseconds> duration;  ///< none: until Ctrl-C or SIGTERM
+  /// Stop once this many readings were stored (--readings); none: no such bound.
+  std::optional<std::uint64_t> readings;
   double disconnect_rate = 0;
   double set_failure_rate = 0;
   std::chrono::nanoseconds device_latency{0};

@@ -24,11 +24,22 @@ RunControl::RunControl()
   pthread_sigmask(SIG_UNBLOCK, &watched, nullptr);
 }
 
-void RunControl::run_until_stopped(std::optional<std::chrono::nanoseconds> duration) {
+void RunControl::run_until_stopped(std::optional<std::chrono::nanoseconds> duration,
+                                   custody::Receiver<int> closed_output) {
   // A nil receiver never fires: no --duration.
   const auto deadline = duration ? custody::after(*duration) : custody::Receiver<SteadyTime>();
   custody::select(custody::on_recv(deadline, [&](SteadyTime) { duration_over_ = true; }),
+                  custody::on_recv(
+                      closed_output, [](int) {}, [&] { stop("a closed standard output"); }),
                   custody::on_stop(tasks_.stop_token()));
+  tasks_.request_stop();
+}
+
+void RunControl::stop(const char* reason) {
+  if (!tasks_.stop_token().stop_requested()) {
+    const char* none = nullptr;
+    stop_reason_.compare_exchange_strong(none, reason);
+  }
   tasks_.request_stop();
 }
 
@@ -43,10 +54,12 @@ RunEnd RunControl::finish() {
   end.stop_ms = std::chrono::duration<double, std::milli>(ended - stop_requested_.load()).count();
   end.ran_s = std::chrono::duration<double>(ended - started_).count();
   const auto sig = on_signal_.last_signal();
+  const char* stopped_because = stop_reason_.load();
   end.reason = !end.failure.empty() ? "a failed task"
                : duration_over_     ? "--duration"
                : sig == SIGINT      ? "SIGINT"
                : sig == SIGTERM     ? "SIGTERM"
+               : stopped_because    ? stopped_because
                                     : "request";
   return end;
 }

@@ -24,9 +24,10 @@ namespace car {
 /// How a run ended.
 struct RunEnd {
   std::string failure;  ///< what the failing task threw; empty when none failed
-  std::string reason;   ///< "--duration", "SIGINT", "SIGTERM", "request" or "a failed task"
-  double ran_s = 0;     ///< from the start to the end of the last task
-  double stop_ms = 0;   ///< from the stop request to the end of the last task
+  /// "--duration", "SIGINT", "SIGTERM", "a failed task", what stop() was given, or "request"
+  std::string reason;
+  double ran_s = 0;    ///< from the start to the end of the last task
+  double stop_ms = 0;  ///< from the stop request to the end of the last task
 };
 
 /// The program's task group and the ways it is stopped. Made first in run(), before anything
@@ -41,9 +42,15 @@ class RunControl {
 
   custody::TaskGroup& tasks() { return tasks_; }
 
-  /// Blocks until `duration` is over (never without one), a signal arrives or a task fails,
-  /// then asks every task to stop.
-  void run_until_stopped(std::optional<std::chrono::nanoseconds> duration);
+  /// Blocks until `duration` is over (never without one), a signal arrives, a task fails, stop()
+  /// is called or `closed_output` is closed (a nil receiver never is), then asks every task to
+  /// stop. A closed output is named "a closed standard output" in the summary.
+  void run_until_stopped(std::optional<std::chrono::nanoseconds> duration,
+                         custody::Receiver<int> closed_output = {});
+
+  /// Asks every task to stop because of `reason` (kept as it is: a string literal), which the
+  /// summary names unless a stop was requested before. Thread-safe; never blocks.
+  void stop(const char* reason);
 
   /// Waits for every task to end and says how the run went.
   RunEnd finish();
@@ -55,6 +62,7 @@ class RunControl {
   };
 
   std::atomic<SteadyTime> stop_requested_{};
+  std::atomic<const char*> stop_reason_{nullptr};  // set by stop(), if it came first
   custody::TaskGroup tasks_;
   custody::SignalStop on_signal_;
   std::stop_callback<note_time> note_stop_;

@@ -21,7 +21,7 @@ class Communication {
  public:
   Communication(std::unique_ptr<CarDevice> device, custody::Owner<CarData> data,
                 custody::Owner<CarStatus> status, custody::Receiver<CarStores::Go> go, Ticks poll,
-                RunStats& stats, WallClock now)
+                RunStats& stats, WallClock now, TickDone polled)
       : device_(std::move(device)),
         data_(std::move(data)),
         status_(std::move(status)),
@@ -29,7 +29,8 @@ class Communication {
         go_(std::move(go)),
         poll_(std::move(poll)),
         stats_(stats),
-        now_(std::move(now)) {}
+        now_(std::move(now)),
+        polled_(std::move(polled)) {}
 
   void run(std::stop_token stop) {
     stop_ = stop;
@@ -44,11 +45,19 @@ class Communication {
                         go_, [&](CarStores::Go) { running = true; }, [&] { running = true; }),
                     custody::on_stop(stop));
     // At once, not at the first tick: the first reading is on screen without waiting a period.
-    if (running) try_connect();
+    if (running) {
+      try_connect();
+      tick_done();
+    }
     while (running && !stop.stop_requested()) {
       custody::select(
           custody::on_recv(
-              poll_, [&](SteadyTime) { poll(); }, [&] { running = false; }),
+              poll_,
+              [&](SteadyTime) {
+                poll();
+                tick_done();
+              },
+              [&] { running = false; }),
           custody::on_recv(requests, [&](custody::SetRequest<CarData> r) { answer(std::move(r)); }),
           custody::on_stop(stop, [&] { running = false; }));
     }
@@ -59,6 +68,9 @@ class Communication {
 
  private:
   bool connected() const { return status_.value().connected; }
+  void tick_done() const {
+    if (polled_) polled_();
+  }
   // A device call that failed because a stop request cut it short, not because of the link.
   bool cut_short() const { return stop_.stop_requested(); }
 
@@ -165,7 +177,7 @@ class Communication {
         link_lost("the link was down at set_speed");
         std::move(r).reject(ec, "car disconnected");
       } else if (ec == kUnconfirmed) {
-        link_lost("the link dropped during set_speed");
+        read_again_after_losing("the link dropped during set_speed");
         std::move(r).reject(ec, "the link dropped during the call; the car may have taken it");
       } else if (ec == std::errc::result_out_of_range) {
         std::move(r).reject(
@@ -183,13 +195,23 @@ class Communication {
         std::move(r).reject(kUnconfirmed, "the car took it, but the stop cut the read-back short");
         return;
       }
-      link_lost("the link dropped before the car confirmed the new speed");
+      read_again_after_losing("the link dropped before the car confirmed the new speed");
       std::move(r).reject(kUnconfirmed,
                           "the car took it, but the link dropped before it was read back");
       return;
     }
-    data_.accept(std::move(r), *reading);
+    // Counted first: once answered, the caller may look at the count (a paced schedule does).
     ++stats_.updates;
+    data_.accept(std::move(r), *reading);
+  }
+
+  // A set the car may have taken, unconfirmed: the link is marked lost, and the owner
+  // reconnects and reads the car before it answers anything, so that the store (and what the
+  // next request asks for) holds what the car does. If that fails, the link stays down and the
+  // usual backoff applies.
+  void read_again_after_losing(std::string why) {
+    link_lost(std::move(why));
+    try_connect();
   }
 
   std::unique_ptr<CarDevice> device_;
@@ -200,6 +222,7 @@ class Communication {
   Ticks poll_;
   RunStats& stats_;
   WallClock now_;
+  TickDone polled_;
   std::stop_token stop_;
   std::uint32_t backoff_ = 1;   // doubled by each failed attempt: the polls to wait after it
   std::uint32_t retry_in_ = 1;  // polls until the next connect attempt, while disconnected
@@ -209,7 +232,7 @@ class Communication {
 
 void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Ticks ticks,
                     IncreaseSettings settings, const LineSink& out, RunStats& stats,
-                    const WallClock& now) {
+                    const WallClock& now, const TickDone& tick_done) {
   bool running = true;
   auto increase = [&] {
     CarData wanted = data.get();
@@ -258,7 +281,12 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
   };
   while (running) {
     custody::select(custody::on_recv(
-                        ticks, [&](SteadyTime) { increase(); }, [&] { running = false; }),
+                        ticks,
+                        [&](SteadyTime) {
+                          increase();
+                          if (tick_done) tick_done();
+                        },
+                        [&] { running = false; }),
                     custody::on_stop(stop, [&] { running = false; }));
   }
 }
@@ -429,24 +457,24 @@ void write_data_into_file(std::stop_token stop, custody::Subscription<CarData> r
 }  // namespace
 
 CarStores fireup_car_communication(custody::TaskGroup& tasks, std::unique_ptr<CarDevice> device,
-                                   Ticks poll, RunStats& stats, WallClock now) {
+                                   Ticks poll, RunStats& stats, WallClock now, TickDone polled) {
   auto [data_owner, data] = custody::make_store<CarData>(CarData{});
   auto [status_owner, status] = custody::make_store<CarStatus>(CarStatus{});
   custody::Channel<CarStores::Go> go;
   // Heap-allocated: the Joint inside refers to the owners next to it, which must not move.
-  auto task = std::make_unique<Communication>(std::move(device), std::move(data_owner),
-                                              std::move(status_owner), go.receiver(),
-                                              std::move(poll), stats, std::move(now));
+  auto task = std::make_unique<Communication>(
+      std::move(device), std::move(data_owner), std::move(status_owner), go.receiver(),
+      std::move(poll), stats, std::move(now), std::move(polled));
   tasks.spawn("car communication",
               [task = std::move(task)](std::stop_token stop) { task->run(std::move(stop)); });
   return CarStores{std::move(data), std::move(status), go.sender()};
 }
 
 void fireup_increase_speed(custody::TaskGroup& tasks, custody::GetSetter<CarData> data, Ticks ticks,
-                           IncreaseSettings settings, LineSink out, RunStats& stats,
-                           WallClock now) {
+                           IncreaseSettings settings, LineSink out, RunStats& stats, WallClock now,
+                           TickDone tick_done) {
   tasks.spawn("increase speed", [=, &stats](std::stop_token stop) {
-    increase_speed(std::move(stop), data, ticks, settings, out, stats, now);
+    increase_speed(std::move(stop), data, ticks, settings, out, stats, now, tick_done);
   });
 }
 

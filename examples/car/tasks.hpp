@@ -29,6 +29,9 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 using Ticks = custody::Receiver<SteadyTime>;
 /// The wall clock that stamps readings and messages.
 using WallClock = std::function<WallTime()>;
+/// Called by a task once it has acted on a tick, so that a paced schedule (schedule.hpp) sends
+/// the next one only then. Empty: nobody waits.
+using TickDone = std::function<void()>;
 /// Where a task's messages go, one whole line per call. Called from several tasks at once.
 using LineSink = std::function<void(std::string_view line)>;
 
@@ -86,13 +89,17 @@ inline constexpr std::uint32_t kMaxBackoffPolls = 8;
 ///   while the link is down; the car's own code when it refuses; kCutShort when a stop request
 ///   cut the call short before it reached the car;
 /// - rejected with kUnconfirmed when the car may have taken it but could not confirm (the link
-///   dropped). Until the owner has read the car again (on reconnecting), it accepts nothing.
+///   dropped). The owner then reconnects and reads the car before it answers: the answer, and
+///   every request after it, find the store holding what the car does. Should the reconnect
+///   fail, the link stays down and requests are rejected until a later one reads the car.
 /// After a stop request it takes no new request: what is queued is answered owner_gone (or
 /// stopped, for a caller that shares the stop token). Ends on stop or when `poll` closes, and
-/// then closes both stores, which ends their subscribers.
+/// then closes both stores, which ends their subscribers. Calls `polled` once the first
+/// connect attempt is over and after each poll tick.
 CarStores fireup_car_communication(custody::TaskGroup& tasks, std::unique_ptr<CarDevice> device,
                                    Ticks poll, RunStats& stats,
-                                   WallClock now = std::chrono::system_clock::now);
+                                   WallClock now = std::chrono::system_clock::now,
+                                   TickDone polled = {});
 
 /// The increase task waits for an answer for one increase period, but at least this long: an
 /// answer that comes a little late is still worth having (ticks meanwhile are dropped, not
@@ -110,11 +117,11 @@ struct IncreaseSettings {
 };
 
 /// The seed's fireupIncreaseSpeed (task 3). On every tick reads the speed and asks for
-/// speed + step; reports the answer to `out`. Ends on stop, when `ticks` closes, or when the
-/// owner is gone.
+/// speed + step; reports the answer to `out`, then calls `tick_done`. Ends on stop, when `ticks`
+/// closes, or when the owner is gone.
 void fireup_increase_speed(custody::TaskGroup& tasks, custody::GetSetter<CarData> data, Ticks ticks,
                            IncreaseSettings settings, LineSink out, RunStats& stats,
-                           WallClock now = std::chrono::system_clock::now);
+                           WallClock now = std::chrono::system_clock::now, TickDone tick_done = {});
 
 /// How many unread updates each subscriber may fall behind by before the oldest is dropped
 /// (and counted). Neither ever holds back the owner; see the README. Link changes are rare and
