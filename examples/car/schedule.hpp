@@ -42,11 +42,13 @@ class Schedule {
   /// The nominal time of the tick under way: the start until the first tick. Thread-safe.
   SteadyTime now() const { return now_.load(); }
 
-  /// The schedule's task. Waits for the first connect attempt, then sends the ticks. After each
-  /// tick has been acted on it asks `enough()` and, once that says so, calls `on_enough` and
-  /// ends. A stop request ends it at once, whether it waits for a tick's time or for a tick to
-  /// be acted on. Closes both tick channels when it ends, which ends the tasks that take them.
-  /// Call once.
+  /// The schedule's task. Blocks: waits for the first connect attempt, then sends the ticks,
+  /// waking at each tick's time and when a tick has been acted on (tick_done()). After each tick
+  /// has been acted on it asks `enough()` and, once that says so, calls `on_enough` and returns.
+  /// A stop request makes it return at once, whether it waits for a tick's time or for a tick
+  /// to be acted on. Closes both tick channels when it returns, which ends the tasks that take
+  /// them. Throws what `enough` and `on_enough` throw (the channels are closed then too). Call
+  /// once, from one thread; now() and tick_done() may be called meanwhile from any thread.
   void run(std::stop_token stop, const std::function<bool()>& enough,
            const std::function<void()>& on_enough);
 

@@ -177,7 +177,7 @@ class Communication {
         link_lost("the link was down at set_speed");
         std::move(r).reject(ec, "car disconnected");
       } else if (ec == kUnconfirmed) {
-        read_again_after_losing("the link dropped during set_speed");
+        mark_lost_and_read_again("the link dropped during set_speed");
         std::move(r).reject(ec, "the link dropped during the call; the car may have taken it");
       } else if (ec == std::errc::result_out_of_range) {
         std::move(r).reject(
@@ -195,7 +195,7 @@ class Communication {
         std::move(r).reject(kUnconfirmed, "the car took it, but the stop cut the read-back short");
         return;
       }
-      read_again_after_losing("the link dropped before the car confirmed the new speed");
+      mark_lost_and_read_again("the link dropped before the car confirmed the new speed");
       std::move(r).reject(kUnconfirmed,
                           "the car took it, but the link dropped before it was read back");
       return;
@@ -209,7 +209,7 @@ class Communication {
   // reconnects and reads the car before it answers anything, so that the store (and what the
   // next request asks for) holds what the car does. If that fails, the link stays down and the
   // usual backoff applies.
-  void read_again_after_losing(std::string why) {
+  void mark_lost_and_read_again(std::string why) {
     link_lost(std::move(why));
     try_connect();
   }
