@@ -193,6 +193,8 @@ class store_state {
   }
 
  private:
+  // The owner sleeps without spinning first: the receivers it waits for need the cores, and
+  // spinning measured no faster in notify_fanout2_block1 on 2 CPUs.
   status wait_for_room(const std::stop_token* stop,
                        std::optional<steady_clock::time_point> deadline) {
     std::optional<std::stop_callback<stop_settler>> on_stop;
