@@ -128,8 +128,13 @@ class reply_cell final : public chan_core<reply_ready> {
 
   // Wakes the caller if it sleeps. Its waiter is unlinked (under the lock) before it is
   // settled: the select engine does not unlink a waiter that was settled as notified.
+  // A caller that is still spinning on the state has not registered: the answer then costs no
+  // lock. The answer's store and the look at `registered_`, and the caller's store to
+  // `registered_` and its look at the state, are sequentially consistent: either the caller
+  // sees the answer, or the owner sees the caller registered and settles it.
   void publish() noexcept {
-    state_.store(answered, std::memory_order_release);
+    state_.store(answered, std::memory_order_seq_cst);
+    if (!registered_.load(std::memory_order_seq_cst)) return;
     wake_list wakes;  // declared first: wakes after the lock is released
     std::lock_guard lock(lock_);
     if (waiter* w = std::exchange(waiting_, nullptr)) {
@@ -147,7 +152,8 @@ class reply_cell final : public chan_core<reply_ready> {
 
   enqueued enqueue_recv(waiter& w, std::optional<reply_ready>&) override {
     std::unique_lock lock(lock_);
-    if (state_.load(std::memory_order_acquire) == answered) {
+    registered_.store(true, std::memory_order_seq_cst);
+    if (state_.load(std::memory_order_seq_cst) == answered) {
       lock.unlock();
       return w.owner->try_settle_self(parker::make(settled::restart, w.index))
                  ? enqueued::restart
@@ -181,6 +187,7 @@ class reply_cell final : public chan_core<reply_ready> {
   atomic<std::uint8_t> state_{pending};
   set_status status_ = set_status::dropped;
   std::uint64_t version_ = 0;
+  atomic<bool> registered_{false};  // a caller registered to sleep (set once, under lock_)
   spinlock lock_;
   waiter* waiting_ CUSTODY_GUARDED_BY(lock_) = nullptr;
   T value_;

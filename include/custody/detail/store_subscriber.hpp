@@ -12,9 +12,11 @@
 // The ring holds up to `capacity` unread updates (its storage starts inside the core and
 // grows, allocated outside the lock, only when the subscriber falls behind):
 // - lossless (policy::block): when the ring is full the owner's offer reports `full`, and the
-//   owner waits for room by sending through the core's second face, a chan_core of
-//   offer_token, with the ordinary channel machinery (stop token, deadline); it is woken once
-//   half of the ring is free. If it gives up (skip()), the update is counted as missed;
+//   owner leaves the update with the subscription (leave_pending) and waits, once for all full
+//   subscriptions (room_wait). The receiver that brings the ring down to half full moves the
+//   update into the ring itself, so it finds its next value without waiting for the owner,
+//   and the last subscription to do so wakes the owner. If the owner gives up (stop or
+//   deadline), it takes back the updates still pending, which count as missed;
 // - overwriting (policy::latest = capacity 1, policy::buffer(n)): the owner drops the oldest
 //   unread update and counts it.
 // A missed count travels with the next value in the ring and is added to the subscriber's
@@ -31,7 +33,7 @@
 // Lifetime: two references, the store's (released by the owner once it sees the subscription
 // gone or the store closes) and the receivers' (one shared_ptr control block whose deleter
 // runs detach() when the last Receiver handle goes: that is how dropping the receiver
-// unsubscribes, and it wakes an owner blocked on this subscriber).
+// unsubscribes, and it releases an owner waiting for this subscriber).
 
 #include <algorithm>
 #include <atomic>
@@ -54,12 +56,21 @@ namespace custody::detail {
 
 enum class offer_result : std::uint8_t { ok, full, gone };
 
-/// What the owner "sends" to a full lossless subscription to wait for room: the committed
-/// value's shared copy and its version.
-template <class T>
-struct offer_token {
-  std::shared_ptr<const T> value;
-  std::uint64_t version;
+/// The owner waiting until every full lossless subscription has taken the update it left
+/// there: one wait per publish, however many subscriptions were full. Owner-only, except
+/// placed(), which subscriptions call under their own lock.
+struct room_wait {
+  parker self;
+  /// Subscriptions still holding the update, plus one for the owner while it leaves them.
+  atomic<std::uint32_t> left{0};
+
+  /// One subscription put the update in its ring (or no longer needs it). The last one
+  /// settles the owner's word; `wakes` wakes it, if asleep, once the caller's lock is released.
+  void placed(wake_list& wakes) noexcept {
+    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      self.try_settle(parker::make(settled::notified, 0), wakes);
+    }
+  }
 };
 
 /// Waiters claimed under a lock, woken after it: a chain through their own links, which are
@@ -94,11 +105,14 @@ class claimed_waiters {
   waiter* first_ = nullptr;
 };
 
-/// The subscription's channel: receivers see a chan_core<T>; the owner, when it must wait for
-/// room, sends an offer_token through the chan_core<offer_token<T>> side, so it waits with the
-/// ordinary channel machinery (stop token, deadline).
+/// The subscription's channel, as its receivers see it; the owner writes into it directly.
+///
+/// It counts as a hand-over channel (chan_core(true)): a receiver that finds the ring empty
+/// registers at once and spins on its own state word, which the owner settles when it puts a
+/// value in, instead of polling the ring, whose lock the owner needs to put it there.
+/// recv_alone() keeps the fast path of a value already waiting.
 template <class T>
-class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
+class sub_core final : public chan_core<T> {
   struct slot {
     std::shared_ptr<const T> value;
     std::uint64_t version = 0;
@@ -107,7 +121,8 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
 
  public:
   sub_core(bool lossless, std::size_t capacity)
-      : capacity_(static_cast<std::uint32_t>(
+      : chan_core<T>(true),
+        capacity_(static_cast<std::uint32_t>(
             std::min<std::size_t>(capacity, std::numeric_limits<std::uint32_t>::max()))),
         lossless_(lossless) {}
 
@@ -123,48 +138,79 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
 
   /// Puts `value` (the store's update number `version`) in the ring. `full` only for lossless
   /// subscriptions; `gone` once the subscriber has unsubscribed (or the channel was closed).
-  /// Throws std::bad_alloc when the ring must grow (nothing changes then).
-  offer_result offer(const std::shared_ptr<const T>& value, std::uint64_t version) {
-    return put(value, version, false);
+  /// A receiver waiting for it is claimed into `wake`: the owner wakes them once it has served
+  /// every subscription, so that a woken receiver taking the owner's core cannot hold back
+  /// the others' updates. Throws std::bad_alloc when the ring must grow (nothing changes then).
+  offer_result offer(const std::shared_ptr<const T>& value, std::uint64_t version,
+                     claimed_waiters& wake) {
+    return put(value, version, false, wake);
   }
 
   /// The store's current value, put in by subscribe(). Unlike offer() it also works after the
   /// store closed (the subscriber still gets the last value first), and it never waits: a
   /// full ring holds updates from the owner, which then delivers this version too.
   void offer_current(const std::shared_ptr<const T>& value, std::uint64_t version) {
-    put(value, version, true);
+    claimed_waiters wake;
+    put(value, version, true, wake);
   }
 
-  /// The owner gave up delivering update `version` (a full lossless ring and a stop or
-  /// deadline, or a copy that threw): the subscriber learns it missed one.
+  /// The owner gave up delivering update `version` (a copy that threw): the subscriber learns
+  /// it missed one.
   void skip(std::uint64_t version) noexcept {
     std::lock_guard lock(lock_);
-    if (detached_ || closed_ || version <= last_version_) return;
-    last_version_ = version;
-    ++carry_;
+    skip_locked(version);
   }
 
-  /// The owner's side as a channel, to wait for room with Sender<offer_token<T>>.
-  chan_core<offer_token<T>>& offers() noexcept { return *this; }
+  /// For a ring that offer() found full: leaves update `version` here for the receivers to
+  /// move into the ring once it is half empty, and counts it in `room.left`. False when there
+  /// is nothing to wait for: room appeared meanwhile (the update went in now), or the
+  /// subscription is gone.
+  bool leave_pending(const std::shared_ptr<const T>& value, std::uint64_t version,
+                     room_wait& room) noexcept {
+    claimed_waiters wake;
+    std::lock_guard lock(lock_);
+    if (detached_ || closed_ || version <= last_version_) return false;
+    if (size_ < allocated_) {
+      insert(std::shared_ptr<const T>(value), version);
+      wake.claim(receivers_, false);
+      return false;
+    }
+    pending_ = value;  // a pointer copy: no T is copied here
+    pending_version_ = version;
+    pending_for_ = &room;
+    return true;
+  }
+
+  /// The owner stopped waiting: takes back the update it left here, if no receiver has moved
+  /// it into the ring yet, and counts it as missed. True if it did.
+  bool withdraw(const room_wait& room) noexcept {
+    std::shared_ptr<const T> taken_back;  // released after the lock
+    std::lock_guard lock(lock_);
+    if (pending_for_ != &room) return false;
+    pending_for_ = nullptr;
+    taken_back = std::move(pending_);
+    skip_locked(pending_version_);
+    return true;
+  }
 
   /// The store closed: receivers drain what is buffered, then see closed.
   void close_store() noexcept { close(); }
 
-  /// The last receiver handle is gone: drops what the ring holds (after the lock).
+  /// The last receiver handle is gone: drops what the ring holds (after the lock) and releases
+  /// an owner waiting for room here.
   void detach() noexcept {
-    claimed_waiters wake;
+    wake_list wakes;  // declared first: wakes after the lock is released
     std::shared_ptr<const T> first;
     std::unique_ptr<slot[]> rest;
-    {
-      std::lock_guard lock(lock_);
-      detached_ = true;
-      first = std::move(inline_slot_.value);
-      rest = std::move(heap_slots_);
-      slots_ = &inline_slot_;
-      allocated_ = 1;
-      head_ = size_ = 0;
-      wake.claim(senders_, true);
-    }
+    std::shared_ptr<const T> pending;
+    std::lock_guard lock(lock_);
+    detached_ = true;
+    first = std::move(inline_slot_.value);
+    rest = std::move(heap_slots_);
+    slots_ = &inline_slot_;
+    allocated_ = 1;
+    head_ = size_ = 0;
+    pending = release_owner(wakes);
   }
 
   bool gone() const noexcept {
@@ -191,9 +237,11 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
         head = slots_[head_].value;
         version = slots_[head_].version;
       }
-      out.emplace(*head);  // outside the lock; if it throws, the value stays in the ring
-      claimed_waiters wake;
+      out.emplace(*head);    // outside the lock; if it throws, the value stays in the ring
+      wake_list wakes;       // declared first: wakes after the lock is released
+      claimed_waiters wake;  // other receivers, when a pending update goes in
       std::shared_ptr<const T> taken;  // released after the lock
+      std::shared_ptr<const T> stale;
       {
         std::lock_guard lock(lock_);
         if (size_ != 0 && slots_[head_].version == version) {
@@ -205,15 +253,29 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
           }
           head_ = next(head_);
           --size_;
-          // A full lossless subscriber resumes the owner once half of it is free, not at the
-          // first free slot: otherwise the owner sleeps and wakes once per update while the
-          // subscriber catches up (measured: 2 to 3 times slower with 64 slots).
-          if (size_ <= capacity_ / 2) wake.claim(senders_, false);
+          // A full lossless subscriber takes the owner's update in once half of it is free,
+          // not at the first free slot: otherwise the owner sleeps and wakes once per update
+          // while the subscriber catches up (measured: 2 to 3 times slower with 64 slots).
+          if (pending_for_ && size_ <= capacity_ / 2) {
+            if (pending_version_ > last_version_) {
+              insert(std::move(pending_), pending_version_);
+              wake.claim(receivers_, false);
+            }
+            stale = release_owner(wakes);
+          }
           return status::ok;
         }
       }
       out.reset();  // another receiver took it, or the owner overwrote it: look again
     }
+  }
+
+  /// A plain receive: takes a waiting value without registering; otherwise the select waits.
+  std::optional<status> recv_alone(std::optional<T>& out, const std::stop_token*,
+                                   std::optional<steady_clock::time_point>) override {
+    const status s = try_recv(out);
+    if (s == status::would_block) return std::nullopt;
+    return s;
   }
 
   enqueued enqueue_recv(waiter& w, std::optional<T>&) override {
@@ -235,47 +297,19 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   status try_send(T&) override { return status::closed; }
   enqueued enqueue_send(waiter& w, T&) override { return refuse(w); }
 
-  // --- chan_core<offer_token<T>>: the owner waiting for room -----------------------------
-
-  status try_send(offer_token<T>& token) override {
-    switch (offer(token.value, token.version)) {
-      case offer_result::ok:
-        return status::ok;
-      case offer_result::gone:
-        return status::closed;
-      case offer_result::full:
-        break;
-    }
-    return status::would_block;
-  }
-
-  enqueued enqueue_send(waiter& w, offer_token<T>&) override {
-    std::unique_lock lock(lock_);
-    if (size_ < capacity_ || detached_ || closed_) {
-      lock.unlock();
-      return retry(w);
-    }
-    senders_.push_back(w);
-    return enqueued::waiting;
-  }
-
-  status try_recv(std::optional<offer_token<T>>&) override { return status::closed; }
-  enqueued enqueue_recv(waiter& w, std::optional<offer_token<T>>&) override { return refuse(w); }
-
-  // Shared by both sides: a waiter is only ever linked in its own side's queue.
-  void dequeue_send(waiter& w) noexcept override {
-    std::lock_guard lock(lock_);
-    senders_.remove(w);
-  }
+  // Nobody is ever linked as a sender.
+  void dequeue_send(waiter&) noexcept override {}
 
   bool close() noexcept override {
+    wake_list wakes;  // declared first: wakes after the lock is released
     claimed_waiters wake;
+    std::shared_ptr<const T> pending;
     std::lock_guard lock(lock_);
     if (closed_) return false;
     closed_ = true;
     closed_flag_.store(true, std::memory_order_release);
     wake.claim(receivers_, true);
-    wake.claim(senders_, true);
+    pending = release_owner(wakes);
     return true;
   }
 
@@ -298,11 +332,11 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
         capacity_, std::max<std::uint64_t>(std::uint64_t{allocated} * 2, 4)));
   }
 
-  offer_result put(const std::shared_ptr<const T>& value, std::uint64_t version, bool current) {
+  offer_result put(const std::shared_ptr<const T>& value, std::uint64_t version, bool current,
+                   claimed_waiters& wake) {
     std::unique_ptr<slot[]> fresh;  // allocated outside the lock when the ring must grow
     std::uint32_t fresh_size = 0;
     for (;;) {
-      claimed_waiters wake;
       std::shared_ptr<const T> evicted;   // released after the lock
       std::unique_ptr<slot[]> old_slots;  // freed after the lock
       {
@@ -333,18 +367,38 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
           }
         }
         if (size_ < allocated_) {
-          slot& s = slots_[(head_ + size_) % allocated_];
-          s.value = value;  // the slot is empty: nothing is destroyed here
-          s.version = version;
-          s.missed_before = std::exchange(carry_, 0);
-          ++size_;
-          last_version_ = version;
+          insert(std::shared_ptr<const T>(value), version);
           wake.claim(receivers_, false);
           return offer_result::ok;
         }
       }
       fresh = std::make_unique<slot[]>(fresh_size);
     }
+  }
+
+  // Appends an update to a ring with room. The slot is empty: nothing is destroyed here.
+  void insert(std::shared_ptr<const T> value, std::uint64_t version) noexcept
+      CUSTODY_REQUIRES(lock_) {
+    slot& s = slots_[(head_ + size_) % allocated_];
+    s.value = std::move(value);
+    s.version = version;
+    s.missed_before = std::exchange(carry_, 0);
+    ++size_;
+    last_version_ = version;
+  }
+
+  void skip_locked(std::uint64_t version) noexcept CUSTODY_REQUIRES(lock_) {
+    if (detached_ || closed_ || version <= last_version_) return;
+    last_version_ = version;
+    ++carry_;
+  }
+
+  // The owner no longer waits here: tells it so, and returns the update it left, for the
+  // caller to release after the lock.
+  std::shared_ptr<const T> release_owner(wake_list& wakes) noexcept CUSTODY_REQUIRES(lock_) {
+    room_wait* room = std::exchange(pending_for_, nullptr);
+    if (room) room->placed(wakes);
+    return std::move(pending_);
   }
 
   // Moves the ring into `fresh` (only pointers move) and returns the old storage to free.
@@ -387,7 +441,10 @@ class sub_core final : public chan_core<T>, public chan_core<offer_token<T>> {
   std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
   atomic<std::uint64_t> missed_{0};
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
-  waiter_queue senders_ CUSTODY_GUARDED_BY(lock_);
+  // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
+  std::shared_ptr<const T> pending_ CUSTODY_GUARDED_BY(lock_);
+  std::uint64_t pending_version_ CUSTODY_GUARDED_BY(lock_) = 0;
+  room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
   slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other
   std::unique_ptr<slot[]> heap_slots_ CUSTODY_GUARDED_BY(lock_);
   slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;

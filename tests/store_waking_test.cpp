@@ -1,0 +1,111 @@
+// How an owner waits for full policy::block subscribers: it leaves the update with each of them
+// and sleeps once; each subscriber's receiver moves the update into its ring itself as it makes
+// room, and the last one wakes the owner.
+//
+// CUSTODY_COUNT_WAKEUPS (defined before any custody header, as waking_test's build does) makes
+// detail/futex.hpp count the threads asleep and the sleeps a wake ended, so the tests know
+// when the owner waits and how often it was woken.
+#define CUSTODY_COUNT_WAKEUPS 1
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stop_token>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <custody/detail/futex.hpp>
+#include <custody/store.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+using custody::make_store;
+using custody::policy;
+using custody::status;
+using counters = custody::detail::wakeup_counters;
+using value_t = std::int64_t;
+
+/// Blocks until `n` threads sleep in the kernel.
+void await_sleepers(std::uint64_t n) {
+  for (std::uint64_t now = counters::sleeping.load(); now < n; now = counters::sleeping.load()) {
+    counters::sleeping.wait(now);
+  }
+}
+
+// Only keeps a broken hand-over from hanging the test: a working one answers at once.
+constexpr auto stuck = 10s;
+
+TEST(StoreWaking, AFullSubscriberTakesTheOwnersUpdateInItselfAndTheLastOneWakesTheOwner) {
+  auto made = make_store<value_t>(0);
+  auto& owner = made.owner;
+  auto a = made.store.subscribe(policy::block(1));
+  auto b = made.store.subscribe(policy::block(1));
+  ASSERT_EQ(owner.publish(1), status::ok);  // both full
+  const std::uint64_t asleep = counters::sleeping.load();
+  std::atomic<bool> published{false};
+  std::jthread publisher([&] {
+    EXPECT_EQ(owner.publish_for(2, stuck), status::ok);
+    published = true;
+  });
+  await_sleepers(asleep + 1);  // the owner waits for room
+  const std::uint64_t woken = counters::woken.load();
+
+  // The owner sleeps, yet a's next update is there as soon as a has taken the one before.
+  EXPECT_EQ(*a.try_recv(), 1);
+  auto next = a.try_recv();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*next, 2);
+  EXPECT_FALSE(published.load());  // b is still full
+
+  EXPECT_EQ(*b.try_recv(), 1);
+  publisher.join();
+  EXPECT_TRUE(published.load());
+  EXPECT_EQ(*b.try_recv(), 2);
+  // One wake for both subscriptions (none if the owner saw it before sleeping again).
+  EXPECT_LE(counters::woken.load() - woken, 1u);
+  EXPECT_EQ(a.missed() + b.missed(), 0u);
+}
+
+TEST(StoreWaking, AnOwnerThatGivesUpTakesItsUpdateBackOnlyFromTheSubscribersStillFull) {
+  auto made = make_store<value_t>(0);
+  auto& owner = made.owner;
+  auto a = made.store.subscribe(policy::block(1));
+  auto b = made.store.subscribe(policy::block(1));
+  ASSERT_EQ(owner.publish(1), status::ok);  // both full
+  const std::uint64_t asleep = counters::sleeping.load();
+  std::stop_source stop;
+  std::jthread publisher([&] { EXPECT_EQ(owner.publish(2, stop.get_token()), status::stopped); });
+  await_sleepers(asleep + 1);   // the owner waits for room
+  EXPECT_EQ(*a.try_recv(), 1);  // a takes 2 in
+  stop.request_stop();
+  publisher.join();
+
+  EXPECT_EQ(*a.try_recv(), 2);
+  EXPECT_EQ(*b.try_recv(), 1);
+  EXPECT_EQ(b.try_recv().status(), status::would_block);  // 2 was taken back from b
+  ASSERT_EQ(owner.publish(3), status::ok);
+  EXPECT_EQ(*a.try_recv(), 3);
+  EXPECT_EQ(a.missed(), 0u);
+  EXPECT_EQ(*b.try_recv(), 3);
+  EXPECT_EQ(b.missed(), 1u);  // 2
+}
+
+TEST(StoreWaking, AnUnsubscribingSubscriberNoLongerHoldsTheOwner) {
+  auto made = make_store<value_t>(0);
+  auto& owner = made.owner;
+  auto a = made.store.subscribe(policy::block(1));
+  auto b = made.store.subscribe(policy::block(1));
+  ASSERT_EQ(owner.publish(1), status::ok);  // both full
+  const std::uint64_t asleep = counters::sleeping.load();
+  std::jthread publisher([&] { EXPECT_EQ(owner.publish_for(2, stuck), status::ok); });
+  await_sleepers(asleep + 1);  // the owner waits for room
+  EXPECT_EQ(*a.try_recv(), 1);
+  b = custody::Subscription<value_t>();  // b goes away: the owner has nobody left to wait for
+  publisher.join();
+  EXPECT_EQ(*a.try_recv(), 2);
+  EXPECT_EQ(owner.subscriber_count(), 1u);
+}
+
+}  // namespace
