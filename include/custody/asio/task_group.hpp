@@ -365,8 +365,9 @@ class task_end {
   task_end(const task_end&) = delete;
 
   ~task_end() {
-    if (state_)
+    if (state_) {
       state_->task_ended(*record_, std::make_exception_ptr(task_abandoned(record_->name)), true);
+    }
   }
 
   // Runs on the task's strand, where its cancellation slot may be touched.
