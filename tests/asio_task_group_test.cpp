@@ -55,8 +55,8 @@ std::jthread run_on_thread(asio::io_context& io) {
 // --- what spawn() accepts -------------------------------------------------------------------
 
 template <class F>
-concept spawnable = requires(TaskGroup& g, asio::io_context& io, F f) {
-  g.spawn(io.get_executor(), "t", std::move(f));
+concept spawnable = requires(TaskGroup& g, asio::io_context& io, F&& f) {
+  g.spawn(io.get_executor(), "t", std::forward<F>(f));
 };
 
 // Callables of each shape; only their types are used.
@@ -84,6 +84,10 @@ TEST(AsioTaskGroup, SpawnAcceptsOnlyCoroutinesOfVoid) {
   static_assert(!spawnable<ReturnsIntAwaitable>);
   static_assert(!spawnable<TakesInt>);
   static_assert(!spawnable<asio::awaitable<int>>);
+  // An awaitable is move-only and runs once: spawning one held by name must say so with a move.
+  static_assert(!spawnable<asio::awaitable<void>&>);
+  static_assert(!custody::asio::detail::coroutine_task<asio::awaitable<void>&>);
+  static_assert(custody::asio::detail::coroutine_task<asio::awaitable<void>>);
   SUCCEED();
 }
 

@@ -92,13 +92,18 @@ template <class F, class... Args>
 concept returns_void_awaitable =
     std::invocable<F&, Args...> && is_void_awaitable<std::invoke_result_t<F&, Args...>>::value;
 
-/// What TaskGroup::spawn() accepts: an asio::awaitable<void>, or a callable returning one,
-/// invoked with the group's std::stop_token if it takes one, else with no argument.
+// A callable spawn() stores (decay-copied) and calls with the group's token, or with nothing.
+template <class F, class Fn = std::decay_t<F>>
+concept coroutine_function = std::move_constructible<Fn> && std::constructible_from<Fn, F> &&
+    (returns_void_awaitable<Fn, std::stop_token> || returns_void_awaitable<Fn>);
+
+/// What TaskGroup::spawn() accepts: an asio::awaitable<void> (an rvalue: it is move-only), or a
+/// callable returning one, invoked with the group's std::stop_token if it takes one, else with
+/// no argument.
 template <class F>
-concept coroutine_task = is_void_awaitable<std::remove_cvref_t<F>>::value ||
-    (std::move_constructible<std::decay_t<F>>&& std::constructible_from<std::decay_t<F>, F> &&
-     (returns_void_awaitable<std::decay_t<F>, std::stop_token> ||
-      returns_void_awaitable<std::decay_t<F>>));
+concept coroutine_task = (is_void_awaitable<std::remove_cvref_t<F>>::value &&
+                          !std::is_lvalue_reference_v<F>) ||
+                         coroutine_function<F>;
 
 // Waits for the group to finish: a suspended async_wait(), completed by whoever ends the group.
 struct group_waiter {
@@ -270,15 +275,6 @@ class group_state {
     return error_;
   }
 
-  // For the destructor: true if the calling thread runs a live task's executor.
-  bool runs_a_task_on_this_thread() CUSTODY_EXCLUDES(mutex_) {
-    std::lock_guard lock(mutex_);
-    for (const auto& record : live_) {
-      if (record->runs_on_this_thread()) return true;
-    }
-    return false;
-  }
-
   // Completes `waiter` once the group is finished (at once, posted, if it already is).
   void add_waiter(std::unique_ptr<group_waiter> waiter) CUSTODY_EXCLUDES(mutex_) {
     std::exception_ptr result;
@@ -404,8 +400,11 @@ class TaskGroup {
   /// call.
   ~TaskGroup() {
     request_stop();
-    if (state_->runs_a_task_on_this_thread()) return;
-    (void)state_->wait();
+    try {
+      (void)state_->wait();
+    } catch (const std::logic_error&) {
+      // This thread runs a live task's executor: it cannot wait (see above).
+    }
   }
 
   /// Starts `task` on its own strand of `executor`. `task` is an asio::awaitable<void>, or a
