@@ -1,9 +1,11 @@
 #include <signal.h>
 
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -421,6 +423,62 @@ TEST(AsioTaskGroup, AsyncWaitKeepsItsOwnContextRunning) {
   group.request_stop();
   waiter_runner.join();
   EXPECT_TRUE(waited);
+}
+
+TEST(AsioTaskGroup, AsyncWaitThatLosesToATimerIsCancelledAndTheGroupRunsOn) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  TaskGroup group;
+  group.spawn(io, "sleeper", []() -> asio::awaitable<void> { co_await wait_forever(); });
+  std::size_t winner = 99;
+  bool stopped_by_the_race = true;
+  bool waited_again = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer deadline(co_await asio::this_coro::executor,
+                                    asio::steady_timer::clock_type::now());  // already due
+        auto first = co_await (group.async_wait(asio::use_awaitable) ||
+                               deadline.async_wait(asio::use_awaitable));
+        winner = first.index();
+        stopped_by_the_race = group.stop_token().stop_requested();
+        group.request_stop();
+        co_await group.async_wait(asio::use_awaitable);
+        waited_again = true;
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(winner, 1u) << "the group's wait cannot win: its task never ends by itself";
+  EXPECT_FALSE(stopped_by_the_race);
+  EXPECT_TRUE(waited_again);
+}
+
+TEST(AsioTaskGroup, CancellingAnAsyncWaitCompletesItOnceWithOperationAborted) {
+  asio::io_context io;
+  TaskGroup group;
+  group.spawn(io, "sleeper", []() -> asio::awaitable<void> { co_await wait_forever(); });
+  asio::cancellation_signal cancel;
+  int calls = 0;
+  std::exception_ptr got;
+  group.async_wait(asio::bind_cancellation_slot(
+      cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr error) {
+        ++calls;
+        got = error;
+      })));
+  asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+  while (calls == 0) io.run_one();
+  try {
+    std::rethrow_exception(got);
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), asio::error::operation_aborted);
+  }
+  EXPECT_FALSE(cancel.slot().has_handler()) << "a completed wait leaves the slot free";
+  cancel.emit(asio::cancellation_type::terminal);  // too late: does nothing
+  group.request_stop();
+  io.run();
+  group.wait();  // the cancelled wait left the group as it was
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(group.failed_task().has_value());
 }
 
 TEST(AsioTaskGroup, WaitFromTheExecutorsThreadThrowsLogicError) {

@@ -36,6 +36,7 @@
 // records a custody::asio::task_abandoned failure for it (unless a failure came first), so no
 // wait hangs on a task that can no longer run.
 
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
@@ -51,8 +52,10 @@
 #include <asio/system_error.hpp>
 #include <asio/system_executor.hpp>
 #include <asio/thread_pool.hpp>
+#include <atomic>
 #include <concepts>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <list>
@@ -105,26 +108,40 @@ concept coroutine_task = (is_void_awaitable<std::remove_cvref_t<F>>::value &&
                           !std::is_lvalue_reference_v<F>) ||
                          coroutine_function<F>;
 
-// Waits for the group to finish: a suspended async_wait(), completed by whoever ends the group.
+// Waits for the group to finish: a suspended async_wait(), completed by whoever ends the group
+// or by its own cancellation slot, whichever takes it out of the group's list first.
 struct group_waiter {
+  explicit group_waiter(std::uint64_t waiter_id) : id(waiter_id) {}
   virtual ~group_waiter() = default;
   virtual void complete(std::exception_ptr result) = 0;
+
+  // Names the waiter to its cancellation handler; never reused, unlike an address.
+  const std::uint64_t id;
 };
 
 // Holds an async_wait() handler and keeps its executor from running out of work meanwhile.
 template <class Handler, class WorkExecutor>
 class group_waiter_for final : public group_waiter {
  public:
-  group_waiter_for(Handler handler, WorkExecutor work)
-      : handler_(std::move(handler)), work_(std::move(work)) {}
+  group_waiter_for(std::uint64_t waiter_id, Handler handler, WorkExecutor work)
+      : group_waiter(waiter_id),
+        slot_(::asio::get_associated_cancellation_slot(handler)),
+        handler_(std::move(handler)),
+        work_(std::move(work)) {}
 
-  // Posted, never run inline: the caller may be any task's strand, or the waiter's initiator.
+  // Posted, never run inline: the caller may be any task's strand, the waiter's initiator, or
+  // the slot's own cancellation handler, which must not be destroyed while it runs. The slot is
+  // cleared on the handler's executor, where cancellations are emitted, before the handler runs
+  // (and may reuse the slot).
   void complete(std::exception_ptr result) override {
-    ::asio::post(work_,
-                 [handler = std::move(handler_), result]() mutable { std::move(handler)(result); });
+    ::asio::post(work_, [handler = std::move(handler_), slot = slot_, result]() mutable {
+      slot.clear();
+      std::move(handler)(result);
+    });
   }
 
  private:
+  ::asio::cancellation_slot slot_;
   Handler handler_;
   WorkExecutor work_;
 };
@@ -275,6 +292,9 @@ class group_state {
     return error_;
   }
 
+  // A fresh id for the next waiter.
+  std::uint64_t next_waiter_id() noexcept { return next_waiter_id_.fetch_add(1) + 1; }
+
   // Completes `waiter` once the group is finished (at once, posted, if it already is).
   void add_waiter(std::unique_ptr<group_waiter> waiter) CUSTODY_EXCLUDES(mutex_) {
     std::exception_ptr result;
@@ -288,6 +308,26 @@ class group_state {
       result = error_;
     }
     waiter->complete(result);
+  }
+
+  // The waiter's cancellation slot fired: completes it with operation_aborted, unless the group
+  // already took it to complete it.
+  void cancel_waiter(std::uint64_t id) CUSTODY_EXCLUDES(mutex_) {
+    std::unique_ptr<group_waiter> cancelled;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+        if ((*it)->id == id) {
+          cancelled = std::move(*it);
+          waiters_.erase(it);
+          break;
+        }
+      }
+    }
+    if (cancelled) {
+      cancelled->complete(std::make_exception_ptr(
+          std::system_error(std::error_code(::asio::error::operation_aborted))));
+    }
   }
 
   std::optional<std::string> failed_task() const CUSTODY_EXCLUDES(mutex_) {
@@ -344,10 +384,25 @@ class group_state {
   phase phase_ CUSTODY_GUARDED_BY(mutex_) = phase::open;
   std::list<std::shared_ptr<task_record>> live_ CUSTODY_GUARDED_BY(mutex_);
   std::vector<std::unique_ptr<group_waiter>> waiters_ CUSTODY_GUARDED_BY(mutex_);
+  std::atomic<std::uint64_t> next_waiter_id_{0};
   std::exception_ptr error_ CUSTODY_GUARDED_BY(mutex_);
   std::optional<std::string> failed_task_ CUSTODY_GUARDED_BY(mutex_);
   // Last member: destroyed first, so it never runs on a half-destroyed state.
   std::stop_callback<cancel_all> stop_callback_;
+};
+
+// Installed in an async_wait()'s cancellation slot. Every cancellation type applies: giving up
+// a wait has no side effect to undo.
+struct cancel_group_wait {
+  std::weak_ptr<group_state> state;
+  std::uint64_t id;
+
+  void operator()(::asio::cancellation_type type) const {
+    constexpr auto handled = ::asio::cancellation_type::terminal |
+                             ::asio::cancellation_type::partial | ::asio::cancellation_type::total;
+    if ((type & handled) == ::asio::cancellation_type::none) return;
+    if (auto live = state.lock()) live->cancel_waiter(id);
+  }
 };
 
 // co_spawn's completion handler. Destroyed without having been called, it reports the task as
@@ -503,10 +558,17 @@ class TaskGroup {
   ///
   /// The handler is invoked as if by asio::post to its associated executor (asio's
   /// system_executor if it has none), never inside async_wait(), and that executor is kept from
-  /// running out of work until then. It completes only when the group finishes: it does not
-  /// react to per-operation cancellation, so give a deadline by stopping the group (for example
-  /// a timer task that calls request_stop()). Thread-safe; may start while other waits are in
-  /// progress. Throws only what allocating the waiter throws.
+  /// running out of work until then.
+  ///
+  /// Per-operation cancellation: a cancellation (terminal, partial or total) emitted on the
+  /// handler's associated slot before the group finishes completes the wait at once with
+  /// std::system_error(asio::error::operation_aborted) and changes nothing in the group; one
+  /// emitted after the group finished is too late and does nothing. So
+  /// `co_await (group.async_wait(asio::use_awaitable) || timer.async_wait(asio::use_awaitable))`
+  /// waits with a deadline. As with every Asio operation, emit on the handler's executor.
+  ///
+  /// Thread-safe; may start while other waits are in progress. Throws only what allocating the
+  /// waiter throws.
   template <class CompletionToken>
   auto async_wait(CompletionToken&& token) {
     return ::asio::async_initiate<CompletionToken, void(std::exception_ptr)>(
@@ -514,8 +576,14 @@ class TaskGroup {
           auto work =
               ::asio::prefer(::asio::get_associated_executor(handler, ::asio::system_executor()),
                              ::asio::execution::outstanding_work.tracked);
+          const std::uint64_t id = state->next_waiter_id();
+          // Installed before the waiter is listed, so no completion can clear the slot first.
+          if (auto slot = ::asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
+            slot.template emplace<detail::cancel_group_wait>(
+                detail::cancel_group_wait{std::weak_ptr<detail::group_state>(state), id});
+          }
           using Waiter = detail::group_waiter_for<decltype(handler), decltype(work)>;
-          state->add_waiter(std::make_unique<Waiter>(std::move(handler), std::move(work)));
+          state->add_waiter(std::make_unique<Waiter>(id, std::move(handler), std::move(work)));
         },
         token);
   }
