@@ -1,5 +1,6 @@
 #include <signal.h>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
@@ -9,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
@@ -520,6 +522,41 @@ TEST(AsioTaskGroup, WaitFromAPlainHandlerOfTheTasksContextThrowsLogicError) {
   EXPECT_TRUE(threw.get_future().get());
   group.request_stop();
   group.wait();
+}
+
+// Blocks in wait() from a plain handler of `io` while a task spawned on `executor` (an executor
+// of `io` in some form) is suspended; returns whether wait() threw std::logic_error.
+template <class Executor>
+bool wait_from_the_context_throws(asio::io_context& io, const Executor& executor) {
+  TaskGroup group;
+  std::latch started(1);
+  group.spawn(executor, "sleeper", [&]() -> asio::awaitable<void> {
+    started.count_down();
+    co_await wait_forever();
+  });
+  std::promise<bool> threw;
+  auto runner = run_on_thread(io);
+  started.wait();
+  asio::post(io, [&] {
+    try {
+      group.wait();
+      threw.set_value(false);
+    } catch (const std::logic_error&) {
+      threw.set_value(true);
+    }
+  });
+  const bool result = threw.get_future().get();
+  group.request_stop();
+  group.wait();
+  return result;
+}
+
+TEST(AsioTaskGroup, WaitOnTheContextsThreadIsDetectedThroughStrandsAndTypeErasure) {
+  asio::io_context through_strand;
+  EXPECT_TRUE(wait_from_the_context_throws(through_strand, asio::make_strand(through_strand)));
+  asio::io_context through_any;
+  EXPECT_TRUE(
+      wait_from_the_context_throws(through_any, asio::any_io_executor(through_any.get_executor())));
 }
 
 TEST(AsioTaskGroup, TasksMaySpawnTasksWhileWaitIsWaiting) {

@@ -67,6 +67,7 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -190,14 +191,19 @@ class task_record_on final : public task_record {
                   std::is_same_v<Executor, pool_executor>) {
       return executor.running_in_this_thread();  // true on every thread running the context
     } else if constexpr (requires { executor.template target<io_executor>(); }) {
-      // Type-erased (asio::any_io_executor): look for the two contexts it may hold.
-      if (const auto* io = executor.template target<io_executor>()) {
-        return io->running_in_this_thread();
+      // Type-erased (asio::any_io_executor): look for the two contexts it may hold. target<T>()
+      // casts without checking, so the held type is compared first.
+#if !defined(ASIO_NO_TYPEID)
+      if (executor.target_type() == typeid(io_executor)) {
+        return executor.template target<io_executor>()->running_in_this_thread();
       }
-      if (const auto* pool = executor.template target<pool_executor>()) {
-        return pool->running_in_this_thread();
+      if (executor.target_type() == typeid(pool_executor)) {
+        return executor.template target<pool_executor>()->running_in_this_thread();
       }
+#endif
       return false;
+    } else if constexpr (requires { executor.get_inner_executor(); }) {
+      return runs_context_of(executor.get_inner_executor());  // a strand given to spawn()
     } else {
       return false;
     }
@@ -544,7 +550,8 @@ class TaskGroup {
   ///
   /// Must be called from a thread that does not run the executor of any live task: there the
   /// tasks could never run, so it would wait forever. Detected (for executors of an
-  /// asio::io_context or asio::thread_pool, and strands of them): throws std::logic_error
+  /// asio::io_context or asio::thread_pool, strands of them, and either held in an
+  /// asio::any_io_executor): throws std::logic_error
   /// instead. Inside a coroutine use async_wait(). Thread-safe; concurrent waits all return once
   /// the group is finished.
   void wait() {
