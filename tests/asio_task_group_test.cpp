@@ -340,6 +340,20 @@ TEST(AsioTaskGroup, DestructorStopsAndWaitsForTasksOnATimerThatNeverFires) {
   runner.reset();  // io.run() returns: the group left no work behind
 }
 
+TEST(AsioTaskGroup, DestructorOnTheTasksOwnThreadOnlyStops) {
+  asio::io_context io;
+  std::error_code ended_with;
+  auto group = std::make_unique<TaskGroup>();
+  group->spawn(io, "sleeper",
+               [&]() -> asio::awaitable<void> { ended_with = co_await wait_forever(); });
+  // Runs on io's only thread after the task has suspended (both are queued on io, in order):
+  // waiting there could never end, so the destructor stops the task and returns.
+  asio::post(io, [&] { group.reset(); });
+  io.run();  // returns once the stopped task has ended, after its group object is gone
+  EXPECT_EQ(group, nullptr);
+  EXPECT_EQ(ended_with, asio::error::operation_aborted);
+}
+
 // --- waiting ---------------------------------------------------------------------------------
 
 TEST(AsioTaskGroup, CoAwaitAsyncWaitReturnsWhenAllTasksEnded) {
