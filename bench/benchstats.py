@@ -81,3 +81,21 @@ def verdict(summary: RatioSummary, limit: float) -> str:
     if summary.lo > limit:
         return FAIL
     return UNDECIDED
+
+
+def versus(custody_ns: dict[str, list[float | None]],
+           pairs: dict[str, tuple[str, float]]) -> dict[str, dict]:
+    """Rows of one run against other rows of the same run (bench/compare's VERSUS table).
+
+    `custody_ns` maps a row to its per-round ns/op (None where a round failed); `pairs` maps a row
+    to (reference row, highest acceptable ratio). For every pair whose two rows were both run,
+    gives the reference, the summary of the per-round ratios row/reference (rounds missing
+    either side left out), the limit and the verdict."""
+    out = {}
+    for row, (against, limit) in pairs.items():
+        if row not in custody_ns or against not in custody_ns:
+            continue
+        summary = summarize_ratios(per_round_ratios(custody_ns[row], custody_ns[against]))
+        out[row] = {"against": against, "ratio": summary.as_dict(), "limit": limit,
+                    "verdict": verdict(summary, limit)}
+    return out

@@ -5,6 +5,7 @@
 
 import math
 import random
+import statistics
 import unittest
 
 import benchstats as bs
@@ -88,6 +89,35 @@ class Verdicts(unittest.TestCase):
         s = bs.summarize_ratios([0.6, 0.7, 0.75, 0.8, 0.8, 0.8, 0.8, 0.85, 1.2, 1.3])
         self.assertLessEqual(s.median, 1.0)
         self.assertEqual(bs.verdict(s, 1.0), bs.UNDECIDED)
+
+
+class Versus(unittest.TestCase):
+    def test_ratio_of_two_rows_in_the_same_round(self):
+        rows = {"coro": [100.0, 90.0, 120.0, 80.0, 100.0, 110.0, 95.0, 105.0, 100.0, 90.0],
+                "asio": [400.0, 300.0, 300.0, 400.0, 250.0, 220.0, 380.0, 350.0, 400.0, 300.0]}
+        got = bs.versus(rows, {"coro": ("asio", 0.5)})
+        ratios = [c / a for c, a in zip(rows["coro"], rows["asio"])]
+        self.assertEqual(list(got), ["coro"])
+        self.assertEqual(got["coro"]["against"], "asio")
+        self.assertEqual(got["coro"]["limit"], 0.5)
+        self.assertEqual(got["coro"]["ratio"]["ratios"], ratios)
+        self.assertAlmostEqual(got["coro"]["ratio"]["median"], statistics.median(ratios))
+        self.assertEqual(got["coro"]["ratio"]["ci_high"], sorted(ratios)[8])  # 9th of 10
+        self.assertEqual(got["coro"]["verdict"], bs.PASS)  # the highest ratio is exactly 0.5
+
+    def test_verdict_follows_the_interval(self):
+        slow = {"coro": [300.0] * 10, "asio": [400.0] * 10}  # 0.75 every round
+        self.assertEqual(bs.versus(slow, {"coro": ("asio", 0.5)})["coro"]["verdict"], bs.FAIL)
+
+    def test_rounds_missing_a_side_are_left_out(self):
+        rows = {"coro": [1.0, None, 3.0], "asio": [2.0, 2.0, None]}
+        got = bs.versus(rows, {"coro": ("asio", 1.0)})["coro"]
+        self.assertEqual(got["ratio"]["ratios"], [0.5])
+        self.assertEqual(got["verdict"], bs.UNDECIDED)  # one round: no interval
+
+    def test_pairs_missing_a_row_are_left_out(self):
+        self.assertEqual(bs.versus({"coro": [1.0]}, {"coro": ("asio", 0.5)}), {})
+        self.assertEqual(bs.versus({"asio": [1.0]}, {"coro": ("asio", 0.5)}), {})
 
 
 if __name__ == "__main__":

@@ -219,6 +219,7 @@ func main() {
 	reps := flag.Int("reps", 1, "timed runs per workload; the median is printed")
 	list := flag.Bool("list", false, "print the workload names and exit")
 	verbose := flag.Bool("v", false, "also print every timed run to stderr")
+	scale := flag.Bool("scale", false, "run the scale workloads (scale.go) instead, one run each")
 	flag.Parse()
 
 	var re *regexp.Regexp
@@ -236,6 +237,10 @@ func main() {
 	if !*list {
 		fmt.Fprintf(os.Stderr, "# %s GOMAXPROCS=%d NumCPU=%d\n",
 			runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	}
+	if *scale {
+		runScale(func(name string) bool { return re == nil || re.MatchString(name) })
+		return
 	}
 	for _, w := range workloads {
 		if re != nil && !re.MatchString(w.name) {
