@@ -11,7 +11,7 @@
 // operation that completes at once completes through a post too, as Asio requires.
 //
 // While it is pending the operation holds outstanding work on that executor (an io_context's
-// run() does not return) and its channels' shared state.
+// run() does not return) and is listed with its context, whose shutdown ends it (pending.hpp).
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -31,6 +31,7 @@
 #include "../detail/parker.hpp"
 #include "../detail/select_engine.hpp"
 #include "../detail/timer_service.hpp"
+#include "pending.hpp"
 
 namespace custody::detail {
 
@@ -117,6 +118,9 @@ class async_operation {
   };
 
   void begin() {
+    pending_ = pending_list_of(work_);
+    entry_.word = &self_;
+    if (pending_) pending_->add(entry_);
     slot_ = asio::get_associated_cancellation_slot(handler_);
     if (slot_.is_connected()) slot_.template emplace<cancel_handler>(cancel_handler{this});
     std::optional<outcome> done;
@@ -143,7 +147,15 @@ class async_operation {
     post_step(this);  // done already: complete through a post all the same
   }
 
-  static void post_step(async_operation* op) noexcept { asio::post(op->work_, step(op)); }
+  // Once posted the operation may run, and be freed, on another thread: only the list (which
+  // the context keeps alive until its shutdown has waited for this post) is touched after.
+  static void post_step(async_operation* op) noexcept {
+    if (pending_list* pending = op->pending_.get()) {
+      pending->post_unless_shut([op] { asio::post(op->work_, step(op)); });
+    } else {
+      asio::post(op->work_, step(op));
+    }
+  }
 
   static void resume(void* context) noexcept { post_step(static_cast<async_operation*>(context)); }
 
@@ -181,6 +193,7 @@ class async_operation {
 
   void destroy(allocator alloc) noexcept {
     if (timer_ != timer_service::no_id) timer_service::instance().cancel(timer_);
+    if (pending_) pending_->remove(entry_);
     if (slot_.is_connected()) slot_.clear();
     std::allocator_traits<allocator>::destroy(alloc, this);
     std::allocator_traits<allocator>::deallocate(alloc, this, 1);
@@ -199,6 +212,8 @@ class async_operation {
   work_executor work_;
   asio::associated_cancellation_slot_t<Handler> slot_;
   timer_service::id timer_ = timer_service::no_id;
+  std::shared_ptr<pending_list> pending_;
+  pending_entry entry_;
   std::optional<outcome> outcome_;
   std::exception_ptr error_;
 };
