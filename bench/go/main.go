@@ -46,6 +46,10 @@ var workloads = []workload{
 	{"spsc_cap1", handoverItems, func(n int) time.Duration { return spsc(n, 1) }},
 	{"mpmc_4x4_cap1024", itemsN, func(n int) time.Duration { return mpmc(n, 4, 4, 1024) }},
 	{"select2_cap1024", itemsN, select2},
+	// Twins of custody's coroutine rows: goroutines are what the coroutines stand for.
+	{"coro_pingpong", roundTrips, unbufferedPingpong},
+	{"coro_spsc_cap1", handoverItems, func(n int) time.Duration { return spsc(n, 1) }},
+	{"coro_pool2_pingpong", roundTrips, unbufferedPingpong},
 }
 
 // expectSum panics if the received total is not 0+1+...+(n-1).

@@ -17,9 +17,11 @@
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/cancellation_type.hpp>
+#include <asio/execution/blocking.hpp>
+#include <asio/execution/execute.hpp>
 #include <asio/execution/outstanding_work.hpp>
-#include <asio/post.hpp>
 #include <asio/prefer.hpp>
+#include <asio/require.hpp>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -48,9 +50,14 @@ class async_operation {
   static constexpr std::size_t n = Body::cases == 0 ? 1 : Body::cases;
 
   using executor = asio::associated_executor_t<Handler>;
-  // Pending work keeps the handler's executor (its io_context's run()) from running dry.
-  using work_executor = std::decay_t<decltype(asio::prefer(
-      std::declval<const executor&>(), asio::execution::outstanding_work.tracked))>;
+  // Never blocking (a post, not a call), and counting as work: a pending operation keeps the
+  // handler's executor (its io_context's run()) from running dry. Made once, so that resuming
+  // is one execute() with no executor conversions.
+  static auto make_work_executor(const executor& ex) {
+    return asio::prefer(asio::require(ex, asio::execution::blocking.never),
+                        asio::execution::outstanding_work.tracked);
+  }
+  using work_executor = decltype(make_work_executor(std::declval<const executor&>()));
   using allocator = typename std::allocator_traits<
       asio::associated_allocator_t<Handler>>::template rebind_alloc<async_operation>;
 
@@ -74,8 +81,7 @@ class async_operation {
   async_operation(Handler handler, Body body)
       : body_(std::move(body)),
         handler_(std::move(handler)),
-        work_(asio::prefer(asio::get_associated_executor(handler_),
-                           asio::execution::outstanding_work.tracked)) {
+        work_(make_work_executor(asio::get_associated_executor(handler_))) {
     body_.make_ops(ops_);
     limits_ = body_.limits();
     limits_.cancelled = &cancelled_;
@@ -151,9 +157,9 @@ class async_operation {
   // the context keeps alive until its shutdown has waited for this post) is touched after.
   static void post_step(async_operation* op) noexcept {
     if (pending_list* pending = op->pending_.get()) {
-      pending->post_unless_shut([op] { asio::post(op->work_, step(op)); });
+      pending->post_unless_shut([op] { asio::execution::execute(op->work_, step(op)); });
     } else {
-      asio::post(op->work_, step(op));
+      asio::execution::execute(op->work_, step(op));
     }
   }
 
