@@ -14,5 +14,8 @@ if(CUSTODY_ASIO_INCLUDE_DIR AND NOT TARGET custody::asio)
   target_include_directories(custody::asio SYSTEM INTERFACE "${CUSTODY_ASIO_INCLUDE_DIR}")
   # Standalone Asio, without Boost; coroutines are C++20's own.
   target_compile_definitions(custody::asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  # Asio 1.22 detects C++20 coroutines by GCC's macros only; clang (14) has them as well.
+  target_compile_definitions(custody::asio INTERFACE
+    $<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_CO_AWAIT ASIO_HAS_STD_COROUTINE>)
   target_link_libraries(custody::asio INTERFACE custody::custody)
 endif()
