@@ -290,6 +290,7 @@ TEST(AsyncChannelCancel, CancellationSlotStopsAPendingOperationOnly) {
   signal.emit(asio::cancellation_type::terminal);
   ctx.run();
   ASSERT_TRUE(got);
+  EXPECT_EQ(got->status(), status::ok);
   EXPECT_EQ(got->value(), 4);
 }
 
