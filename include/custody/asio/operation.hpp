@@ -64,8 +64,8 @@ class async_operation {
  public:
   /// Allocates the operation, runs its first round and, when that does not complete it, leaves
   /// it waiting for a resumer. Throws only std::bad_alloc when the operation cannot be
-  /// allocated (nothing is pending then); any other failure (a select that no case could ever
-  /// complete, a throwing move) reaches the handler as its std::exception_ptr.
+  /// allocated or registered (nothing is pending then); any other failure (a select that no case
+  /// could ever complete, a throwing move) reaches the handler as its std::exception_ptr.
   static void start(Handler handler, Body body) {
     allocator alloc(asio::get_associated_allocator(handler));
     async_operation* self = std::allocator_traits<allocator>::allocate(alloc, 1);
@@ -73,6 +73,12 @@ class async_operation {
       std::allocator_traits<allocator>::construct(alloc, self, std::move(handler), std::move(body));
     } catch (...) {
       std::allocator_traits<allocator>::deallocate(alloc, self, 1);
+      throw;
+    }
+    try {
+      self->prepare();
+    } catch (...) {
+      self->destroy(alloc);
       throw;
     }
     self->begin();
@@ -123,12 +129,17 @@ class async_operation {
     }
   };
 
-  void begin() {
-    pending_ = pending_list_of(work_);
-    entry_.word = &self_;
-    if (pending_) pending_->add(entry_);
+  // What may throw (std::bad_alloc) before the operation can be reached by anyone.
+  void prepare() {
+    std::shared_ptr<pending_list> pending = pending_list_of(work_);
     slot_ = asio::get_associated_cancellation_slot(handler_);
     if (slot_.is_connected()) slot_.template emplace<cancel_handler>(cancel_handler{this});
+    entry_.word = &self_;
+    if (pending) pending->add(entry_);
+    pending_ = std::move(pending);  // listed: destroy() unlists it
+  }
+
+  void begin() {
     std::optional<outcome> done;
     try {
       if (body_.stop_first() && limits_.stop && limits_.stop->stop_requested()) {
