@@ -34,6 +34,15 @@
 #include <custody/channel.hpp>
 #include <custody/select.hpp>
 
+#if defined(CUSTODY_BENCH_ASIO)
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <exception>
+
+#include <custody/asio.hpp>
+#endif
+
 #include "workload.hpp"
 
 namespace {
@@ -258,6 +267,88 @@ nanoseconds select2(std::int64_t n) {
   return elapsed;
 }
 
+#if defined(CUSTODY_BENCH_ASIO)
+// Coroutine workloads: the thread workloads above with coroutines on Asio executors for
+// threads. Their Go twins are the goroutine workloads they mirror (bench/go/main.go).
+
+void rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
+asio::awaitable<void> echo(custody::Channel<item> a, custody::Channel<item> b) {
+  for (;;) {
+    auto r = co_await custody::async_recv(a, asio::use_awaitable);
+    if (!r) break;
+    must_send("coro echo", co_await custody::async_send(b, *r, asio::use_awaitable));
+  }
+  b.close();
+}
+
+// unbuffered_pingpong between two coroutines on an io_context run by `threads` threads.
+nanoseconds coro_pingpong(std::int64_t n, int threads) {
+  constexpr const char* name = "coro_pingpong";
+  asio::io_context ctx(threads);
+  custody::Channel<item> a(0), b(0);
+  item sum = 0;
+  asio::co_spawn(ctx, echo(a, b), rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        for (item i = 0; i < n; ++i) {
+          must_send(name, co_await custody::async_send(a, i, asio::use_awaitable));
+          auto r = co_await custody::async_recv(b, asio::use_awaitable);
+          if (!r) fail(name, "echo channel closed early");
+          sum += *r;
+        }
+        a.close();
+        if ((co_await custody::async_recv(b, asio::use_awaitable))) {
+          fail(name, "unexpected extra echo");
+        }
+      },
+      rethrow);
+  auto start = bench_clock::now();
+  std::vector<std::jthread> helpers;
+  for (int t = 1; t < threads; ++t) helpers.emplace_back([&] { ctx.run(); });
+  ctx.run();
+  helpers.clear();
+  auto elapsed = since(start);
+  expect_sum(name, sum, n);
+  return elapsed;
+}
+
+// spsc_cap1 between two coroutines on one io_context thread.
+nanoseconds coro_spsc_cap1(std::int64_t n) {
+  constexpr const char* name = "coro_spsc_cap1";
+  asio::io_context ctx(1);
+  custody::Channel<item> ch(1);
+  item sum = 0;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        for (item i = 0; i < n; ++i) {
+          must_send(name, co_await custody::async_send(ch, i, asio::use_awaitable));
+        }
+        ch.close();
+      },
+      rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          auto r = co_await custody::async_recv(ch, asio::use_awaitable);
+          if (!r) break;
+          sum += *r;
+        }
+      },
+      rethrow);
+  auto start = bench_clock::now();
+  ctx.run();
+  auto elapsed = since(start);
+  expect_sum(name, sum, n);
+  return elapsed;
+}
+#endif
+
 // Output order; names match bench/go/main.go.
 const bench::workload workloads[] = {
     {"hw_cacheline_roundtrip", cacheline_round_trips, cacheline_roundtrip},
@@ -269,6 +360,11 @@ const bench::workload workloads[] = {
     {"spsc_cap1", handover_items, [](std::int64_t n) { return spsc(n, 1); }},
     {"mpmc_4x4_cap1024", items_n, [](std::int64_t n) { return mpmc(n, 4, 4, 1024); }},
     {"select2_cap1024", items_n, select2},
+#if defined(CUSTODY_BENCH_ASIO)
+    {"coro_pingpong", round_trips, [](std::int64_t n) { return coro_pingpong(n, 1); }},
+    {"coro_spsc_cap1", handover_items, coro_spsc_cap1},
+    {"coro_pool2_pingpong", round_trips, [](std::int64_t n) { return coro_pingpong(n, 2); }},
+#endif
 };
 
 }  // namespace

@@ -13,9 +13,10 @@ if(CUSTODY_ASIO_INCLUDE_DIR AND NOT TARGET custody::asio)
   add_library(custody::asio INTERFACE IMPORTED GLOBAL)
   target_include_directories(custody::asio SYSTEM INTERFACE "${CUSTODY_ASIO_INCLUDE_DIR}")
   # Standalone Asio, without Boost; coroutines are C++20's own.
-  # Asio 1.22 turns co_await support on for Clang only when <experimental/coroutine> exists,
-  # which libstdc++ does not ship; C++20's <coroutine> is enough, so say so for every compiler.
+  # Asio 1.22 turns co_await support on by GCC's macros only, and for Clang looks for
+  # <experimental/coroutine>, which libstdc++ does not ship; C++20's <coroutine> is enough, so say
+  # so for every compiler.
   target_compile_definitions(custody::asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED
-                                                     ASIO_HAS_CO_AWAIT=1)
+                                                     ASIO_HAS_CO_AWAIT=1 ASIO_HAS_STD_COROUTINE=1)
   target_link_libraries(custody::asio INTERFACE custody::custody)
 endif()

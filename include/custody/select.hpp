@@ -327,57 +327,88 @@ auto on_default(F fn = {}) {
   return detail::default_case<F>(std::move(fn));
 }
 
+namespace detail {
+
+/// Where a select's stop, deadline and default cases sit among its cases, and the limits they
+/// set: what the blocking select and the asynchronous one (custody/asio/select.hpp) share.
+struct case_layout {
+  select_limits limits;
+  std::size_t count = 0;  // all cases
+  std::size_t stop_index = 0, deadline_index = 0, default_index = 0;
+  bool has_stop = false;
+
+  template <class... Cases>
+  explicit case_layout(Cases&... cases) {
+    std::size_t position = 0;
+    auto inspect = [&]<class C>(C& c) {
+      if constexpr (stop_kind<C>) {
+        limits.stop = c.token();
+        stop_index = position;
+        has_stop = true;
+      } else if constexpr (deadline_kind<C>) {
+        limits.deadline = c.deadline();
+        deadline_index = position;
+      } else if constexpr (default_kind<C>) {
+        limits.nonblocking = c.enabled();
+        default_index = position;
+      }
+      ++position;
+    };
+    (inspect(cases), ...);
+    count = position;
+  }
+
+  /// Runs the callable of the case that `o` committed, and says which it was. An asynchronous
+  /// select cancelled without an on_stop case runs none: its index is then `count`.
+  template <class... Cases>
+  selected fire(const outcome& o, Cases&... cases) const {
+    std::size_t fired = o.index;
+    if (fired == outcome::none) {
+      if (o.status == status::stopped && !has_stop) return {count, o.status};
+      fired = o.status == status::stopped   ? stop_index
+              : o.status == status::timeout ? deadline_index
+                                            : default_index;
+    }
+    std::size_t position = 0;
+    auto fire_one = [&](auto& c) {
+      if (position++ == fired) c.fire(o.status);
+    };
+    (fire_one(cases), ...);
+    return {fired, o.status};
+  }
+};
+
+template <class... Cases>
+constexpr bool check_cases() {
+  static_assert((case_kind<std::remove_cvref_t<Cases>>::is_case && ...),
+                "custody::select: every argument must be a case made by on_recv, on_send, "
+                "on_stop, on_timeout, on_deadline or on_default");
+  static_assert((0 + ... + stop_kind<std::remove_cvref_t<Cases>>) <= 1,
+                "custody::select: at most one on_stop case");
+  static_assert((0 + ... + deadline_kind<std::remove_cvref_t<Cases>>) <= 1,
+                "custody::select: at most one on_timeout or on_deadline case");
+  static_assert((0 + ... + default_kind<std::remove_cvref_t<Cases>>) <= 1,
+                "custody::select: at most one on_default case");
+  return true;
+}
+
+}  // namespace detail
+
 /// Commits exactly one of `cases` (see the top of this header) and runs its callable.
 template <class... Cases>
 selected select(Cases&&... cases) {
-  static_assert((detail::case_kind<std::remove_cvref_t<Cases>>::is_case && ...),
-                "custody::select: every argument must be a case made by on_recv, on_send, "
-                "on_stop, on_timeout, on_deadline or on_default");
-  static_assert((0 + ... + detail::stop_kind<std::remove_cvref_t<Cases>>) <= 1,
-                "custody::select: at most one on_stop case");
-  static_assert((0 + ... + detail::deadline_kind<std::remove_cvref_t<Cases>>) <= 1,
-                "custody::select: at most one on_timeout or on_deadline case");
-  static_assert((0 + ... + detail::default_kind<std::remove_cvref_t<Cases>>) <= 1,
-                "custody::select: at most one on_default case");
+  static_assert(detail::check_cases<Cases...>());
 
   constexpr std::size_t n = sizeof...(Cases);
   detail::op ops[n == 0 ? 1 : n] = {cases.make_op()...};
-
-  detail::select_limits limits;
-  std::size_t stop_index = 0, deadline_index = 0, default_index = 0;
-  std::size_t position = 0;
-  auto inspect = [&]<class C>(C& c) {
-    if constexpr (detail::stop_kind<C>) {
-      limits.stop = c.token();
-      stop_index = position;
-    } else if constexpr (detail::deadline_kind<C>) {
-      limits.deadline = c.deadline();
-      deadline_index = position;
-    } else if constexpr (detail::default_kind<C>) {
-      limits.nonblocking = c.enabled();
-      default_index = position;
-    }
-    ++position;
-  };
-  (inspect(cases), ...);
+  const detail::case_layout layout(cases...);
 
   const detail::outcome o = [&] {
-    if (const auto alone = detail::select_alone(ops, n, limits)) return *alone;
+    if (const auto alone = detail::select_alone(ops, n, layout.limits)) return *alone;
     alignas(64) detail::wait_state state;
-    return detail::run_select(state, ops, n, limits);
+    return detail::run_select(state, ops, n, layout.limits);
   }();
-  std::size_t fired = o.index;
-  if (fired == detail::outcome::none) {
-    fired = o.status == status::stopped   ? stop_index
-            : o.status == status::timeout ? deadline_index
-                                          : default_index;
-  }
-  position = 0;
-  auto fire = [&](auto& c) {
-    if (position++ == fired) c.fire(o.status);
-  };
-  (fire(cases), ...);
-  return {fired, o.status};
+  return layout.fire(o, cases...);
 }
 
 }  // namespace custody

@@ -12,6 +12,11 @@
 // 5. wait: until one party settles the operation: a peer that moved a value (done), a channel
 //    that may be ready again (notified: retry), close, the stop token or the deadline. Then
 //    unregister everything and report, or go back to 1.
+//
+// A thread runs the phases in one call (run), sleeping in phase 5. An asynchronous operation
+// runs the same phases (start), suspends in phase 5 instead of sleeping, and continues (resume)
+// when its resumer has been called and has scheduled it; it never spins, so it never holds its
+// executor's thread while it waits.
 
 #include <chrono>
 #include <cstddef>
@@ -118,6 +123,11 @@ struct select_limits {
   bool nonblocking = false;
   const std::stop_token* stop = nullptr;
   std::optional<steady_clock::time_point> deadline;
+  /// Asynchronous operations only: set (before the word is settled as stopped) when the
+  /// operation is cancelled, so that a cancellation landing between two rounds is not lost.
+  const atomic<bool>* cancelled = nullptr;
+  /// Asynchronous operations never spin: their thread runs other operations meanwhile.
+  bool may_spin = true;
 };
 
 /// A blocking select whose only enabled case receives from an unbuffered channel, besides a
@@ -173,16 +183,45 @@ class select_run {
   /// unregistering).
   outcome run() {
     for (;;) {
+      if (const std::optional<outcome> done = advance()) return *done;
+      if (settled_with(self_.wait(limits_.deadline, !spun_))) return ready_;
+    }
+  }
+
+  /// The same for an asynchronous owner (a resumable_parker): the outcome, or nothing when the
+  /// operation waits and its resumer will be called. Throws as run() does.
+  std::optional<outcome> start() {
+    for (;;) {
+      if (std::optional<outcome> done = advance()) return done;
+      if (self_.suspend()) return std::nullopt;
+      if (settled_with(self_.load())) return ready_;
+    }
+  }
+
+  /// Goes on after the resumer was called: as start().
+  std::optional<outcome> resume() {
+    if (settled_with(self_.load())) return ready_;
+    return start();
+  }
+
+  /// Unlinks every waiter without completing: the operation is abandoned after its word was
+  /// settled (a peer that unlinked a waiter already has left it unlinked).
+  void abandon() noexcept { unregister(); }
+
+ private:
+  // Phases 1 to 4: the outcome, or nothing when every case is registered and waiting.
+  std::optional<outcome> advance() {
+    for (;;) {
       if (preferred_ != outcome::none) {
         const status s = ops_[preferred_].attempt(ops_[preferred_]);
-        if (s != status::would_block) return {preferred_, s};
+        if (s != status::would_block) return outcome{preferred_, s};
         preferred_ = outcome::none;
       }
       shuffle();
       if (attempt_first_ && attempt(false)) return ready_;
       attempt_first_ = true;
       // The default case fires only when no other case is ready (a fired stop was one).
-      if (limits_.nonblocking) return {outcome::none, status::would_block};
+      if (limits_.nonblocking) return outcome{outcome::none, status::would_block};
       if (spin()) return ready_;
       if (arm()) return ready_;
       switch (register_all()) {
@@ -191,13 +230,11 @@ class select_run {
         case registration::restart:
           continue;
         case registration::waiting:
-          break;
+          return std::nullopt;
       }
-      if (wait()) return ready_;
     }
   }
 
- private:
   enum class registration : std::uint8_t { waiting, committed, restart };
 
   bool stop_fired() const noexcept { return stoppable_ && limits_.stop->stop_requested(); }
@@ -238,7 +275,7 @@ class select_run {
   // a zero timeout must not cost a whole spin. Growing pauses between attempts keep us off
   // the peer's cache lines so it can get ahead.
   bool spin() {
-    spun_ = !hands_over_ && enabled_ > 0 && !deadline_passed();
+    spun_ = limits_.may_spin && !hands_over_ && enabled_ > 0 && !deadline_passed();
     return spun_ && spin_until([&] { return attempt(true); }, 16);
   }
 
@@ -253,6 +290,11 @@ class select_run {
         ready_ = {outcome::none, status::stopped};
         return true;
       }
+    }
+    // As for the stop: a cancellation that settled the word of the last round.
+    if (limits_.cancelled && limits_.cancelled->load(std::memory_order_seq_cst)) {
+      ready_ = {outcome::none, status::stopped};
+      return true;
     }
     if (deadline_passed()) {
       ready_ = {outcome::none, status::timeout};
@@ -309,9 +351,8 @@ class select_run {
     registered_ = 0;
   }
 
-  // Phase 5: sleep until settled; true with the outcome, false to go round again.
-  bool wait() {
-    const std::uint32_t s = self_.wait(limits_.deadline, !spun_);
+  // Phase 5, once the word is settled as `s`: true with the outcome, false to go round again.
+  bool settled_with(std::uint32_t s) noexcept {
     const std::uint32_t index = parker::index(s);
     const settled how = parker::how(s);
     const bool unlinked_by_peer =
