@@ -45,6 +45,9 @@ struct export_options {
   /// While a write fails (the server is back but JetStream not yet ready, say), how often it
   /// is retried.
   std::chrono::milliseconds retry_interval{250};
+  /// Destroying the exporter writes the newest value, waiting at most this long for the
+  /// server; a write still in flight then is cut short (the value may or may not be stored).
+  std::chrono::milliseconds final_write_timeout{50};
 };
 
 /// What an exporter has done so far.
@@ -76,8 +79,9 @@ struct export_stats {
 ///
 /// Thread-safety: a background thread writes; requests are handed over on the client's delivery
 /// thread for the request subject, so that a slow write never delays an answer. stats() may
-/// be called from any thread. The destructor stops both (a write in flight and the final one,
-/// each bounded by the bucket timeout) and unsubscribes.
+/// be called from any thread. The destructor stops both and unsubscribes: it returns within
+/// about twice export_options::final_write_timeout plus the connection's drain_timeout, even
+/// against a frozen server (a write in flight is cut short by closing the writes' connection).
 template <class T, class Codec = json_codec<T>>
 requires codec_for<Codec, T>
 class Exporter {
@@ -122,6 +126,12 @@ class Exporter {
     stopping_.request_stop();     // a request being handed over gives up...
     subscription_.unsubscribe();  // ...so this returns soon
     writer_.request_stop();
+    // The final write waits final_write_timeout at most; a write in flight against a frozen
+    // server would wait the bucket's timeout, so after that long the writes' connection, the
+    // exporter's own, is closed, which ends it at once.
+    if (writer_.joinable() && !writer_done_.recv_for(2 * options_.final_write_timeout)) {
+      write_connection_.close();
+    }
     if (writer_.joinable()) writer_.join();
   }
 
@@ -158,10 +168,13 @@ class Exporter {
              on_stop(stop));
     }
     // Going away: the bucket keeps the newest value, even one published just before.
-    write_newest();
+    write_newest(options_.final_write_timeout);
+    (void)writer_done_.try_send(true);
   }
 
-  void write_newest() {
+  // Writes the newest value unless written already, waiting for the server at most `timeout`
+  // (zero: the bucket's timeout).
+  void write_newest(std::chrono::milliseconds timeout = {}) {
     auto [value, version] = view_.get_versioned();
     // A notification for a value already written (read by an earlier write): nothing to do.
     if (!dirty_ && written_version_ == version) return;
@@ -172,7 +185,8 @@ class Exporter {
         // Tagged, so that readers can tell older entries from a value an answer brought.
         const std::uint64_t revision = kv_.put(
             options_.key, bytes,
-            {{wire::owner_header, owner_tag_}, {wire::version_header, std::to_string(version)}});
+            {{wire::owner_header, owner_tag_}, {wire::version_header, std::to_string(version)}},
+            timeout);
         writes_.fetch_add(1, std::memory_order_relaxed);
         dirty_ = false;
         written_version_ = version;
@@ -330,7 +344,8 @@ class Exporter {
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<std::uint64_t> requests_served_{0};
   std::atomic<std::uint64_t> invalid_{0};
-  std::jthread writer_;  // last: starts after, and stops before, everything it uses
+  Channel<bool> writer_done_{1};  // the writer thread has made its final write
+  std::jthread writer_;           // last: starts after, and stops before, everything it uses
 };
 
 }  // namespace custody::nats
