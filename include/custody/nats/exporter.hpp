@@ -56,6 +56,7 @@ struct export_stats {
   std::uint64_t write_failures = 0;    ///< writes that failed (retried with the latest value)
   std::uint64_t requests = 0;          ///< set requests handed to the owner
   std::uint64_t invalid_requests = 0;  ///< requests answered "invalid" (or without reply subject)
+  std::uint64_t buckets_made = 0;      ///< times the bucket was gone and made again
 };
 
 /// Publishes a store over NATS while it lives.
@@ -139,7 +140,8 @@ class Exporter {
   export_stats stats() const {
     return export_stats{
         writes_.load(std::memory_order_relaxed), write_failures_.load(std::memory_order_relaxed),
-        requests_served_.load(std::memory_order_relaxed), invalid_.load(std::memory_order_relaxed)};
+        requests_served_.load(std::memory_order_relaxed), invalid_.load(std::memory_order_relaxed),
+        buckets_made_.load(std::memory_order_relaxed)};
   }
 
   /// The revision of the last successful write (0 before the first).
@@ -160,7 +162,12 @@ class Exporter {
              on_recv(
                  link,
                  [&](connection_state&& s) {
-                   if (s.connected && dirty_) write_newest();
+                   // Written again on every reconnection: the server may have lost its state,
+                   // and this write makes the bucket again (see write_newest).
+                   if (s.connected) {
+                     dirty_ = true;
+                     write_newest();
+                   }
                  },
                  [&] { linked = false; })
                  .when(linked),
@@ -194,8 +201,22 @@ class Exporter {
         std::uint64_t none = 0;
         first_revision_.compare_exchange_strong(none, revision, std::memory_order_acq_rel);
       }
-    } catch (const std::exception&) {  // encoding (nothing to retry with) or writing failed
+    } catch (const error& e) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
+      // Nobody answers for the bucket's subjects: its stream is gone (the server lost its
+      // state). Made again here, written at the next attempt, with revisions from 1 again.
+      if (e.code() == NATS_NO_RESPONDERS) remake_bucket();
+    } catch (const std::exception&) {  // encoding failed: nothing to retry with
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void remake_bucket() {
+    try {
+      kv_ = KeyValue(write_connection_, options_.bucket);
+      first_revision_.store(0, std::memory_order_release);
+      buckets_made_.fetch_add(1, std::memory_order_relaxed);
+    } catch (const error&) {  // not now: tried again at the next failed write
     }
   }
 
@@ -344,6 +365,7 @@ class Exporter {
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<std::uint64_t> requests_served_{0};
   std::atomic<std::uint64_t> invalid_{0};
+  std::atomic<std::uint64_t> buckets_made_{0};
   Channel<bool> writer_done_{1};  // the writer thread has made its final write
   std::jthread writer_;           // last: starts after, and stops before, everything it uses
 };

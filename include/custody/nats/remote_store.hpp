@@ -71,6 +71,9 @@ struct remote_stats {
   std::uint64_t skipped = 0;          ///< entries that could not be decoded (or were too large)
   std::uint64_t replies_ignored = 0;  ///< replies no request waited for, or malformed
   std::uint64_t watches_ended = 0;    ///< watches lost or interrupted, and made again
+  /// Times the bucket was found made again (its revisions started over: the server lost its
+  /// state), so the mirror started over with its newest value.
+  std::uint64_t buckets_made_again = 0;
 };
 
 /// A store owned elsewhere, followed over NATS. Non-movable (its threads refer to it); hand out
@@ -148,10 +151,12 @@ class RemoteStore {
 
   /// Counters and the current revision.
   remote_stats stats() const {
-    return remote_stats{
-        revision_.load(std::memory_order_acquire), updates_.load(std::memory_order_relaxed),
-        skipped_.load(std::memory_order_relaxed), ignored_.load(std::memory_order_relaxed),
-        watches_.load(std::memory_order_relaxed)};
+    return remote_stats{revision_.load(std::memory_order_acquire),
+                        updates_.load(std::memory_order_relaxed),
+                        skipped_.load(std::memory_order_relaxed),
+                        ignored_.load(std::memory_order_relaxed),
+                        watches_.load(std::memory_order_relaxed),
+                        buckets_made_again_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -299,8 +304,8 @@ class RemoteStore {
       const KeyWatch::outcome o = w.next(m);
       if (o == KeyWatch::outcome::interrupted) return true;
       if (o == KeyWatch::outcome::lost) return delivered;
+      if (auto e = to_entry(m.get())) apply(std::move(*e), !delivered);
       delivered = true;
-      if (auto e = to_entry(m.get())) apply(std::move(*e));
     }
   }
 
@@ -396,8 +401,17 @@ class RemoteStore {
     }
   }
 
-  void apply(entry&& e) CUSTODY_EXCLUDES(mirror_mutex_) {
+  // `newest`: the first entry of a watch, the key's newest then. Within one bucket that
+  // revision is at least any revision seen of the key before; a lower one comes from a bucket
+  // made again (the server lost its state), whose revisions start again at 1: compared with
+  // the old ones, every entry would be ignored, so the mirror starts over with this one.
+  void apply(entry&& e, bool newest) CUSTODY_EXCLUDES(mirror_mutex_) {
     std::lock_guard lock(mirror_mutex_);
+    if (newest && e.revision < revision_.load(std::memory_order_relaxed)) {
+      revision_.store(0, std::memory_order_release);
+      older_below_ = 0;
+      buckets_made_again_.fetch_add(1, std::memory_order_relaxed);
+    }
     // Seen already, or older than a value an accepted answer brought.
     if (e.revision <= revision_.load(std::memory_order_relaxed) || e.revision < older_below_) {
       return;
@@ -558,6 +572,7 @@ class RemoteStore {
   custody::detail::mutex watcher_mutex_;
   KeyWatch* watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;  // to interrupt it
   std::atomic<std::uint64_t> watches_{0};  // watches ended (lost or interrupted)
+  std::atomic<std::uint64_t> buckets_made_again_{0};
   std::atomic<std::uint64_t> revision_{0};
   std::atomic<std::uint64_t> updates_{0};
   std::atomic<std::uint64_t> skipped_{0};
