@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
@@ -81,6 +82,49 @@ TEST(NatsLostState, TheBucketIsMadeAgainAndRemoteStoresFollowTheNewOne) {
   // And it goes on following the new bucket.
   (void)owner.publish(Level{7});
   EXPECT_TRUE(arrives(seen, 7));
+}
+
+// stale_for() counts a resync: after the reconnection, until the new watch has caught up
+// with the bucket (here made again only once an owner returns), it grows; then it is 0.
+TEST(NatsLostState, StaleForGrowsUntilTheWatchHasCaughtUp) {
+  custody_test::NatsServer server;
+  nats::connection_options co;
+  co.servers = {server.url()};
+  co.reconnect_wait = 50ms;
+  nats::Connection owner_side(co);
+  nats::Connection consumer_side(co);
+  auto [owner, view] = custody::make_store<Level>({0});
+  nats::export_options eo;
+  eo.bucket.name = "stale";
+  eo.key = "level";
+  std::optional<nats::Exporter<Level>> exporter(std::in_place, owner_side, view, eo);
+  nats::remote_options ro;
+  ro.bucket = eo.bucket;
+  ro.key = eo.key;
+  nats::RemoteStore<Level> remote(consumer_side, ro);
+  custody::Subscriber<Level> remote_view = remote;
+  auto seen = remote_view.subscribe(custody::policy::block(64));
+  (void)owner.publish(Level{1});
+  ASSERT_TRUE(arrives(seen, 1));
+  EXPECT_EQ(remote.stale_for(), std::chrono::steady_clock::duration::zero());
+
+  exporter.reset();  // no owner to make the bucket again
+  auto link = consumer_side.state().subscribe(custody::policy::latest());
+  server.restart_empty();
+  for (const auto deadline = Clock::now() + kGiveUp;;) {
+    auto s = link.recv_until(deadline);
+    ASSERT_TRUE(s) << "never reconnected";
+    if (s->connected && s->reconnects == 1) break;
+  }
+  // Connected, and nothing to follow yet: stale since the reconnection, and growing.
+  const auto first = remote.stale_for();
+  EXPECT_GT(first, std::chrono::steady_clock::duration::zero());
+  EXPECT_GE(remote.stale_for(), first);
+
+  exporter.emplace(owner_side, view, eo);  // makes the bucket and writes 1
+  (void)owner.publish(Level{2});
+  ASSERT_TRUE(arrives(seen, 2));
+  EXPECT_EQ(remote.stale_for(), std::chrono::steady_clock::duration::zero());
 }
 
 }  // namespace

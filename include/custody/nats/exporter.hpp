@@ -162,9 +162,9 @@ class Exporter {
              on_recv(
                  link,
                  [&](connection_state&& s) {
-                   // Written again on every reconnection: the server may have lost its state,
-                   // and this write makes the bucket again (see write_newest).
-                   if (s.connected) {
+                   // Written again when the bucket lacks the last write: the server may have
+                   // lost its state, and this write makes the bucket again (write_newest).
+                   if (s.connected && (dirty_ || !bucket_has_last_write())) {
                      dirty_ = true;
                      write_newest();
                    }
@@ -208,6 +208,16 @@ class Exporter {
       if (e.code() == NATS_NO_RESPONDERS) remake_bucket();
     } catch (const std::exception&) {  // encoding failed: nothing to retry with
       write_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // The bucket holds the last value written, at its revision.
+  bool bucket_has_last_write() const {
+    try {
+      const auto entry = kv_.get(options_.key);
+      return entry && entry->revision == last_revision_.load(std::memory_order_acquire);
+    } catch (const error&) {
+      return false;
     }
   }
 

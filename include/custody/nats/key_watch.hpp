@@ -73,6 +73,7 @@ class KeyWatch {
   /// How next() ended.
   enum class outcome {
     entry,        ///< an entry arrived (the message given)
+    created,      ///< the server created the consumer (once; pending() says what it holds)
     lost,         ///< the server refused the consumer, or heartbeats stopped: make a new watch
     interrupted,  ///< interrupt() was called, or the subscription failed
   };
@@ -91,6 +92,7 @@ class KeyWatch {
       const message answer(raw);
       if (!accepted(raw)) return outcome::lost;
       created_ = true;
+      return outcome::created;
     }
     for (;;) {
       natsMsg* raw = nullptr;
@@ -110,6 +112,10 @@ class KeyWatch {
       return outcome::entry;
     }
   }
+
+  /// How many entries the consumer had to deliver when it was created (after next() returned
+  /// created): 0 when the key has none.
+  std::uint64_t pending() const noexcept { return pending_; }
 
   /// Makes next() return interrupted now or at its next call. Thread-safe.
   void interrupt() noexcept {
@@ -137,13 +143,16 @@ class KeyWatch {
   }
 
   // The server's answer to the creation: a consumer, or an error (no such stream, ...).
-  static bool accepted(natsMsg* m) {
+  bool accepted(natsMsg* m) {
     if (natsMsg_IsNoResponders(m)) return false;  // JetStream not ready
     const int size = natsMsg_GetDataLength(m);
     const auto answer = nlohmann::json::parse(
         std::string_view(natsMsg_GetData(m), size > 0 ? static_cast<std::size_t>(size) : 0),
         nullptr, false);
-    return answer.is_object() && !answer.contains("error") && answer.contains("name");
+    if (!answer.is_object() || answer.contains("error") || !answer.contains("name")) return false;
+    const auto n = answer.find("num_pending");
+    pending_ = n != answer.end() && n->is_number_unsigned() ? n->get<std::uint64_t>() : 1;
+    return true;
   }
 
   struct destroyer {
@@ -157,6 +166,7 @@ class KeyWatch {
   std::unique_ptr<natsSubscription, destroyer> sub_;          // entries and heartbeats
   std::unique_ptr<natsSubscription, destroyer> created_sub_;  // the answer to the creation
   bool created_ = false;                                      // the server created the consumer
+  std::uint64_t pending_ = 0;                                 // what it had to deliver then
 };
 
 }  // namespace custody::nats

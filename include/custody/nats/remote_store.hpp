@@ -141,12 +141,22 @@ class RemoteStore {
     return mirror_view_;
   }
 
-  /// How long get() may have been stale: zero while connected, else the time since the
-  /// connection was lost.
+  /// How long get() may have been stale: zero while connected and the watch has caught up
+  /// with the bucket; while disconnected, the time since the connection was lost; after a
+  /// reconnection, from then until the new watch has delivered the key's newest value (or
+  /// found it has none); and while a lost watch is being made again, since it was lost. Not
+  /// counted: the two heartbeats before a silently lost watch shows (remote_options), and an
+  /// owner that stopped writing while the bucket stays reachable.
   std::chrono::steady_clock::duration stale_for() const {
+    const auto now = std::chrono::steady_clock::now();
     const connection_state s = connection_.state().get();
-    if (s.connected) return {};
-    return std::chrono::steady_clock::now() - s.since;
+    if (!s.connected) return now - s.since;
+    if (synced_after_.load(std::memory_order_acquire) != s.reconnects) {
+      return s.reconnects == 0 ? now - created_ : now - s.since;
+    }
+    const std::int64_t since = unsynced_since_.load(std::memory_order_acquire);
+    if (since == 0) return {};
+    return now - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
   }
 
   /// Counters and the current revision.
@@ -275,6 +285,7 @@ class RemoteStore {
         pause = false;
         continue;
       }
+      const std::uint64_t reconnects = connection_.state().get().reconnects;
       std::optional<KeyWatch> w;
       try {
         w.emplace(connection_, key_watch_options{options_.bucket.name, options_.key,
@@ -289,7 +300,8 @@ class RemoteStore {
       }
       // A stop (or reconnection) that came before watcher_ was set.
       if (stop.stop_requested()) w->interrupt();
-      pause = !follow(*w);
+      pause = !follow(*w, reconnects);
+      out_of_sync();
       watches_.fetch_add(1, std::memory_order_relaxed);
       std::lock_guard lock(watcher_mutex_);
       watcher_ = nullptr;
@@ -297,16 +309,37 @@ class RemoteStore {
   }
 
   // Applies the watch's entries until it is lost (false if no entry came) or interrupted.
-  bool follow(KeyWatch& w) {
+  // `reconnects`: the connection's count when the watch was made.
+  bool follow(KeyWatch& w, std::uint64_t reconnects) {
     bool delivered = false;
     for (;;) {
       message m;
       const KeyWatch::outcome o = w.next(m);
       if (o == KeyWatch::outcome::interrupted) return true;
       if (o == KeyWatch::outcome::lost) return delivered;
+      if (o == KeyWatch::outcome::created) {
+        if (w.pending() == 0) in_sync(reconnects);  // the key has no value: nothing to wait for
+        continue;
+      }
+      // Before the value reaches the mirror: once get() shows it, stale_for() says 0.
+      if (!delivered) in_sync(reconnects);
       if (auto e = to_entry(m.get())) apply(std::move(*e), !delivered);
       delivered = true;
     }
+  }
+
+  // The watch made after the connection's `reconnects`-th reconnection has caught up.
+  void in_sync(std::uint64_t reconnects) {
+    synced_after_.store(reconnects, std::memory_order_release);
+    unsynced_since_.store(0, std::memory_order_release);
+  }
+
+  // The watch ended: values may be missed from now until a new one has caught up.
+  void out_of_sync() {
+    std::int64_t none = 0;
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    unsynced_since_.compare_exchange_strong(none, static_cast<std::int64_t>(now),
+                                            std::memory_order_acq_rel);
   }
 
   void interrupt_watch() {
@@ -402,12 +435,21 @@ class RemoteStore {
   }
 
   // `newest`: the first entry of a watch, the key's newest then. Within one bucket that
-  // revision is at least any revision seen of the key before; a lower one comes from a bucket
-  // made again (the server lost its state), whose revisions start again at 1: compared with
-  // the old ones, every entry would be ignored, so the mirror starts over with this one.
+  // revision is at least any revision seen of the key before, and the same revision is the
+  // same entry; a lower one, or the same one written by another owner's run or at another
+  // version, comes from a bucket made again (the server lost its state), whose revisions start
+  // again at 1: compared with the old ones, its entries would be ignored, so the mirror starts
+  // over with this one.
+  bool from_new_bucket(const entry& e) const CUSTODY_REQUIRES(mirror_mutex_) {
+    const std::uint64_t seen = revision_.load(std::memory_order_relaxed);
+    if (e.revision < seen) return true;
+    return e.revision == seen && e.tag && last_tag_ &&
+           (e.tag->owner != last_tag_->owner || e.tag->version != last_tag_->version);
+  }
+
   void apply(entry&& e, bool newest) CUSTODY_EXCLUDES(mirror_mutex_) {
     std::lock_guard lock(mirror_mutex_);
-    if (newest && e.revision < revision_.load(std::memory_order_relaxed)) {
+    if (newest && from_new_bucket(e)) {
       revision_.store(0, std::memory_order_release);
       older_below_ = 0;
       buckets_made_again_.fetch_add(1, std::memory_order_relaxed);
@@ -419,10 +461,12 @@ class RemoteStore {
     if (e.tag && shown_ && e.tag->owner == shown_->owner && e.tag->version <= shown_->version) {
       if (e.tag->version < shown_->version) return;  // older than the value shown
       // The value shown, which an answer brought: subscribers must not get it twice.
+      last_tag_ = e.tag;
       revision_.store(e.revision, std::memory_order_release);
       updates_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    last_tag_ = e.tag;
     revision_.store(e.revision, std::memory_order_release);
     updates_.fetch_add(1, std::memory_order_relaxed);
     shown_ = std::move(e.tag);
@@ -552,6 +596,7 @@ class RemoteStore {
   std::string inbox_;
   MessageSubscription inbox_subscription_;
   std::stop_source stopping_;  // the store is going away
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   // The setters' way in: forward() while the store lives, owner_gone afterwards.
   struct forward_gate {
     std::shared_mutex mutex;
@@ -567,12 +612,18 @@ class RemoteStore {
   // older_below_ hold older values than one an accepted answer brought.
   std::optional<owner_version> shown_ CUSTODY_GUARDED_BY(mirror_mutex_);
   std::uint64_t older_below_ CUSTODY_GUARDED_BY(mirror_mutex_) = 0;
+  // The tag of the last entry the watch delivered (at revision_).
+  std::optional<owner_version> last_tag_ CUSTODY_GUARDED_BY(mirror_mutex_);
   std::atomic<std::uint64_t> next_id_{0};
   Channel<bool> replan_{1};  // a request expires before the bridge planned to look
   custody::detail::mutex watcher_mutex_;
   KeyWatch* watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;  // to interrupt it
   std::atomic<std::uint64_t> watches_{0};  // watches ended (lost or interrupted)
   std::atomic<std::uint64_t> buckets_made_again_{0};
+  // For stale_for(): the reconnection count whose watch caught up (none yet: the maximum), and
+  // since when no watch has been caught up (steady_clock ticks; 0: one is).
+  std::atomic<std::uint64_t> synced_after_{~std::uint64_t{0}};
+  std::atomic<std::int64_t> unsynced_since_{0};
   std::atomic<std::uint64_t> revision_{0};
   std::atomic<std::uint64_t> updates_{0};
   std::atomic<std::uint64_t> skipped_{0};
