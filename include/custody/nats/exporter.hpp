@@ -64,7 +64,9 @@ struct export_stats {
 /// - Values: every value the owner publishes is written to the bucket under the key, in order,
 ///   each with its revision. Writes never hold the owner back: should the owner publish faster
 ///   than the server stores, intermediate values are skipped and the newest is written. While
-///   disconnected nothing is written; on reconnection the newest value is.
+///   disconnected nothing is written; on reconnection the newest value is, unless the bucket
+///   holds it already. A write nobody answers for (the server lost the bucket) makes the bucket
+///   again, and the next attempt writes the value there.
 /// - Requests (only when exporting a view with the set capability): each request arriving on
 ///   the request subject is decoded and set() on the store, so it reaches the owner's
 ///   requests() like a local one; the owner's answer goes back to that requester alone (see
