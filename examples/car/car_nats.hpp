@@ -82,8 +82,15 @@ inline std::string reason(const custody::nats::error& e) {
 
 }  // namespace nats_detail
 
+/// No server answered, or JetStream did not (yet): worth trying again later, unlike a refusal
+/// (wrong credentials, TLS).
+struct nats_unreachable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// Connects to `servers` as `client_name` and opens `bucket`. Throws std::runtime_error with a
-/// message for the user: which server, what failed, and what to do when the cause is known.
+/// message for the user: which server, what failed, and what to do when the cause is known;
+/// nats_unreachable when no server or no JetStream answered.
 inline NatsLink connect_nats(const std::vector<std::string>& servers, const std::string& bucket,
                              const std::string& client_name) {
   custody::nats::connection_options options;
@@ -94,9 +101,12 @@ inline NatsLink connect_nats(const std::vector<std::string>& servers, const std:
     connection.emplace(options);
   } catch (const custody::nats::error& e) {
     std::string hint;
-    if (e.code() == NATS_NO_SERVER) hint = " (is nats-server -js running there?)";
-    throw std::runtime_error("cannot connect to NATS at " + redact(servers) + ": " +
-                             nats_detail::reason(e) + hint);
+    const std::string text =
+        "cannot connect to NATS at " + redact(servers) + ": " + nats_detail::reason(e);
+    if (e.code() == NATS_NO_SERVER) {
+      throw nats_unreachable(text + " (is nats-server -js running there?)");
+    }
+    throw std::runtime_error(text);
   }
   try {
     custody::nats::bucket_options options_for_bucket;
@@ -104,11 +114,14 @@ inline NatsLink connect_nats(const std::vector<std::string>& servers, const std:
     custody::nats::KeyValue kv(*connection, options_for_bucket);
     return NatsLink{std::move(*connection), std::move(kv)};
   } catch (const custody::nats::error& e) {
-    std::string hint;
-    if (e.code() == NATS_NO_RESPONDERS) hint = " (is JetStream enabled? nats-server -js)";
-    throw std::runtime_error("connected to NATS at " + redact(servers) +
+    const std::string text = "connected to NATS at " + redact(servers) +
                              ", but cannot open or create key-value bucket '" + bucket +
-                             "': " + nats_detail::reason(e) + hint);
+                             "': " + nats_detail::reason(e);
+    if (e.code() == NATS_NO_RESPONDERS) {
+      throw nats_unreachable(text + " (is JetStream enabled? nats-server -js)");
+    }
+    if (e.code() == NATS_TIMEOUT) throw nats_unreachable(text);
+    throw std::runtime_error(text);
   }
 }
 

@@ -105,17 +105,42 @@ int run(const MonitorOptions& o) {
     return kExitFailed;
   }
   std::optional<NatsLink> nats;
-  try {
-    nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car-monitor"));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "custody-car-monitor: %s; nothing was started\n", e.what());
-    return kExitFailed;
-  }
   using custody::nats::RemoteStore;
   // In optionals: destroyed at the stop request, which closes their local stores, so that the
   // print and file tasks write what they hold and end at once.
   std::optional<RemoteStore<CarData>> data;
   std::optional<RemoteStore<CarStatus>> status;
+  // A monitor may start before the server (or its JetStream): it says so once and tries again
+  // every second until the server answers or it is stopped. A refusal ends it at once.
+  for (bool told = false; !nats;) {
+    try {
+      nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car-monitor"));
+    } catch (const nats_unreachable& e) {
+      if (!told) {  // on standard output, as the monitor's other progress lines
+        std::printf(
+            "custody-car-monitor: %s; trying again every second until it answers (Ctrl-C "
+            "stops)\n",
+            e.what());
+        std::fflush(stdout);
+        told = true;
+      }
+      bool stopped = false;
+      custody::select(custody::on_timeout(std::chrono::seconds(1)),
+                      custody::on_stop(tasks.stop_token(), [&] { stopped = true; }));
+      if (stopped) {
+        std::printf("custody-car-monitor: stopped before NATS answered\n");
+        return kExitOk;
+      }
+      continue;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "custody-car-monitor: %s; nothing was started\n", e.what());
+      return kExitFailed;
+    }
+    if (told) {
+      std::printf("custody-car-monitor: NATS answers now\n");
+      std::fflush(stdout);
+    }
+  }
   try {
     data.emplace(nats->connection, follow(o.nats_bucket, kDataKey));
     status.emplace(nats->connection, follow(o.nats_bucket, kStatusKey));

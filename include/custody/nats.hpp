@@ -13,5 +13,6 @@
 #include "nats/exporter.hpp"
 #include "nats/handles.hpp"
 #include "nats/key_value.hpp"
+#include "nats/key_watch.hpp"
 #include "nats/remote_store.hpp"
 #include "nats/wire.hpp"

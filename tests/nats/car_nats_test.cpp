@@ -454,13 +454,33 @@ TEST(CarOverNatsErrors, NoServerExitsWith1BeforeStartingAnything) {
   EXPECT_EQ(car.err, "custody-car: cannot connect to NATS at nats://***@" + at +
                          ": No server available for connection (is nats-server -js running "
                          "there?); nothing was started\n");
-  const Finished monitor =
-      run(CUSTODY_CAR_MONITOR_BINARY, {"--nats", url, "--log", dir.path() + "/m.log"}, dir.path());
-  EXPECT_EQ(monitor.exit_code, 1);
-  EXPECT_TRUE(monitor.out.empty());
-  EXPECT_EQ(monitor.err.rfind("custody-car-monitor: cannot connect to NATS at " + url + ": ", 0),
-            0u)
-      << monitor.err;
+}
+
+TEST(CarOverNatsErrors, AMonitorStartedBeforeTheServerWaitsForIt) {
+  TempDir dir;
+  int port = 0;
+  {
+    custody_test::NatsServer gone;
+    port = gone.port();
+  }  // stopped: nobody listens on its port now
+  const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  Process monitor("custody-car-monitor", CUSTODY_CAR_MONITOR_BINARY,
+                  {"--nats", url, "--log", dir.path() + "/m.log"}, dir.path());
+  ASSERT_TRUE(monitor.read_until(
+      std::regex("custody-car-monitor: cannot connect to NATS at " + url +
+                 ": No server available for connection \\(is nats-server -js running there\\?\\); "
+                 "trying again every second until it answers \\(Ctrl-C stops\\)")))
+      << monitor.err();
+  custody_test::NatsServerOptions on_that_port;
+  on_that_port.port = port;
+  custody_test::NatsServer server(on_that_port);
+  ASSERT_EQ(server.port(), port);
+  ASSERT_TRUE(monitor.read_until(std::regex("custody-car-monitor: NATS answers now")))
+      << monitor.err();
+  ASSERT_TRUE(monitor.read_until(std::regex("custody-car-monitor: following the car at NATS ")))
+      << monitor.err();
+  monitor.signal(SIGTERM);
+  EXPECT_EQ(monitor.finish(), 0) << monitor.err();
 }
 
 TEST(CarOverNatsErrors, AServerWithoutJetStreamExitsWith1) {
@@ -468,19 +488,26 @@ TEST(CarOverNatsErrors, AServerWithoutJetStreamExitsWith1) {
   custody_test::NatsServerOptions without_jetstream;
   without_jetstream.jetstream = false;
   custody_test::NatsServer plain(without_jetstream);
-  for (const char* program : {CUSTODY_CAR_BINARY, CUSTODY_CAR_MONITOR_BINARY}) {
-    const Finished r =
-        run(program, {"--nats", plain.url(), "--log-file", dir.path() + "/x.log"}, dir.path());
-    EXPECT_EQ(r.exit_code, 1) << program;
-    EXPECT_TRUE(r.out.empty()) << program;
-    EXPECT_NE(r.err.find("connected to NATS at " + plain.url() +
-                         ", but cannot open or create key-value bucket 'car': "),
-              std::string::npos)
-        << r.err;
-    EXPECT_NE(r.err.find("(is JetStream enabled? nats-server -js); nothing was started\n"),
-              std::string::npos)
-        << r.err;
-  }
+  const Finished r = run(CUSTODY_CAR_BINARY,
+                         {"--nats", plain.url(), "--log-file", dir.path() + "/x.log"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("connected to NATS at " + plain.url() +
+                       ", but cannot open or create key-value bucket 'car': "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("(is JetStream enabled? nats-server -js); nothing was started\n"),
+            std::string::npos)
+      << r.err;
+  // A monitor waits for JetStream, which a server may enable later, until it is stopped.
+  Process monitor("custody-car-monitor", CUSTODY_CAR_MONITOR_BINARY,
+                  {"--nats", plain.url(), "--log", dir.path() + "/m.log"}, dir.path());
+  ASSERT_TRUE(monitor.read_until(
+      std::regex(".*\\(is JetStream enabled\\? nats-server -js\\); trying again every second.*")))
+      << monitor.err();
+  monitor.signal(SIGTERM);
+  EXPECT_EQ(monitor.finish(), 0) << monitor.err();
+  EXPECT_EQ(monitor.out().back(), "custody-car-monitor: stopped before NATS answered");
 }
 
 }  // namespace

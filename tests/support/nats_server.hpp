@@ -149,6 +149,15 @@ class NatsServer {
     kill();
   }
 
+  // Same port, but the store directory emptied first: the server comes back without any
+  // JetStream state, as after losing its disk.
+  void restart_empty() {
+    stop();
+    std::filesystem::remove_all(store_dir());
+    std::filesystem::create_directory(store_dir());
+    restart();
+  }
+
   // Same port and store as before, so clients reconnect to the "same" server and JetStream
   // state (streams, KV buckets) survives.
   void restart() {

@@ -80,6 +80,11 @@ class Connection {
     return natsConnection_Status(impl_->conn) == NATS_CONN_STATUS_CONNECTED;
   }
 
+  /// Closes the connection now, for every copy: what waits for the server (a request, a
+  /// JetStream write) returns an error at once, and later calls fail. For cutting short what
+  /// a frozen server would hold up; the last copy's destruction closes it anyway.
+  void close() const noexcept { natsConnection_Close(impl_->conn); }
+
   /// Sends everything buffered and waits until the server has processed it. Throws error
   /// (NATS_TIMEOUT after `timeout`, or when disconnected).
   void flush(std::chrono::milliseconds timeout = std::chrono::seconds(2)) const {

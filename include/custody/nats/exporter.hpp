@@ -45,6 +45,9 @@ struct export_options {
   /// While a write fails (the server is back but JetStream not yet ready, say), how often it
   /// is retried.
   std::chrono::milliseconds retry_interval{250};
+  /// Destroying the exporter writes the newest value, waiting at most this long for the
+  /// server; a write still in flight then is cut short (the value may or may not be stored).
+  std::chrono::milliseconds final_write_timeout{50};
 };
 
 /// What an exporter has done so far.
@@ -53,6 +56,7 @@ struct export_stats {
   std::uint64_t write_failures = 0;    ///< writes that failed (retried with the latest value)
   std::uint64_t requests = 0;          ///< set requests handed to the owner
   std::uint64_t invalid_requests = 0;  ///< requests answered "invalid" (or without reply subject)
+  std::uint64_t buckets_made = 0;      ///< times the bucket was gone and made again
 };
 
 /// Publishes a store over NATS while it lives.
@@ -60,7 +64,9 @@ struct export_stats {
 /// - Values: every value the owner publishes is written to the bucket under the key, in order,
 ///   each with its revision. Writes never hold the owner back: should the owner publish faster
 ///   than the server stores, intermediate values are skipped and the newest is written. While
-///   disconnected nothing is written; on reconnection the newest value is.
+///   disconnected nothing is written; on reconnection the newest value is, unless the bucket
+///   holds it already. A write nobody answers for (the server lost the bucket) makes the bucket
+///   again, and the next attempt writes the value there.
 /// - Requests (only when exporting a view with the set capability): each request arriving on
 ///   the request subject is decoded and set() on the store, so it reaches the owner's
 ///   requests() like a local one; the owner's answer goes back to that requester alone (see
@@ -76,8 +82,9 @@ struct export_stats {
 ///
 /// Thread-safety: a background thread writes; requests are handed over on the client's delivery
 /// thread for the request subject, so that a slow write never delays an answer. stats() may
-/// be called from any thread. The destructor stops both (a write in flight and the final one,
-/// each bounded by the bucket timeout) and unsubscribes.
+/// be called from any thread. The destructor stops both and unsubscribes: it returns within
+/// about twice export_options::final_write_timeout plus the connection's drain_timeout, even
+/// against a frozen server (a write in flight is cut short by closing the writes' connection).
 template <class T, class Codec = json_codec<T>>
 requires codec_for<Codec, T>
 class Exporter {
@@ -122,6 +129,12 @@ class Exporter {
     stopping_.request_stop();     // a request being handed over gives up...
     subscription_.unsubscribe();  // ...so this returns soon
     writer_.request_stop();
+    // The final write waits final_write_timeout at most; a write in flight against a frozen
+    // server would wait the bucket's timeout, so after that long the writes' connection, the
+    // exporter's own, is closed, which ends it at once.
+    if (writer_.joinable() && !writer_done_.recv_for(2 * options_.final_write_timeout)) {
+      write_connection_.close();
+    }
     if (writer_.joinable()) writer_.join();
   }
 
@@ -129,7 +142,8 @@ class Exporter {
   export_stats stats() const {
     return export_stats{
         writes_.load(std::memory_order_relaxed), write_failures_.load(std::memory_order_relaxed),
-        requests_served_.load(std::memory_order_relaxed), invalid_.load(std::memory_order_relaxed)};
+        requests_served_.load(std::memory_order_relaxed), invalid_.load(std::memory_order_relaxed),
+        buckets_made_.load(std::memory_order_relaxed)};
   }
 
   /// The revision of the last successful write (0 before the first).
@@ -150,7 +164,12 @@ class Exporter {
              on_recv(
                  link,
                  [&](connection_state&& s) {
-                   if (s.connected && dirty_) write_newest();
+                   // Written again when the bucket lacks the last write: the server may have
+                   // lost its state, and this write makes the bucket again (write_newest).
+                   if (s.connected && (dirty_ || !bucket_has_last_write())) {
+                     dirty_ = true;
+                     write_newest();
+                   }
                  },
                  [&] { linked = false; })
                  .when(linked),
@@ -158,10 +177,13 @@ class Exporter {
              on_stop(stop));
     }
     // Going away: the bucket keeps the newest value, even one published just before.
-    write_newest();
+    write_newest(options_.final_write_timeout);
+    (void)writer_done_.try_send(true);
   }
 
-  void write_newest() {
+  // Writes the newest value unless written already, waiting for the server at most `timeout`
+  // (zero: the bucket's timeout).
+  void write_newest(std::chrono::milliseconds timeout = {}) {
     auto [value, version] = view_.get_versioned();
     // A notification for a value already written (read by an earlier write): nothing to do.
     if (!dirty_ && written_version_ == version) return;
@@ -172,7 +194,8 @@ class Exporter {
         // Tagged, so that readers can tell older entries from a value an answer brought.
         const std::uint64_t revision = kv_.put(
             options_.key, bytes,
-            {{wire::owner_header, owner_tag_}, {wire::version_header, std::to_string(version)}});
+            {{wire::owner_header, owner_tag_}, {wire::version_header, std::to_string(version)}},
+            timeout);
         writes_.fetch_add(1, std::memory_order_relaxed);
         dirty_ = false;
         written_version_ = version;
@@ -180,8 +203,32 @@ class Exporter {
         std::uint64_t none = 0;
         first_revision_.compare_exchange_strong(none, revision, std::memory_order_acq_rel);
       }
-    } catch (const std::exception&) {  // encoding (nothing to retry with) or writing failed
+    } catch (const error& e) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
+      // Nobody answers for the bucket's subjects: its stream is gone (the server lost its
+      // state). Made again here, written at the next attempt, with revisions from 1 again.
+      if (e.code() == NATS_NO_RESPONDERS) remake_bucket();
+    } catch (const std::exception&) {  // encoding failed: nothing to retry with
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // The bucket holds the last value written, at its revision.
+  bool bucket_has_last_write() const {
+    try {
+      const auto entry = kv_.get(options_.key);
+      return entry && entry->revision == last_revision_.load(std::memory_order_acquire);
+    } catch (const error&) {
+      return false;
+    }
+  }
+
+  void remake_bucket() {
+    try {
+      kv_ = KeyValue(write_connection_, options_.bucket);
+      first_revision_.store(0, std::memory_order_release);
+      buckets_made_.fetch_add(1, std::memory_order_relaxed);
+    } catch (const error&) {  // not now: tried again at the next failed write
     }
   }
 
@@ -330,7 +377,9 @@ class Exporter {
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<std::uint64_t> requests_served_{0};
   std::atomic<std::uint64_t> invalid_{0};
-  std::jthread writer_;  // last: starts after, and stops before, everything it uses
+  std::atomic<std::uint64_t> buckets_made_{0};
+  Channel<bool> writer_done_{1};  // the writer thread has made its final write
+  std::jthread writer_;           // last: starts after, and stops before, everything it uses
 };
 
 }  // namespace custody::nats

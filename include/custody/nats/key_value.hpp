@@ -82,10 +82,12 @@ class KeyValue {
 
   /// Writes `bytes` under `key`, with `headers` (which readers of the bucket's stream see, the
   /// client's key-value getters do not), and returns the new revision once the server has
-  /// stored it. Throws error (NATS_TIMEOUT when no answer came in time,
-  /// NATS_CONNECTION_DISCONNECTED, ...).
+  /// stored it, waiting at most `timeout` (zero: the bucket's timeout). Throws error
+  /// (NATS_TIMEOUT when no answer came in time, NATS_CONNECTION_DISCONNECTED, ...); after a
+  /// timeout the value may still have been stored.
   std::uint64_t put(const std::string& key, std::string_view bytes,
-                    std::initializer_list<header> headers = {}) const {
+                    std::initializer_list<header> headers = {},
+                    std::chrono::milliseconds timeout = {}) const {
     const std::string doing = "writing " + name_ + "/" + key;
     natsMsg* raw = nullptr;
     detail::check(natsMsg_Create(&raw, ("$KV." + name_ + "." + key).c_str(), nullptr, bytes.data(),
@@ -95,9 +97,12 @@ class KeyValue {
     for (const header& h : headers) {
       detail::check(natsMsgHeader_Set(raw, h.name, std::string(h.value).c_str()), doing);
     }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (timeout.count() > 0) po.MaxWait = timeout.count();
     jsPubAck* ack = nullptr;
     jsErrCode code{};
-    detail::check(js_PublishMsg(&ack, js_.get(), raw, nullptr, &code), doing);
+    detail::check(js_PublishMsg(&ack, js_.get(), raw, &po, &code), doing);
     const std::uint64_t revision = ack->Sequence;
     jsPubAck_Destroy(ack);
     return revision;

@@ -31,6 +31,8 @@
 #include <utility>
 
 #include "../channel.hpp"
+#include "../detail/mutex.hpp"
+#include "../detail/thread_annotations.hpp"
 #include "../select.hpp"
 #include "../store.hpp"
 #include "codec.hpp"
@@ -38,6 +40,7 @@
 #include "error.hpp"
 #include "handles.hpp"
 #include "key_value.hpp"
+#include "key_watch.hpp"
 #include "wire.hpp"
 
 namespace custody::nats {
@@ -52,6 +55,13 @@ struct remote_options {
   std::chrono::milliseconds request_timeout{5000};
   /// Larger values in the bucket are skipped and counted.
   std::size_t max_payload = 1 << 20;
+  /// The watch's heartbeat (at least 100 ms): when neither a heartbeat nor a value came for
+  /// two of these (the server lost the watch's consumer, the server the watch was on died, or
+  /// the link is dead), the watch is made again, starting with the newest value.
+  std::chrono::milliseconds heartbeat{1000};
+  /// While a watch cannot be made (disconnected, JetStream or the bucket not ready), how often
+  /// it is tried again.
+  std::chrono::milliseconds retry_interval{250};
 };
 
 /// What a remote store has seen.
@@ -60,6 +70,10 @@ struct remote_stats {
   std::uint64_t updates = 0;          ///< values received from the bucket
   std::uint64_t skipped = 0;          ///< entries that could not be decoded (or were too large)
   std::uint64_t replies_ignored = 0;  ///< replies no request waited for, or malformed
+  std::uint64_t watches_ended = 0;    ///< watches lost or interrupted, and made again
+  /// Times the bucket was found made again (its revisions started over: the server lost its
+  /// state), so the mirror started over with its newest value.
+  std::uint64_t buckets_made_again = 0;
 };
 
 /// A store owned elsewhere, followed over NATS. Non-movable (its threads refer to it); hand out
@@ -88,41 +102,7 @@ class RemoteStore {
   /// Opens the bucket (creating it if missing), reads the current value (or starts from
   /// `initial` when the key has none yet) and starts following the key. Throws error.
   RemoteStore(const Connection& connection, remote_options options, T initial)
-      : connection_(connection),
-        kv_(connection, options.bucket),
-        options_(std::move(options)),
-        subject_(options_.request_subject.empty()
-                     ? wire::request_subject(options_.bucket.name, options_.key)
-                     : options_.request_subject),
-        mirror_(make_store<T>(std::move(initial))) {
-    // Watch before reading the current value, so that every later update reaches the mirror
-    // (revisions tell the overlap apart).
-    watch_subscription first = open_watch();
-    if (auto current = kv_.get(options_.key)) {
-      if (auto v = decode(current->bytes)) {
-        (void)mirror_.owner.publish(std::move(*v));
-        revision_.store(current->revision, std::memory_order_release);
-      }
-    }
-    // A full policy::block subscriber holds publishing back until the store goes away.
-    mirror_.owner.set_stop_token(stopping_.get_token());
-    natsInbox* inbox = nullptr;
-    detail::check(natsInbox_Create(&inbox), "creating a reply inbox");
-    inbox_ = inbox;
-    natsInbox_Destroy(inbox);
-    inbox_subscription_ = MessageSubscription(connection_, inbox_ + ".*",
-                                              [this](message m) { settle(std::move(m)); });
-    // Set requests go out from the setters' threads while this store lives.
-    gate_->store = this;
-    mirror_.owner.forward_requests([gate = gate_](SetRequest<T>&& r) {
-      std::shared_lock lock(gate->mutex);
-      if (gate->store != nullptr) return gate->store->forward(std::move(r));
-      (void)std::move(r).answer(set_status::owner_gone);
-    });
-    watch_thread_ = std::jthread(
-        [this, w = std::move(first)](std::stop_token stop) mutable { watch(std::move(w), stop); });
-    bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
-  }
+      : RemoteStore(connection, std::move(options), make_store<T>(std::move(initial))) {}
   /// As above, starting from T{} when the key has no value yet.
   RemoteStore(const Connection& connection,
               remote_options options) requires std::default_initializable<T>
@@ -132,45 +112,61 @@ class RemoteStore {
   RemoteStore& operator=(const RemoteStore&) = delete;
 
   /// Stops following: waiting set() callers get owner_gone, subscribers drain and then see
-  /// closed, get() keeps the last value.
+  /// closed, get() keeps the last value. Returns at once even while a full policy::block
+  /// subscriber holds a value back or a set() is in flight.
   ~RemoteStore() {
-    {
-      std::unique_lock lock(gate_->mutex);  // no setter is forwarding a request any more
-      gate_->store = nullptr;
-    }
+    // First the stop, which ends a publish that a full policy::block subscriber holds back;
+    // then the gate, which waits only for forward() calls (none of them waits for a publish).
     stopping_.request_stop();
     bridge_thread_.request_stop();
     watch_thread_.request_stop();
     interrupt_watch();
+    {
+      std::unique_lock lock(gate_->mutex);  // no setter is forwarding a request any more
+      gate_->store = nullptr;
+    }
     if (bridge_thread_.joinable()) bridge_thread_.join();
     if (watch_thread_.joinable()) watch_thread_.join();
     inbox_subscription_.unsubscribe();  // no answer comes in any more
-    std::lock_guard lock(owner_mutex_);
     answer_all(set_status::owner_gone);
-    mirror_.owner.close();
+    std::lock_guard lock(mirror_mutex_);
+    mirror_owner_.close();
   }
 
   /// A view with every consumer capability; narrow it as for a local store.
-  Store<T> store() const { return mirror_.store; }
+  Store<T> store() const { return mirror_view_; }
   /// Any view of the store, as store() narrowed.
   template <unsigned Caps>
   operator StoreView<T, Caps>() const {
-    return mirror_.store;
+    return mirror_view_;
   }
 
-  /// How long get() may have been stale: zero while connected, else the time since the
-  /// connection was lost.
+  /// How long get() may have been stale: zero while connected and the watch has caught up
+  /// with the bucket; while disconnected, the time since the connection was lost; after a
+  /// reconnection, from then until the new watch has delivered the key's newest value (or
+  /// found it has none); and while a lost watch is being made again, since it was lost. Not
+  /// counted: the two heartbeats before a silently lost watch shows (remote_options), and an
+  /// owner that stopped writing while the bucket stays reachable.
   std::chrono::steady_clock::duration stale_for() const {
+    const auto now = std::chrono::steady_clock::now();
     const connection_state s = connection_.state().get();
-    if (s.connected) return {};
-    return std::chrono::steady_clock::now() - s.since;
+    if (!s.connected) return now - s.since;
+    if (synced_after_.load(std::memory_order_acquire) != s.reconnects) {
+      return s.reconnects == 0 ? now - created_ : now - s.since;
+    }
+    const std::int64_t since = unsynced_since_.load(std::memory_order_acquire);
+    if (since == 0) return {};
+    return now - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
   }
 
   /// Counters and the current revision.
   remote_stats stats() const {
-    return remote_stats{
-        revision_.load(std::memory_order_acquire), updates_.load(std::memory_order_relaxed),
-        skipped_.load(std::memory_order_relaxed), ignored_.load(std::memory_order_relaxed)};
+    return remote_stats{revision_.load(std::memory_order_acquire),
+                        updates_.load(std::memory_order_relaxed),
+                        skipped_.load(std::memory_order_relaxed),
+                        ignored_.load(std::memory_order_relaxed),
+                        watches_.load(std::memory_order_relaxed),
+                        buckets_made_again_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -188,10 +184,48 @@ class RemoteStore {
     SetRequest<T> request;
     std::chrono::steady_clock::time_point deadline;
   };
-  struct subscription_destroyer {
-    void operator()(natsSubscription* s) const noexcept { natsSubscription_Destroy(s); }
-  };
-  using watch_subscription = std::unique_ptr<natsSubscription, subscription_destroyer>;
+
+  RemoteStore(const Connection& connection, remote_options options, store_pair<T> mirror)
+      : connection_(connection),
+        kv_(connection, options.bucket),
+        options_(std::move(options)),
+        subject_(options_.request_subject.empty()
+                     ? wire::request_subject(options_.bucket.name, options_.key)
+                     : options_.request_subject),
+        mirror_owner_(std::move(mirror.owner)),
+        mirror_view_(std::move(mirror.store)) {
+    // The value now; the watch, started later, begins with the newest value then
+    // (revisions tell the overlap apart).
+    {
+      std::lock_guard lock(mirror_mutex_);
+      if (auto current = kv_.get(options_.key)) {
+        if (auto v = decode(current->bytes)) {
+          (void)mirror_owner_.publish(std::move(*v));
+          revision_.store(current->revision, std::memory_order_release);
+        }
+      }
+      // A full policy::block subscriber holds publishing back until the store goes away.
+      mirror_owner_.set_stop_token(stopping_.get_token());
+    }
+    natsInbox* inbox = nullptr;
+    detail::check(natsInbox_Create(&inbox), "creating a reply inbox");
+    inbox_ = inbox;
+    natsInbox_Destroy(inbox);
+    inbox_subscription_ = MessageSubscription(connection_, inbox_ + ".*",
+                                              [this](message m) { settle(std::move(m)); });
+    // Set requests go out from the setters' threads while this store lives.
+    gate_->store = this;
+    {
+      std::lock_guard lock(mirror_mutex_);
+      mirror_owner_.forward_requests([gate = gate_](SetRequest<T>&& r) {
+        std::shared_lock lock(gate->mutex);
+        if (gate->store != nullptr) return gate->store->forward(std::move(r));
+        (void)std::move(r).answer(set_status::owner_gone);
+      });
+    }
+    watch_thread_ = std::jthread([this](std::stop_token stop) { watch(stop); });
+    bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
+  }
 
   std::optional<T> decode(std::string_view bytes) {
     if (bytes.size() > options_.max_payload) {
@@ -207,25 +241,6 @@ class RemoteStore {
   }
 
   // --- the watch thread: bucket entries into the mirror ---------------------------------
-
-  // The watch is a plain JetStream consumer of the key's subject in the bucket's stream,
-  // starting with the newest value. (The client's own key-value watcher recreates its consumer
-  // on a thread of its own after a reconnection, and stopping it meanwhile reads freed memory
-  // in the client; this one is recreated here instead, see bridge().)
-  watch_subscription open_watch() {
-    const std::string stream = "KV_" + options_.bucket.name;
-    const std::string subject = "$KV." + options_.bucket.name + "." + options_.key;
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream.c_str();
-    so.Config.DeliverPolicy = js_DeliverLastPerSubject;
-    so.Config.AckPolicy = js_AckNone;
-    natsSubscription* raw = nullptr;
-    jsErrCode code{};
-    detail::check(js_SubscribeSync(&raw, kv_.jetstream(), subject.c_str(), nullptr, &so, &code),
-                  "watching " + options_.bucket.name + "/" + options_.key);
-    return watch_subscription(raw);
-  }
 
   // The value of a put; nothing for deletes and purges (they leave the last value) and for
   // entries that do not decode (counted).
@@ -253,52 +268,83 @@ class RemoteStore {
     return owner_version{std::string(owner), *version};
   }
 
-  void watch(watch_subscription watcher, std::stop_token stop) {
+  // Watches the key until stopped: a watch that is lost (the server lost its consumer, the
+  // link died) or interrupted (the bridge saw a reconnection) is made again, starting with
+  // the newest value.
+  void watch(std::stop_token stop) {
     auto link = connection_.state().subscribe(policy::latest());
-    while (!stop.stop_requested()) {
-      if (!watcher) {
-        try {
-          watcher = open_watch();
-        } catch (const error&) {
-          // Not reachable now: try again once the connection changes (or a little later,
-          // should JetStream still be starting).
-          bool closed_for_good = false;
-          select(on_recv(
-                     link, [](connection_state&&) {}, [&] { closed_for_good = true; }),
-                 on_timeout(std::chrono::milliseconds(250)), on_stop(stop));
-          if (closed_for_good) return;
-          continue;
-        }
+    bool linked = true;  // until the connection closes for good
+    bool pause = false;  // the last watch could not be made, or failed at once
+    while (!stop.stop_requested() && linked) {
+      if (pause || !connection_.connected()) {
+        // Not reachable now: try again once the connection changes, or a little later
+        // should JetStream or the bucket not be ready yet.
+        select(on_recv(
+                   link, [](connection_state&&) {}, [&] { linked = false; }),
+               on_timeout(options_.retry_interval), on_stop(stop));
+        pause = false;
+        continue;
+      }
+      const std::uint64_t reconnects = connection_.state().get().reconnects;
+      std::optional<KeyWatch> w;
+      try {
+        w.emplace(connection_, key_watch_options{options_.bucket.name, options_.key,
+                                                 options_.heartbeat, options_.bucket.timeout});
+      } catch (const error&) {
+        pause = true;
+        continue;
       }
       {
         std::lock_guard lock(watcher_mutex_);
-        watcher_ = watcher.get();
+        watcher_ = &*w;
       }
       // A stop (or reconnection) that came before watcher_ was set.
-      if (stop.stop_requested()) natsSubscription_Unsubscribe(watcher.get());
-      follow(watcher.get());
+      if (stop.stop_requested()) w->interrupt();
+      pause = !follow(*w, reconnects);
+      out_of_sync();
+      watches_.fetch_add(1, std::memory_order_relaxed);
       std::lock_guard lock(watcher_mutex_);
       watcher_ = nullptr;
-      watcher.reset();
     }
   }
 
-  // Until the watch is interrupted (stop, or reconnection: the server may have lost its
-  // consumer, so it is made again) or fails.
-  void follow(natsSubscription* w) {
+  // Applies the watch's entries until it is lost (false if no entry came) or interrupted.
+  // `reconnects`: the connection's count when the watch was made.
+  bool follow(KeyWatch& w, std::uint64_t reconnects) {
+    bool delivered = false;
     for (;;) {
-      natsMsg* raw = nullptr;
-      const natsStatus s = natsSubscription_NextMsg(&raw, w, 60'000);
-      if (s == NATS_TIMEOUT) continue;
-      if (s != NATS_OK) return;
-      const message m(raw);
-      if (auto e = to_entry(raw)) apply(std::move(*e));
+      message m;
+      const KeyWatch::outcome o = w.next(m);
+      if (o == KeyWatch::outcome::interrupted) return true;
+      if (o == KeyWatch::outcome::lost) return delivered;
+      if (o == KeyWatch::outcome::created) {
+        if (w.pending() == 0) in_sync(reconnects);  // the key has no value: nothing to wait for
+        continue;
+      }
+      // Before the value reaches the mirror: once get() shows it, stale_for() says 0.
+      if (!delivered) in_sync(reconnects);
+      if (auto e = to_entry(m.get())) apply(std::move(*e), !delivered);
+      delivered = true;
     }
+  }
+
+  // The watch made after the connection's `reconnects`-th reconnection has caught up.
+  void in_sync(std::uint64_t reconnects) {
+    synced_after_.store(reconnects, std::memory_order_release);
+    unsynced_since_.store(0, std::memory_order_release);
+  }
+
+  // The watch ended: values may be missed from now until a new one has caught up.
+  void out_of_sync() {
+    std::int64_t none = 0;
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    unsynced_since_.compare_exchange_strong(none, static_cast<std::int64_t>(now),
+                                            std::memory_order_acq_rel);
   }
 
   void interrupt_watch() {
     std::lock_guard lock(watcher_mutex_);
-    if (watcher_ != nullptr) natsSubscription_Unsubscribe(watcher_);
+    if (watcher_ != nullptr) watcher_->interrupt();
   }
 
   // --- requests, answers and the bridge thread: the mirror's owner ------------------------
@@ -306,8 +352,12 @@ class RemoteStore {
   // Setters' threads forward their requests; the watch thread applies the bucket's entries;
   // answers are settled on the client's delivery thread for the inbox; the bridge thread
   // follows the connection and expires requests nobody answered. Each without a further
-  // thread hand-over. They use the mirror's owner, and the pending requests, under
-  // owner_mutex_.
+  // thread hand-over. Two locks, never held together:
+  // - pending_mutex_ guards the pending requests: held only to find, add or remove one, and
+  //   to answer (which never blocks), so a setter's forward() never waits long;
+  // - mirror_mutex_ serialises the mirror's owner, which one thread at a time may use: the
+  //   watch thread and the inbox's thread hold it while they publish, which a full
+  //   policy::block subscriber may hold back until the store goes away. No setter takes it.
 
   void bridge(std::stop_token stop) {
     auto link = connection_.state().subscribe(policy::latest());
@@ -337,7 +387,8 @@ class RemoteStore {
     }
   }
 
-  void answer_all(set_status s) {
+  void answer_all(set_status s) CUSTODY_EXCLUDES(pending_mutex_) {
+    std::lock_guard lock(pending_mutex_);
     for (auto& [id, p] : pending_) (void)std::move(p.request).answer(s);
     pending_.clear();
   }
@@ -367,7 +418,7 @@ class RemoteStore {
     message m(raw);
     {
       // Pending before it is sent: the answer may come back at once.
-      std::lock_guard lock(owner_mutex_);
+      std::lock_guard lock(pending_mutex_);
       const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
       pending_.emplace(id, pending{std::move(r), deadline});
       // The bridge sleeps until planned_: wake it only if this request expires earlier (so,
@@ -375,7 +426,7 @@ class RemoteStore {
       if (deadline < planned_) (void)replan_.try_send(true);
     }
     if (natsConnection_PublishMsg(connection_.native(), raw) != NATS_OK) {
-      std::lock_guard lock(owner_mutex_);
+      std::lock_guard lock(pending_mutex_);
       if (auto it = pending_.find(id); it != pending_.end()) {
         (void)std::move(it->second.request).answer(set_status::disconnected);
         pending_.erase(it);
@@ -383,8 +434,26 @@ class RemoteStore {
     }
   }
 
-  void apply(entry&& e) {
-    std::lock_guard lock(owner_mutex_);
+  // `newest`: the first entry of a watch, the key's newest then. Within one bucket that
+  // revision is at least any revision seen of the key before, and the same revision is the
+  // same entry; a lower one, or the same one written by another owner's run or at another
+  // version, comes from a bucket made again (the server lost its state), whose revisions start
+  // again at 1: compared with the old ones, its entries would be ignored, so the mirror starts
+  // over with this one.
+  bool from_new_bucket(const entry& e) const CUSTODY_REQUIRES(mirror_mutex_) {
+    const std::uint64_t seen = revision_.load(std::memory_order_relaxed);
+    if (e.revision < seen) return true;
+    return e.revision == seen && e.tag && last_tag_ &&
+           (e.tag->owner != last_tag_->owner || e.tag->version != last_tag_->version);
+  }
+
+  void apply(entry&& e, bool newest) CUSTODY_EXCLUDES(mirror_mutex_) {
+    std::lock_guard lock(mirror_mutex_);
+    if (newest && from_new_bucket(e)) {
+      revision_.store(0, std::memory_order_release);
+      older_below_ = 0;
+      buckets_made_again_.fetch_add(1, std::memory_order_relaxed);
+    }
     // Seen already, or older than a value an accepted answer brought.
     if (e.revision <= revision_.load(std::memory_order_relaxed) || e.revision < older_below_) {
       return;
@@ -392,14 +461,16 @@ class RemoteStore {
     if (e.tag && shown_ && e.tag->owner == shown_->owner && e.tag->version <= shown_->version) {
       if (e.tag->version < shown_->version) return;  // older than the value shown
       // The value shown, which an answer brought: subscribers must not get it twice.
+      last_tag_ = e.tag;
       revision_.store(e.revision, std::memory_order_release);
       updates_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    last_tag_ = e.tag;
     revision_.store(e.revision, std::memory_order_release);
     updates_.fetch_add(1, std::memory_order_relaxed);
     shown_ = std::move(e.tag);
-    (void)mirror_.owner.publish(std::move(e.value));  // stopped: shutting down
+    (void)mirror_owner_.publish(std::move(e.value));  // stopped: shutting down
   }
 
   static std::string_view header(natsMsg* m, const char* name) {
@@ -416,88 +487,93 @@ class RemoteStore {
     return v;
   }
 
-  void settle(message m) {
-    std::lock_guard lock(owner_mutex_);
-    const std::string_view subject = natsMsg_GetSubject(m.get());
+  // The request waiting for the answer `m`, taken out of the pending ones; nothing for a late
+  // or duplicate answer (counted).
+  std::optional<SetRequest<T>> claim(natsMsg* m) CUSTODY_EXCLUDES(pending_mutex_) {
+    const std::string_view subject = natsMsg_GetSubject(m);
     const auto dot = subject.rfind('.');
     const auto id =
         parse<std::uint64_t>(subject.substr(dot == std::string_view::npos ? 0 : dot + 1));
+    std::lock_guard lock(pending_mutex_);
     auto it = id ? pending_.find(*id) : pending_.end();
-    if (it == pending_.end()) {  // late, or a duplicate
+    if (it == pending_.end()) {
       ignored_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    std::optional<SetRequest<T>> r(std::move(it->second.request));
+    pending_.erase(it);
+    return r;
+  }
+
+  // An accepted answer's value: unless the mirror shows it or a newer one already, shown now,
+  // and from here on the entries that hold older values are ignored (wire.hpp).
+  void show_accepted(natsMsg* raw, const T& stored) CUSTODY_EXCLUDES(mirror_mutex_) {
+    auto tag = tag_of(raw);
+    if (!tag) return;
+    std::lock_guard lock(mirror_mutex_);
+    if (shown_ && shown_->owner == tag->owner && shown_->version >= tag->version) return;
+    (void)mirror_owner_.publish(stored);  // stopped: shutting down
+    shown_ = std::move(tag);
+    older_below_ = std::max(
+        older_below_, parse<std::uint64_t>(header(raw, wire::since_revision_header)).value_or(0));
+  }
+
+  void settle(message m) {
+    natsMsg* raw = m.get();
+    std::optional<SetRequest<T>> claimed = claim(raw);
+    if (!claimed) return;
+    SetRequest<T>& r = *claimed;
+    if (natsMsg_IsNoResponders(raw)) {
+      (void)std::move(r).answer(set_status::owner_gone);
       return;
     }
-    SetRequest<T>& r = it->second.request;
-    natsMsg* raw = m.get();
-    const auto finish = [&](set_status s) {
-      (void)std::move(r).answer(s);
-      pending_.erase(it);
-    };
-    if (natsMsg_IsNoResponders(raw)) return finish(set_status::owner_gone);
     const std::string_view status = header(raw, wire::status_header);
     if (status == wire::accepted) {
       const std::string_view body(natsMsg_GetData(raw),
                                   static_cast<std::size_t>(natsMsg_GetDataLength(raw)));
       std::optional<T> stored = decode(body);
-      // Unless the mirror shows this value or a newer one already, show it now, and from here
-      // on ignore the entries that hold older values (wire.hpp).
-      if (auto tag = tag_of(raw); stored && tag) {
-        if (!shown_ || shown_->owner != tag->owner || shown_->version < tag->version) {
-          (void)mirror_.owner.publish(*stored);
-          shown_ = std::move(tag);
-          older_below_ =
-              std::max(older_below_,
-                       parse<std::uint64_t>(header(raw, wire::since_revision_header)).value_or(0));
-        }
-      }
+      if (stored) show_accepted(raw, *stored);
       if (!stored) stored.emplace(r.value());  // the owner said what it stored; trust that
-      std::move(r).accept(std::move(*stored));
-      pending_.erase(it);
+      (void)std::move(r).accept(std::move(*stored));
     } else if (status == wire::rejected) {
       const int code = parse<int>(header(raw, wire::error_header)).value_or(0);
       const std::string_view category = header(raw, wire::category_header);
       const std::error_category& cat = category == std::system_category().name()
                                            ? std::system_category()
                                            : std::generic_category();
-      std::move(r).reject(std::error_code(code, cat),
-                          std::string(header(raw, wire::message_header)));
-      pending_.erase(it);
+      (void)std::move(r).reject(std::error_code(code, cat),
+                                std::string(header(raw, wire::message_header)));
     } else if (status == wire::dropped) {
-      finish(set_status::dropped);
+      (void)std::move(r).answer(set_status::dropped);
     } else if (status == wire::owner_gone) {
-      finish(set_status::owner_gone);
+      (void)std::move(r).answer(set_status::owner_gone);
     } else if (status == wire::timeout) {
-      finish(set_status::timeout);
+      (void)std::move(r).answer(set_status::timeout);
     } else if (status == wire::invalid) {
-      std::move(r).reject(std::errc::invalid_argument,
-                          "the owner could not decode the request: " +
-                              std::string(header(raw, wire::message_header)));
-      pending_.erase(it);
+      (void)std::move(r).reject(std::errc::invalid_argument,
+                                "the owner could not decode the request: " +
+                                    std::string(header(raw, wire::message_header)));
     } else {
       ignored_.fetch_add(1, std::memory_order_relaxed);
-      std::move(r).reject(
+      (void)std::move(r).reject(
           std::errc::protocol_error,
           "unrecognised reply from the owner (Custody-Status: \"" + std::string(status) + "\")");
-      pending_.erase(it);
     }
   }
 
   // The connection is down: no answer can come back any more.
-  void fail_pending() {
-    std::lock_guard lock(owner_mutex_);
-    answer_all(set_status::disconnected);
-  }
+  void fail_pending() { answer_all(set_status::disconnected); }
 
   // When the bridge next looks for expired requests: the earliest deadline, if any.
-  std::chrono::steady_clock::time_point plan_expiry() {
-    std::lock_guard lock(owner_mutex_);
+  std::chrono::steady_clock::time_point plan_expiry() CUSTODY_EXCLUDES(pending_mutex_) {
+    std::lock_guard lock(pending_mutex_);
     planned_ = std::chrono::steady_clock::time_point::max();
     for (const auto& [id, p] : pending_) planned_ = std::min(planned_, p.deadline);
     return planned_;
   }
 
-  void expire() {
-    std::lock_guard lock(owner_mutex_);
+  void expire() CUSTODY_EXCLUDES(pending_mutex_) {
+    std::lock_guard lock(pending_mutex_);
     const auto now = std::chrono::steady_clock::now();
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline > now) {
@@ -513,28 +589,41 @@ class RemoteStore {
   KeyValue kv_;
   remote_options options_;
   std::string subject_;
-  store_pair<T> mirror_;
+  // The mirror: a local store the views read; its owner is used under mirror_mutex_.
+  custody::detail::mutex mirror_mutex_;
+  Owner<T> mirror_owner_ CUSTODY_GUARDED_BY(mirror_mutex_);
+  Store<T> mirror_view_;
   std::string inbox_;
   MessageSubscription inbox_subscription_;
   std::stop_source stopping_;  // the store is going away
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   // The setters' way in: forward() while the store lives, owner_gone afterwards.
   struct forward_gate {
     std::shared_mutex mutex;
     RemoteStore* store = nullptr;
   };
   std::shared_ptr<forward_gate> gate_ = std::make_shared<forward_gate>();
-  // Guards the mirror's owner, the pending requests, planned_ and the answer's dedupe below.
-  std::mutex owner_mutex_;
-  std::map<std::uint64_t, pending> pending_;
-  std::chrono::steady_clock::time_point planned_ = std::chrono::steady_clock::time_point::max();
+  // The requests sent and not answered yet, and when the bridge next looks for expired ones.
+  custody::detail::mutex pending_mutex_;
+  std::map<std::uint64_t, pending> pending_ CUSTODY_GUARDED_BY(pending_mutex_);
+  std::chrono::steady_clock::time_point planned_ CUSTODY_GUARDED_BY(pending_mutex_) =
+      std::chrono::steady_clock::time_point::max();
   // The owner and version of the value the mirror shows, when known; entries below
   // older_below_ hold older values than one an accepted answer brought.
-  std::optional<owner_version> shown_;
-  std::uint64_t older_below_ = 0;
+  std::optional<owner_version> shown_ CUSTODY_GUARDED_BY(mirror_mutex_);
+  std::uint64_t older_below_ CUSTODY_GUARDED_BY(mirror_mutex_) = 0;
+  // The tag of the last entry the watch delivered (at revision_).
+  std::optional<owner_version> last_tag_ CUSTODY_GUARDED_BY(mirror_mutex_);
   std::atomic<std::uint64_t> next_id_{0};
   Channel<bool> replan_{1};  // a request expires before the bridge planned to look
-  std::mutex watcher_mutex_;
-  natsSubscription* watcher_ = nullptr;  // the live watch, to interrupt it
+  custody::detail::mutex watcher_mutex_;
+  KeyWatch* watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;  // to interrupt it
+  std::atomic<std::uint64_t> watches_{0};  // watches ended (lost or interrupted)
+  std::atomic<std::uint64_t> buckets_made_again_{0};
+  // For stale_for(): the reconnection count whose watch caught up (none yet: the maximum), and
+  // since when no watch has been caught up (steady_clock ticks; 0: one is).
+  std::atomic<std::uint64_t> synced_after_{~std::uint64_t{0}};
+  std::atomic<std::int64_t> unsynced_since_{0};
   std::atomic<std::uint64_t> revision_{0};
   std::atomic<std::uint64_t> updates_{0};
   std::atomic<std::uint64_t> skipped_{0};
