@@ -80,6 +80,7 @@ namespace custody::asio {
 /// example an io_context destroyed while the task was suspended on it).
 class task_abandoned : public std::runtime_error {
  public:
+  /// `task`: the name the task was spawned with, which the message names.
   explicit task_abandoned(const std::string& task)
       : std::runtime_error("custody::asio::TaskGroup: task '" + task +
                            "' was destroyed by its executor before it finished") {}
