@@ -583,7 +583,7 @@ class TaskGroup {
         [state = state_](auto handler) {
           auto work =
               ::asio::prefer(::asio::get_associated_executor(handler, ::asio::system_executor()),
-                             ::asio::execution::outstanding_work.tracked);
+                             ::asio::execution::outstanding_work_t::tracked);
           const std::uint64_t id = state->next_waiter_id();
           // Installed before the waiter is listed, so no completion can clear the slot first.
           if (auto slot = ::asio::get_associated_cancellation_slot(handler); slot.is_connected()) {

@@ -47,8 +47,8 @@ class KeyWatch {
   /// Subscribes to a fresh inbox and asks the server for a consumer delivering there. Throws
   /// error when the subscription or the request cannot be sent (disconnected, say); a refusal
   /// by the server (no such bucket) shows as next() returning lost.
-  KeyWatch(const Connection& connection, const key_watch_options& options)
-      : connection_(connection), options_(options) {
+  KeyWatch(const Connection& connection, key_watch_options options)
+      : connection_(connection), options_(std::move(options)) {
     natsInbox* inbox = nullptr;
     detail::check(natsInbox_Create(&inbox), "creating a watch inbox");
     const std::string prefix = inbox;
