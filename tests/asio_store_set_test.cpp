@@ -32,6 +32,9 @@ using custody::status;
 
 namespace {
 
+// Stores are kept as a named pair, not structured bindings, which clang 14's lambdas cannot
+// capture.
+
 template <class Awaitable>
 void spawn(asio::io_context& ctx, Awaitable coroutine) {
   asio::co_spawn(ctx, std::move(coroutine), [](std::exception_ptr e) {
@@ -74,7 +77,9 @@ class AsyncSet : public testing::TestWithParam<std::size_t> {};
 
 TEST_P(AsyncSet, CoroutineSetsAnsweredByAnOwnerThread) {
   constexpr int sets = 200;
-  auto [owner, store] = custody::make_store<int>(0, {GetParam()});
+  auto made = custody::make_store<int>(0, {GetParam()});
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   std::jthread owner_thread([&owner = owner] {
     auto requests = owner.requests();
     for (int i = 0; i < sets; ++i) {
@@ -99,7 +104,9 @@ TEST_P(AsyncSet, CoroutineSetsAnsweredByAnOwnerThread) {
 TEST_P(AsyncSet, ThreadSetsAnsweredByAnOwnerCoroutine) {
   constexpr int threads = 3;
   constexpr int per_thread = 100;
-  auto [owner, store] = custody::make_store<int>(0, {GetParam()});
+  auto made = custody::make_store<int>(0, {GetParam()});
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   asio::io_context ctx(1);
   int answered = 0;
   spawn(ctx, [&]() -> asio::awaitable<void> {
@@ -123,7 +130,9 @@ TEST_P(AsyncSet, ThreadSetsAnsweredByAnOwnerCoroutine) {
 
 TEST_P(AsyncSet, CoroutineSetsAnsweredByAnOwnerCoroutineOnOneThread) {
   constexpr int sets = 100;
-  auto [owner, store] = custody::make_store<int>(0, {GetParam()});
+  auto made = custody::make_store<int>(0, {GetParam()});
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   asio::io_context ctx(1);
   spawn(ctx, [&]() -> asio::awaitable<void> {
     auto requests = owner.requests();
@@ -146,7 +155,9 @@ TEST_P(AsyncSet, CoroutineSetsAnsweredByAnOwnerCoroutineOnOneThread) {
 INSTANTIATE_TEST_SUITE_P(RequestCapacities, AsyncSet, testing::Values(0, 4));
 
 TEST(AsyncSetEnds, DroppedRequestAnswersDropped) {
-  auto [owner, store] = custody::make_store<int>(0);
+  auto made = custody::make_store<int>(0);
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   std::future<set_result<int>> result = custody::async_set(store, 1, asio::use_future);
   { auto r = owner.requests().recv(); }  // let go of it unanswered
   EXPECT_EQ(result.get().status(), set_status::dropped);
@@ -154,7 +165,9 @@ TEST(AsyncSetEnds, DroppedRequestAnswersDropped) {
 
 TEST(AsyncSetEnds, OwnerGoneCompletesPendingSetsAtOnce) {
   for (std::size_t capacity : {0, 4}) {
-    auto [owner, store] = custody::make_store<int>(0, {capacity});
+    auto made = custody::make_store<int>(0, {capacity});
+    custody::Owner<int>& owner = made.owner;
+    custody::Store<int>& store = made.store;
     asio::io_context ctx(1);
     std::optional<set_result<int>> in_channel, held;
     auto keep = [](std::optional<set_result<int>>& into) {
@@ -179,7 +192,9 @@ TEST(AsyncSetEnds, OwnerGoneCompletesPendingSetsAtOnce) {
 }
 
 TEST(AsyncSetEnds, AResultKnownAtOnceCompletesThroughAPost) {
-  auto [owner, store] = custody::make_store<int>(0);
+  auto made = custody::make_store<int>(0);
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   owner.close();
   asio::io_context ctx(1);
   std::optional<set_result<int>> got;
@@ -194,7 +209,9 @@ TEST(AsyncSetEnds, AResultKnownAtOnceCompletesThroughAPost) {
 
 TEST(AsyncSetEnds, StopTokenAndDeadline) {
   for (std::size_t capacity : {0, 1}) {
-    auto [owner, store] = custody::make_store<int>(0, {capacity});
+    auto made = custody::make_store<int>(0, {capacity});
+    custody::Owner<int>& owner = made.owner;
+    custody::Store<int>& store = made.store;
     asio::io_context ctx(1);
     std::stop_source stop;
     auto already = std::stop_source();
@@ -231,14 +248,18 @@ TEST(AsyncSetEnds, NilViewThrowsFromTheInitiatingCall) {
 }
 
 TEST(AsyncSetEnds, ForwardedRequestsAreAnswered) {
-  auto [owner, store] = custody::make_store<int>(0);
+  auto made = custody::make_store<int>(0);
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   owner.forward_requests([](SetRequest<int>&& r) { std::move(r).accept(r.value() + 1); });
   std::future<set_result<int>> result = custody::async_set(store, 41, asio::use_future);
   EXPECT_EQ(result.get().value(), 42);
 }
 
 TEST(AsyncSetCancel, CancellationEndsAPendingSetAndNeverAnAnsweredOne) {
-  auto [owner, store] = custody::make_store<int>(0, {0});
+  auto made = custody::make_store<int>(0, {0});
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   asio::io_context ctx(1);
   asio::cancellation_signal signal;
   std::optional<set_result<int>> got;
@@ -291,7 +312,9 @@ TEST(AsyncSetCancel, CancellationEndsAPendingSetAndNeverAnAnsweredOne) {
 // Rounds repeat (a bounded number of times) until both happened, which no single round
 // promises.
 TEST(AsyncSetCancel, CancellationNeverLosesAnAnswer) {
-  auto [owner, store] = custody::make_store<int>(0, {0});
+  auto made = custody::make_store<int>(0, {0});
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
   asio::io_context ctx(1);
   asio::cancellation_signal signal;
   std::atomic<int> delivered{0};
