@@ -5,8 +5,10 @@
 #include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
@@ -18,6 +20,7 @@
 #include <stop_token>
 #include <system_error>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -305,6 +308,31 @@ TEST(AsyncSetCancel, CancellationEndsAPendingSetAndNeverAnAnsweredOne) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status(), set_status::stopped);
   EXPECT_TRUE(held.abandoned());
+}
+
+// The `||` operator cancels the loser: a set the owner holds unanswered loses to a timer and
+// gives its request up.
+TEST(AsyncSetCancel, OrOperatorCancelsAnUnansweredSet) {
+  using namespace asio::experimental::awaitable_operators;
+  auto made = custody::make_store<int>(0);
+  custody::Owner<int>& owner = made.owner;
+  custody::Store<int>& store = made.store;
+  asio::io_context ctx(1);
+  std::optional<SetRequest<int>> held;
+  std::optional<std::size_t> winner;
+  spawn(ctx, [&]() -> asio::awaitable<void> {
+    held = (co_await custody::async_recv(owner.requests(), asio::use_awaitable)).value();
+  });
+  spawn(ctx, [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(ctx, 1ms);
+    auto either = co_await (custody::async_set(store, 1, asio::use_awaitable) ||
+                            timer.async_wait(asio::use_awaitable));
+    winner = either.index();
+  });
+  ctx.run();
+  EXPECT_EQ(winner, 1u);
+  ASSERT_TRUE(held);
+  EXPECT_TRUE(held->abandoned());
 }
 
 // A cancellation racing the owner's answer: an answer that was delivered (the owner's accept()
