@@ -3,17 +3,17 @@
 // the owner's requests as a channel, for coroutines and callbacks.
 //
 //   asio::awaitable<void> faster(custody::Setter<Speed> s) {
-//     custody::set_result<Speed> r = co_await custody::async_set(s, Speed{50},
-//     asio::use_awaitable); if (!r) report(r.status());
+//     auto r = co_await custody::async_set(s, Speed{50}, asio::use_awaitable);
+//     if (!r) report(r.status());  // a custody::set_result<Speed>
 //   }
 //
-//   asio::awaitable<void> owner_loop(custody::Owner<Speed>& owner, std::stop_token stop) {
+//   asio::awaitable<void> owner_loop(custody::Owner<Speed> owner, std::stop_token stop) {
 //     auto requests = owner.requests();
 //     for (bool running = true; running;) {
 //       co_await custody::async_select(
-//           custody::on_recv(requests, [&](custody::SetRequest<Speed> r) {
-//           owner.accept(std::move(r)); }), custody::on_stop(stop, [&] { running = false; }),
-//           asio::use_awaitable);
+//           custody::on_recv(requests,
+//                            [&](custody::SetRequest<Speed> r) { owner.accept(std::move(r)); }),
+//           custody::on_stop(stop, [&] { running = false; }), asio::use_awaitable);
 //     }
 //   }
 //
@@ -29,8 +29,9 @@
 //   (owner_gone, at once, also for a request still in the channel), the stop token (stopped),
 //   the deadline (timeout), or Asio cancellation (stopped). As with the blocking forms, a
 //   request the owner already received may still be carried out after a stop, timeout or
-//   cancellation; an answer the owner had already given (or was writing) is never lost: the
-//   call completes with it.
+//   cancellation; an answer the owner had already given is never lost: the call completes with
+//   it (one the owner is writing at that moment is waited for, as the blocking set does: the
+//   few instructions of a move).
 // - Asio cancellation: the terminal type only (Asio's default for composed operations), since
 //   a request the owner received cannot be taken back; a cancellation that arrives between the
 //   request's hand-over and the wait for its answer is not lost.
@@ -45,10 +46,10 @@
 //
 // A Subscription<T> is a Receiver<T>: async_recv(), its stop-token and deadline forms, and
 // async_select()'s on_recv take it as they take any receiver, for every policy. A pending
-// receive completes when the owner publishes (ok, with the value), at once with closed when the
-// owner goes (after what the subscription holds), and with closed at once too when the
-// subscription is unsubscribed. The owner's requests() is a Receiver<SetRequest<T>>, usable the
-// same way.
+// receive completes when the owner publishes (ok, with the value), and at once with closed when
+// the owner goes (after what the subscription holds). It holds its subscription: dropping the
+// other handles does not unsubscribe until it completes (end it with its stop token or a
+// cancellation first). The owner's requests() is a Receiver<SetRequest<T>>, usable the same way.
 
 #include <asio/async_result.hpp>
 #include <asio/compose.hpp>
