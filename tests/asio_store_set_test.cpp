@@ -13,6 +13,7 @@
 #include <asio/use_future.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <future>
 #include <optional>
@@ -153,6 +154,68 @@ TEST_P(AsyncSet, CoroutineSetsAnsweredByAnOwnerCoroutineOnOneThread) {
   });
   ctx.run();
   EXPECT_EQ(done, sets);
+}
+
+// Coroutine setters on a 2-thread pool and thread setters at once, an owner coroutine on the
+// same pool: every set is answered once, to its own caller. Runs repeat (a bounded number of
+// times) until the owner took a request while sets of both kinds were under way, which no
+// single run promises.
+TEST_P(AsyncSet, ThreadAndCoroutineSettersAtOnceGetTheirOwnAnswers) {
+  constexpr int setters_of_each_kind = 2;
+  constexpr int per_setter = 200;
+  bool overlapped = false;
+  for (int run = 0; run < 50 && !overlapped; ++run) {
+    auto made = custody::make_store<int>(0, {GetParam()});
+    custody::Owner<int>& owner = made.owner;
+    custody::Store<int>& store = made.store;
+    asio::io_context ctx(2);
+    std::atomic<int> answered{0}, wrong{0}, both_under_way{0};
+    std::atomic<int> coroutine_sets{0}, thread_sets{0};  // under way
+    std::atomic<std::int64_t> asked_sum{0}, answered_sum{0};
+    spawn(ctx, [&]() -> asio::awaitable<void> {
+      auto requests = owner.requests();
+      for (int i = 0; i < 2 * setters_of_each_kind * per_setter; ++i) {
+        auto r = co_await custody::async_recv(requests, asio::use_awaitable);
+        if (coroutine_sets.load() > 0 && thread_sets.load() > 0) ++both_under_way;
+        owner.accept(std::move(*r), r->value() + 1);  // the setter must get its own back
+      }
+    });
+    auto check = [&](int asked, const set_result<int>& r) {
+      if (!r || r.value() != asked + 1) ++wrong;
+      asked_sum += asked;
+      answered_sum += r ? r.value() - 1 : 0;
+      ++answered;
+    };
+    for (int c = 0; c < setters_of_each_kind; ++c) {
+      spawn(ctx, [&, c]() -> asio::awaitable<void> {
+        for (int i = 0; i < per_setter; ++i) {
+          const int asked = c * per_setter + i;
+          ++coroutine_sets;
+          check(asked, co_await custody::async_set(store, asked, asio::use_awaitable));
+          --coroutine_sets;
+        }
+      });
+    }
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < setters_of_each_kind; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < per_setter; ++i) {
+          const int asked = 1'000'000 + t * per_setter + i;
+          ++thread_sets;
+          check(asked, store.set(asked));
+          --thread_sets;
+        }
+      });
+    }
+    threads.emplace_back([&] { ctx.run(); });
+    ctx.run();
+    threads.clear();
+    ASSERT_EQ(wrong.load(), 0);
+    ASSERT_EQ(answered.load(), 2 * setters_of_each_kind * per_setter);
+    ASSERT_EQ(answered_sum.load(), asked_sum.load());
+    overlapped = both_under_way.load() > 0;
+  }
+  EXPECT_TRUE(overlapped);
 }
 
 INSTANTIATE_TEST_SUITE_P(RequestCapacities, AsyncSet, testing::Values(0, 4));
