@@ -98,8 +98,11 @@ struct set_send_body {
 
   void make_ops(op* ops) { ops[0] = make_send_op(core.get(), &request); }
   select_limits limits() const { return {false, &stop, deadline}; }
-  bool stop_first() const noexcept { return true; }
-  status result(const outcome& o) const noexcept { return o.status; }
+  // Members, not statics: the Body interface of async_operation (operation.hpp).
+  bool stop_first() const noexcept { return true; }  // NOLINT(*-convert-member-functions-to-static)
+  status result(const outcome& o) const noexcept {   // NOLINT(*-convert-member-functions-to-static)
+    return o.status;
+  }
 };
 
 /// The set's second step: the receive on the request's reply channel, which the set_call
@@ -115,8 +118,11 @@ struct set_reply_body {
 
   void make_ops(op* ops) { ops[0] = make_recv_op(reply, &ready); }
   select_limits limits() const { return {false, &stop, deadline}; }
-  bool stop_first() const noexcept { return true; }
-  status result(const outcome& o) const noexcept { return o.status; }
+  // Members, not statics: the Body interface of async_operation (operation.hpp).
+  bool stop_first() const noexcept { return true; }  // NOLINT(*-convert-member-functions-to-static)
+  status result(const outcome& o) const noexcept {   // NOLINT(*-convert-member-functions-to-static)
+    return o.status;
+  }
 };
 
 /// The steps of one async_set(), for asio::async_compose.
