@@ -17,11 +17,6 @@
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/cancellation_type.hpp>
-#include <asio/execution/blocking.hpp>
-#include <asio/execution/execute.hpp>
-#include <asio/execution/outstanding_work.hpp>
-#include <asio/prefer.hpp>
-#include <asio/require.hpp>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +29,7 @@
 #include "../detail/select_engine.hpp"
 #include "../detail/timer_service.hpp"
 #include "pending.hpp"
+#include "resume_executor.hpp"
 
 namespace custody::detail {
 
@@ -49,15 +45,10 @@ template <class Body, class Handler>
 class async_operation {
   static constexpr std::size_t n = Body::cases == 0 ? 1 : Body::cases;
 
-  using executor = ::asio::associated_executor_t<Handler>;
   // Never blocking (a post, not a call), and counting as work: a pending operation keeps the
   // handler's executor (its io_context's run()) from running dry. Made once, so that resuming
-  // is one execute() with no executor conversions.
-  static auto make_work_executor(const executor& ex) {
-    return ::asio::prefer(::asio::require(ex, ::asio::execution::blocking_t::never),
-                          ::asio::execution::outstanding_work_t::tracked);
-  }
-  using work_executor = decltype(make_work_executor(std::declval<const executor&>()));
+  // is one post with no executor conversions.
+  using work_executor = resume_executor<::asio::associated_executor_t<Handler>>;
   using allocator = typename std::allocator_traits<
       ::asio::associated_allocator_t<Handler>>::template rebind_alloc<async_operation>;
 
@@ -87,7 +78,7 @@ class async_operation {
   async_operation(Handler handler, Body body)
       : body_(std::move(body)),
         handler_(std::move(handler)),
-        work_(make_work_executor(::asio::get_associated_executor(handler_))) {
+        work_(::asio::get_associated_executor(handler_)) {
     body_.make_ops(ops_);
     limits_ = body_.limits();
     limits_.cancelled = &cancelled_;
@@ -132,7 +123,7 @@ class async_operation {
 
   // What may throw (std::bad_alloc) before the operation can be reached by anyone.
   void prepare() {
-    std::shared_ptr<pending_list> pending = pending_list_of(work_);
+    std::shared_ptr<pending_list> pending = pending_list_of(work_.context());
     slot_ = ::asio::get_associated_cancellation_slot(handler_);
     if (slot_.is_connected()) slot_.template emplace<cancel_handler>(cancel_handler{this});
     entry_.word = &self_;
@@ -169,9 +160,9 @@ class async_operation {
   // the context keeps alive until its shutdown has waited for this post) is touched after.
   static void post_step(async_operation* op) noexcept {
     if (pending_list* pending = op->pending_.get()) {
-      pending->post_unless_shut([op] { ::asio::execution::execute(op->work_, step(op)); });
+      pending->post_unless_shut([op] { op->work_.post(step(op)); });
     } else {
-      ::asio::execution::execute(op->work_, step(op));
+      op->work_.post(step(op));
     }
   }
 
