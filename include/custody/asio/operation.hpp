@@ -1,7 +1,9 @@
 #pragma once
 // The state of one asynchronous custody operation (a send, a receive or a select) on an Asio
 // executor: what the blocking forms keep on the waiting thread's stack, kept in one allocation
-// made with the completion handler's associated allocator.
+// made with the completion handler's associated allocator. A handler without one gets
+// block_cache_allocator: the block goes back to a small per-thread cache when the operation
+// completes, and the next operation on that thread takes it from there instead of the heap.
 //
 // It runs the blocking forms' own select engine (detail/select_engine.hpp) over a
 // resumable_parker: where a thread would sleep, the operation suspends, and whoever settles its
@@ -28,6 +30,7 @@
 #include "../detail/parker.hpp"
 #include "../detail/select_engine.hpp"
 #include "../detail/timer_service.hpp"
+#include "block_cache.hpp"
 #include "pending.hpp"
 #include "resume_executor.hpp"
 
@@ -49,8 +52,14 @@ class async_operation {
   // handler's executor (its io_context's run()) from running dry. Made once, so that resuming
   // is one post with no executor conversions.
   using work_executor = resume_executor<::asio::associated_executor_t<Handler>>;
-  using allocator = typename std::allocator_traits<
-      ::asio::associated_allocator_t<Handler>>::template rebind_alloc<async_operation>;
+  using default_allocator = block_cache_allocator<void>;
+  using allocator =
+      typename std::allocator_traits<::asio::associated_allocator_t<Handler, default_allocator>>::
+          template rebind_alloc<async_operation>;
+  using allocator_traits = std::allocator_traits<allocator>;
+  static allocator allocator_of(const Handler& handler) noexcept {
+    return allocator(::asio::get_associated_allocator(handler, default_allocator()));
+  }
 
  public:
   /// Allocates the operation, runs its first round and, when that does not complete it, leaves
@@ -58,12 +67,12 @@ class async_operation {
   /// allocated or registered (nothing is pending then); any other failure (a select that no case
   /// could ever complete, a throwing move) reaches the handler as its std::exception_ptr.
   static void start(Handler handler, Body body) {
-    allocator alloc(::asio::get_associated_allocator(handler));
-    async_operation* self = std::allocator_traits<allocator>::allocate(alloc, 1);
+    allocator alloc = allocator_of(handler);
+    async_operation* self = allocator_traits::allocate(alloc, 1);
     try {
-      std::allocator_traits<allocator>::construct(alloc, self, std::move(handler), std::move(body));
+      allocator_traits::construct(alloc, self, std::move(handler), std::move(body));
     } catch (...) {
-      std::allocator_traits<allocator>::deallocate(alloc, self, 1);
+      allocator_traits::deallocate(alloc, self, 1);
       throw;
     }
     try {
@@ -189,7 +198,7 @@ class async_operation {
       }
     }
     std::exception_ptr error = std::move(error_);
-    allocator alloc(::asio::get_associated_allocator(handler_));
+    allocator alloc = allocator_of(handler_);
     Handler handler = std::move(handler_);
     destroy(alloc);  // before the upcall, so that the handler may start the next operation
     std::move(handler)(std::move(error), std::move(result));
@@ -197,15 +206,15 @@ class async_operation {
 
   void abandon() noexcept {
     if (run_) run_->abandon();
-    destroy(allocator(::asio::get_associated_allocator(handler_)));
+    destroy(allocator_of(handler_));
   }
 
   void destroy(allocator alloc) noexcept {
     if (timer_ != timer_service::no_id) timer_service::instance().cancel(timer_);
     if (pending_) pending_->remove(entry_);
     if (slot_.is_connected()) slot_.clear();
-    std::allocator_traits<allocator>::destroy(alloc, this);
-    std::allocator_traits<allocator>::deallocate(alloc, this, 1);
+    allocator_traits::destroy(alloc, this);
+    allocator_traits::deallocate(alloc, this, 1);
   }
 
   // What the engine touches while the operation waits, first: peers settle `self_`.
