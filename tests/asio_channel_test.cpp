@@ -1,6 +1,7 @@
 // Asynchronous send and receive (custody/asio/channel.hpp): coroutines and callbacks on Asio
 // executors, alone and together with threads on the same channels.
 
+#include <asio/any_io_executor.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -140,6 +141,39 @@ TEST(AsyncChannelTokens, CallbackCompletesThroughItsExecutor) {
   std::thread::id completed_on;
   status sent = status::would_block;
   custody::async_send(empty, 9, asio::bind_executor(ctx, [&](std::exception_ptr, status s) {
+                        completed_on = std::this_thread::get_id();
+                        sent = s;
+                      }));
+  std::thread receiver([&] { EXPECT_EQ(empty.recv().value(), 9); });
+  ctx.run();  // returns once the send completed: it was outstanding work until then
+  receiver.join();
+  EXPECT_EQ(sent, status::ok);
+  EXPECT_EQ(completed_on, std::this_thread::get_id());
+}
+
+// The same through an any_io_executor holding the io_context's executor (what use_awaitable
+// hands an operation): the operation posts through the io_context's executor itself
+// (custody/asio/resume_executor.hpp), with the same guarantees.
+TEST(AsyncChannelTokens, CallbackBoundToAnAnyIoExecutorCompletesThroughIt) {
+  asio::io_context ctx;
+  const asio::any_io_executor ex = ctx.get_executor();
+  ASSERT_NE(ex.target<asio::io_context::executor_type>(), nullptr);
+  Channel<int> ready(1);
+  ASSERT_EQ(ready.send(7), status::ok);
+  std::optional<int> got;
+  custody::async_recv(ready, asio::bind_executor(ex, [&](std::exception_ptr e, received<int> r) {
+                        EXPECT_FALSE(e);
+                        got = r.value();
+                      }));
+  EXPECT_FALSE(got);  // not inline
+  ctx.run();
+  EXPECT_EQ(got, 7);
+
+  ctx.restart();
+  Channel<int> empty;
+  std::thread::id completed_on;
+  status sent = status::would_block;
+  custody::async_send(empty, 9, asio::bind_executor(ex, [&](std::exception_ptr, status s) {
                         completed_on = std::this_thread::get_id();
                         sent = s;
                       }));

@@ -1,7 +1,9 @@
 #pragma once
 // The state of one asynchronous custody operation (a send, a receive or a select) on an Asio
 // executor: what the blocking forms keep on the waiting thread's stack, kept in one allocation
-// made with the completion handler's associated allocator.
+// made with the completion handler's associated allocator. A handler without one gets
+// block_cache_allocator: the block goes back to a small per-thread cache when the operation
+// completes, and the next operation on that thread takes it from there instead of the heap.
 //
 // It runs the blocking forms' own select engine (detail/select_engine.hpp) over a
 // resumable_parker: where a thread would sleep, the operation suspends, and whoever settles its
@@ -17,11 +19,6 @@
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/cancellation_type.hpp>
-#include <asio/execution/blocking.hpp>
-#include <asio/execution/execute.hpp>
-#include <asio/execution/outstanding_work.hpp>
-#include <asio/prefer.hpp>
-#include <asio/require.hpp>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +30,9 @@
 #include "../detail/parker.hpp"
 #include "../detail/select_engine.hpp"
 #include "../detail/timer_service.hpp"
+#include "block_cache.hpp"
 #include "pending.hpp"
+#include "resume_executor.hpp"
 
 namespace custody::detail {
 
@@ -49,17 +48,18 @@ template <class Body, class Handler>
 class async_operation {
   static constexpr std::size_t n = Body::cases == 0 ? 1 : Body::cases;
 
-  using executor = ::asio::associated_executor_t<Handler>;
   // Never blocking (a post, not a call), and counting as work: a pending operation keeps the
   // handler's executor (its io_context's run()) from running dry. Made once, so that resuming
-  // is one execute() with no executor conversions.
-  static auto make_work_executor(const executor& ex) {
-    return ::asio::prefer(::asio::require(ex, ::asio::execution::blocking_t::never),
-                          ::asio::execution::outstanding_work_t::tracked);
+  // is one post with no executor conversions.
+  using work_executor = resume_executor<::asio::associated_executor_t<Handler>>;
+  using default_allocator = block_cache_allocator<void>;
+  using allocator =
+      typename std::allocator_traits<::asio::associated_allocator_t<Handler, default_allocator>>::
+          template rebind_alloc<async_operation>;
+  using allocator_traits = std::allocator_traits<allocator>;
+  static allocator allocator_of(const Handler& handler) noexcept {
+    return allocator(::asio::get_associated_allocator(handler, default_allocator()));
   }
-  using work_executor = decltype(make_work_executor(std::declval<const executor&>()));
-  using allocator = typename std::allocator_traits<
-      ::asio::associated_allocator_t<Handler>>::template rebind_alloc<async_operation>;
 
  public:
   /// Allocates the operation, runs its first round and, when that does not complete it, leaves
@@ -67,12 +67,12 @@ class async_operation {
   /// allocated or registered (nothing is pending then); any other failure (a select that no case
   /// could ever complete, a throwing move) reaches the handler as its std::exception_ptr.
   static void start(Handler handler, Body body) {
-    allocator alloc(::asio::get_associated_allocator(handler));
-    async_operation* self = std::allocator_traits<allocator>::allocate(alloc, 1);
+    allocator alloc = allocator_of(handler);
+    async_operation* self = allocator_traits::allocate(alloc, 1);
     try {
-      std::allocator_traits<allocator>::construct(alloc, self, std::move(handler), std::move(body));
+      allocator_traits::construct(alloc, self, std::move(handler), std::move(body));
     } catch (...) {
-      std::allocator_traits<allocator>::deallocate(alloc, self, 1);
+      allocator_traits::deallocate(alloc, self, 1);
       throw;
     }
     try {
@@ -87,7 +87,7 @@ class async_operation {
   async_operation(Handler handler, Body body)
       : body_(std::move(body)),
         handler_(std::move(handler)),
-        work_(make_work_executor(::asio::get_associated_executor(handler_))) {
+        work_(::asio::get_associated_executor(handler_)) {
     body_.make_ops(ops_);
     limits_ = body_.limits();
     limits_.cancelled = &cancelled_;
@@ -132,7 +132,7 @@ class async_operation {
 
   // What may throw (std::bad_alloc) before the operation can be reached by anyone.
   void prepare() {
-    std::shared_ptr<pending_list> pending = pending_list_of(work_);
+    std::shared_ptr<pending_list> pending = pending_list_of(work_.context());
     slot_ = ::asio::get_associated_cancellation_slot(handler_);
     if (slot_.is_connected()) slot_.template emplace<cancel_handler>(cancel_handler{this});
     entry_.word = &self_;
@@ -169,9 +169,9 @@ class async_operation {
   // the context keeps alive until its shutdown has waited for this post) is touched after.
   static void post_step(async_operation* op) noexcept {
     if (pending_list* pending = op->pending_.get()) {
-      pending->post_unless_shut([op] { ::asio::execution::execute(op->work_, step(op)); });
+      pending->post_unless_shut([op] { op->work_.post(step(op)); });
     } else {
-      ::asio::execution::execute(op->work_, step(op));
+      op->work_.post(step(op));
     }
   }
 
@@ -198,7 +198,7 @@ class async_operation {
       }
     }
     std::exception_ptr error = std::move(error_);
-    allocator alloc(::asio::get_associated_allocator(handler_));
+    allocator alloc = allocator_of(handler_);
     Handler handler = std::move(handler_);
     destroy(alloc);  // before the upcall, so that the handler may start the next operation
     std::move(handler)(std::move(error), std::move(result));
@@ -206,15 +206,15 @@ class async_operation {
 
   void abandon() noexcept {
     if (run_) run_->abandon();
-    destroy(allocator(::asio::get_associated_allocator(handler_)));
+    destroy(allocator_of(handler_));
   }
 
   void destroy(allocator alloc) noexcept {
     if (timer_ != timer_service::no_id) timer_service::instance().cancel(timer_);
     if (pending_) pending_->remove(entry_);
     if (slot_.is_connected()) slot_.clear();
-    std::allocator_traits<allocator>::destroy(alloc, this);
-    std::allocator_traits<allocator>::deallocate(alloc, this, 1);
+    allocator_traits::destroy(alloc, this);
+    allocator_traits::deallocate(alloc, this, 1);
   }
 
   // What the engine touches while the operation waits, first: peers settle `self_`.

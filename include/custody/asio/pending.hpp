@@ -11,9 +11,7 @@
 // between the last of these waits and its own post leaves that operation unfreed rather than
 // touch a context that is going away.
 
-#include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
-#include <asio/query.hpp>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -117,16 +115,12 @@ inline std::shared_ptr<pending_list> pending_list_of_context(::asio::execution_c
   return cached;
 }
 
-/// The pending_list of the context behind `executor`; none for an executor that names no
-/// context (use_future's, which completes a promise). Looked up once per thread and context:
-/// Asio's service lookup takes a lock.
-template <class Executor>
-std::shared_ptr<pending_list> pending_list_of(const Executor& executor) {
-  if constexpr (!::asio::can_query_v<const Executor&, ::asio::execution::context_t>) {
-    return nullptr;
-  } else {
-    return pending_list_of_context(::asio::query(executor, ::asio::execution::context));
-  }
+/// The pending_list of `context`; none without a context (use_future's executor, which
+/// completes a promise). Looked up once per thread and context: Asio's service lookup takes a
+/// lock.
+inline std::shared_ptr<pending_list> pending_list_of(::asio::execution_context* context) {
+  if (!context) return nullptr;
+  return pending_list_of_context(*context);
 }
 
 }  // namespace custody::detail
