@@ -48,7 +48,9 @@
 #include "chan_core.hpp"
 #include "interleave.hpp"
 #include "parker.hpp"
+#include "select_engine.hpp"
 #include "spin.hpp"
+#include "status.hpp"
 #include "thread_annotations.hpp"
 #include "waiter.hpp"
 
@@ -57,20 +59,61 @@ namespace custody::detail {
 enum class offer_result : std::uint8_t { ok, full, gone };
 
 /// The owner waiting until every full lossless subscription has taken the update it left
-/// there: one wait per publish, however many subscriptions were full. Owner-only, except
-/// placed(), which subscriptions call under their own lock.
+/// there: one wait per publish, however many subscriptions were full. The owner waits on it as
+/// on a channel case (op()), so that a thread and an asynchronous publish wait the same way:
+/// the last subscription to take the update in settles the owner's registered waiter as done.
+/// Owner-only, except placed(), which subscriptions call under their own lock.
 struct room_wait {
-  parker self;
   /// Subscriptions still holding the update, plus one for the owner while it leaves them.
   atomic<std::uint32_t> left{0};
 
   /// One subscription put the update in its ring (or no longer needs it). The last one
-  /// settles the owner's word; `wakes` wakes it, if asleep, once the caller's lock is released.
+  /// settles the owner's waiter; `wakes` wakes it, if asleep, once the caller's lock is
+  /// released.
   void placed(wake_list& wakes) noexcept {
-    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      self.try_settle(parker::make(settled::notified, 0), wakes);
+    if (left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    std::lock_guard lock(lock_);
+    if (waiter* w = std::exchange(waiting_, nullptr)) {
+      w->owner->try_settle(parker::make(settled::done, w->index), wakes);
     }
   }
+
+  /// The wait as a select case: ready (ok) once every subscription has placed the update.
+  op as_op() noexcept {
+    op made{};
+    made.core = this;
+    made.hands_over = true;  // never spun on: the subscribers need the cores to make room
+    made.attempt = [](op& o) { return static_cast<room_wait*>(o.core)->attempt(); };
+    made.attempt_spinning = made.attempt;
+    made.enqueue = [](op& o, waiter& w) { return static_cast<room_wait*>(o.core)->enqueue(w); };
+    made.dequeue = [](op& o, waiter& w) noexcept { static_cast<room_wait*>(o.core)->dequeue(w); };
+    return made;
+  }
+
+ private:
+  status attempt() const noexcept {
+    return left.load(std::memory_order_acquire) == 0 ? status::ok : status::would_block;
+  }
+
+  // Either the last placed() finds the waiter linked, or this finds every update placed.
+  enqueued enqueue(waiter& w) noexcept {
+    std::lock_guard lock(lock_);
+    if (left.load(std::memory_order_acquire) == 0) {
+      return w.owner->try_settle_self(parker::make(settled::done, w.index))
+                 ? enqueued::committed_ok
+                 : enqueued::settled_elsewhere;
+    }
+    waiting_ = &w;
+    return enqueued::waiting;
+  }
+
+  void dequeue(waiter& w) noexcept {
+    std::lock_guard lock(lock_);
+    if (waiting_ == &w) waiting_ = nullptr;
+  }
+
+  spinlock lock_;
+  waiter* waiting_ CUSTODY_GUARDED_BY(lock_) = nullptr;
 };
 
 /// Waiters claimed under a lock, woken after it: a chain through their own links, which are
