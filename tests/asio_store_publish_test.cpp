@@ -38,7 +38,9 @@ namespace {
 // publish would hold the only thread and never let the subscriber run.
 TEST(AsyncPublish, ABlockSubscriberOnTheSameThreadHoldsItBack) {
   constexpr int n = 50;
-  auto [owner, store] = custody::make_store<int>(-1);
+  auto made = custody::make_store<int>(-1);
+  auto& owner = made.owner;
+  auto& store = made.store;
   Subscription<int> sub = store.subscribe(policy::block(1));
   asio::io_context ctx(1);
   std::vector<int> got;
@@ -76,7 +78,9 @@ TEST(AsyncPublish, ABlockSubscriberOnTheSameThreadHoldsItBack) {
 
 // With room everywhere (or after close) it completes at once, through a post.
 TEST(AsyncPublish, WithoutAFullSubscriberItCompletesThroughAPost) {
-  auto [owner, store] = custody::make_store<int>(0);
+  auto made = custody::make_store<int>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
   Subscription<int> latest = store.subscribe(policy::latest());
   asio::io_context ctx(1);
   std::vector<status> got;
@@ -100,7 +104,9 @@ TEST(AsyncPublish, WithoutAFullSubscriberItCompletesThroughAPost) {
 // A full subscriber nobody reads: the stop token, the owner's stop token, the deadline end the
 // wait; the value is stored all the same and the subscriber counts each one it missed.
 TEST(AsyncPublish, StopAndDeadlineEndTheWait) {
-  auto [owner, store] = custody::make_store<int>(0);
+  auto made = custody::make_store<int>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
   Subscription<int> sub = store.subscribe(policy::block(1));
   asio::io_context ctx(1);
   std::stop_source stop, owners_stop;
@@ -131,7 +137,9 @@ TEST(AsyncPublish, StopAndDeadlineEndTheWait) {
 // subscriber misses it, counted; the next update reaches it.
 TEST(AsyncPublish, OrOperatorCancelsTheWaitAndTheMissIsCounted) {
   using namespace asio::experimental::awaitable_operators;
-  auto [owner, store] = custody::make_store<int>(0);
+  auto made = custody::make_store<int>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
   Subscription<int> sub = store.subscribe(policy::block(1));
   asio::io_context ctx(1);
   spawn(ctx, [&]() -> asio::awaitable<void> {
@@ -158,7 +166,9 @@ TEST(AsyncPublish, OrOperatorCancelsTheWaitAndTheMissIsCounted) {
 // where it ended the wait (stopped) both happen.
 TEST(AsyncPublish, CancellationRacingTheSubscriberLosesNothing) {
   constexpr int max_rounds = 20000;
-  auto [owner, store] = custody::make_store<std::int64_t>(0);
+  auto made = custody::make_store<std::int64_t>(0);
+  auto& owner = made.owner;
+  auto& store = made.store;
   Subscription<std::int64_t> sub = store.subscribe(policy::block(1));
   std::int64_t received_count = 0, received_sum = 0;
   std::thread reader([&] {
