@@ -214,17 +214,12 @@ class store_state {
   status wait_blocked(const std::stop_token* stop,
                       std::optional<steady_clock::time_point> deadline) {
     if (!leave_blocked()) return status::ok;  // the common case: no waiting
-    op room = room_case();
-    select_limits limits{false, stop, deadline};
-    // The owner sleeps without spinning first: the receivers it waits for need the cores, and
-    // spinning measured no faster in notify_fanout2_block1 on 2 CPUs.
-    limits.may_spin = false;
-    wait_state local;
-    return end_blocked(run_select(local, &room, 1, limits).status);
+    return end_blocked(room_.wait(stop, deadline));
   }
 
   /// Leaves the committed value with every subscriber offer_all() found full. True when the
-  /// owner must wait (on room_case()) until they took it in, then call end_blocked().
+  /// owner must wait until they took it in (a thread in wait_blocked(), an asynchronous publish
+  /// on room_case()), then call end_blocked().
   bool leave_blocked() noexcept {
     // The rings hold their own references to the value: the owner's one goes now.
     std::shared_ptr<const T> offered = std::move(offered_);
