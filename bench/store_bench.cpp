@@ -141,6 +141,50 @@ nanoseconds coro_store_set_roundtrip(std::int64_t n, int threads) {
   if (sum != n * (n - 1) / 2) fail(name, "wrong sum of answers");
   return elapsed;
 }
+
+// notify_fanout2_block1 with coroutines for threads: the owner (custody::async_publish) and its
+// two policy::block(1) subscribers (custody::async_recv) on one io_context thread, the seed's
+// lockstep. One op = one publish (delivered twice).
+nanoseconds coro_notify_fanout2_block1(std::int64_t n) {
+  constexpr const char* name = "coro_notify_fanout2_block1";
+  auto made = custody::make_store<item>(-1);
+  auto& owner = made.owner;
+  std::array<custody::Subscription<item>, 2> subs{made.store.subscribe(custody::policy::block(1)),
+                                                  made.store.subscribe(custody::policy::block(1))};
+  std::array<item, 2> sums{};
+  asio::io_context ctx(1);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        for (item i = 0; i < n; ++i) {
+          if (co_await custody::async_publish(owner, i, asio::use_awaitable) !=
+              custody::status::ok) {
+            fail(name, "publish failed");
+          }
+        }
+        owner.close();
+      },
+      rethrow);
+  for (std::size_t k = 0; k < 2; ++k) {
+    asio::co_spawn(
+        ctx,
+        [&, k]() -> asio::awaitable<void> {
+          for (;;) {
+            auto r = co_await custody::async_recv(subs[k], asio::use_awaitable);
+            if (!r) break;
+            sums[k] += *r;
+          }
+        },
+        rethrow);
+  }
+  auto start = bench_clock::now();
+  ctx.run();
+  auto elapsed = since(start);
+  for (item s : sums) {
+    if (s != n * (n - 1) / 2) fail(name, "a subscriber lost updates");
+  }
+  return elapsed;
+}
 #endif
 
 struct Pair {
@@ -340,6 +384,9 @@ const bench::workload workloads[] = {
     // The seed's lockstep: one slot per subscriber (Go: unbuffered outputs).
     {"notify_fanout2_block1", lockstep_updates,
      [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1)); }},
+#if defined(CUSTODY_BENCH_ASIO)
+    {"coro_notify_fanout2_block1", lockstep_updates, coro_notify_fanout2_block1},
+#endif
     // block()'s default capacity (Go: outputs of that capacity).
     {"notify_fanout2_block256", updates_n,
      [](std::int64_t n) {

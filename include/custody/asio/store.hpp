@@ -50,7 +50,32 @@
 // the owner goes (after what the subscription holds). It holds its subscription: dropping the
 // other handles does not unsubscribe until it completes (end it with its stop token or a
 // cancellation first). The owner's requests() is a Receiver<SetRequest<T>>, usable the same way.
+//
+// async_publish(owner, value, token) and its stop-token and deadline forms mean what
+// Owner::publish() and its forms mean (store/owner.hpp), with a completion token in place of the
+// waiting thread; the handler is called as handler(std::exception_ptr, custody::status). It runs
+// the blocking publish's own steps: the value is stored and offered to every subscriber at once,
+// in the initiating call; then, if a policy::block subscriber was full, the owner's wait for
+// room (detail::store_state::leave_blocked, room_case, end_blocked) is a select case on the one
+// waiting protocol, so an owner coroutine shares its thread with the block subscribers it fills.
+// - What completes it: every subscriber that was full took the value in or unsubscribed (ok,
+//   also at once when none was full), the stop token (stopped; async_publish(owner, value,
+//   token) honours the owner's stop token, Owner::set_stop_token, as publish(value) does), the
+//   deadline (timeout), or Asio cancellation (stopped, every cancellation type). On stopped or
+//   timeout the value is stored all the same and every subscriber that had room has it; those
+//   still full miss it, counted in their Subscription::missed(). A subscriber that took the
+//   value in before the stop, deadline or cancellation settled the wait keeps it; if all had,
+//   the result is ok. After close() it completes with closed, changing nothing.
+// - Where it completes, outstanding work, the cancellation slot's threading rule: as for
+//   async_recv (custody/asio/channel.hpp); a result known at once completes through a post too.
+// - Exceptions: from the initiating call, what publish() throws (std::logic_error on a nil
+//   owner, what moving or copying T throws, std::bad_alloc), with the same effects.
+// - Thread-safety: as for publish(): the owner's executor only, and the owner makes no other
+//   change to the store (publish, update, accept, close) until it has completed. The Owner must
+//   outlive the initiating call; the operation keeps the store itself alive. Should the
+//   executor shut down while it waits, the full subscribers miss the value, as after a stop.
 
+#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/compose.hpp>
 #include <asio/post.hpp>
@@ -215,6 +240,66 @@ class async_set_steps {
   bool sending_ = false;
 };
 
+/// The publish's wait for room, as the operation's only case: ends with the blocking publish's
+/// last step (end_blocked), once on the executor or, if the operation is abandoned unrun, when
+/// it goes.
+template <class T>
+struct publish_wait_body {
+  static constexpr std::size_t cases = 1;
+  using result_type = status;
+
+  std::shared_ptr<store_state<T>> store;
+  std::stop_token stop;
+  std::optional<time_point> deadline;
+
+  publish_wait_body(std::shared_ptr<store_state<T>> s, std::stop_token st,
+                    std::optional<time_point> d) noexcept
+      : store(std::move(s)), stop(std::move(st)), deadline(d) {}
+  publish_wait_body(publish_wait_body&&) noexcept = default;
+  publish_wait_body& operator=(publish_wait_body&&) = delete;
+  // Not ended (its executor shut down): the subscribers still full miss the value, as after a
+  // stop, so that nothing is left waiting for an owner that is gone.
+  ~publish_wait_body() {
+    if (store) store->end_blocked(status::stopped);
+  }
+
+  void make_ops(op* ops) { ops[0] = store->room_case(); }
+  select_limits limits() const { return {false, &stop, deadline}; }
+  // As the blocking wait: a fired stop is one more ready case, chosen fairly.
+  bool stop_first() const noexcept { return false; }
+  status result(const outcome& o) noexcept {
+    return std::exchange(store, nullptr)->end_blocked(o.status);
+  }
+};
+
+template <class T, class Token>
+auto initiate_publish(Owner<T>& owner, T value, std::stop_token stop,
+                      std::optional<time_point> deadline, Token&& token) {
+  return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
+      [](auto handler, Owner<T>* o, T v, std::stop_token st, std::optional<time_point> d) {
+        using handler_type = std::decay_t<decltype(handler)>;
+        // publish()'s steps up to its wait: store, commit, offer to all, leave with the full.
+        std::shared_ptr<store_state<T>> store = store_access::shared_state(*o);
+        status at_once = status::closed;
+        if (!store_access::closed(*o)) {
+          store->cell.stage_slot() = std::move(v);
+          commit_cells(store->cell);
+          store->offer_all();
+          if (store->leave_blocked()) {
+            async_operation<publish_wait_body<T>, handler_type>::start(
+                std::move(handler), publish_wait_body<T>(std::move(store), std::move(st), d));
+            return;
+          }
+          at_once = status::ok;
+        }
+        auto executor = ::asio::get_associated_executor(handler);
+        ::asio::post(executor, [h = std::move(handler), at_once]() mutable {
+          std::move(h)(std::exception_ptr(), at_once);
+        });
+      },
+      token, &owner, std::move(value), std::move(stop), deadline);
+}
+
 template <class T, class Token>
 auto initiate_set(std::shared_ptr<store_state<T>> store, T value, std::stop_token stop,
                   std::optional<time_point> deadline, Token&& token) {
@@ -274,6 +359,51 @@ auto async_set_for(const StoreView<T, Caps>& view, std::type_identity_t<T> value
                    std::chrono::duration<Rep, Period> timeout, Token&& token) {
   return detail::initiate_set(detail::store_access::shared_state(view), std::move(value), {},
                               detail::deadline_after(timeout), std::forward<Token>(token));
+}
+
+/// Publishes `value` as Owner::publish(value) does, honouring the owner's stop token, and
+/// completes once every policy::block subscriber that was full took it in (see the top of this
+/// header). The owner's executor only.
+template <class T, class Token>
+auto async_publish(Owner<T>& owner, std::type_identity_t<T> value, Token&& token) {
+  return detail::initiate_publish(owner, std::move(value), detail::store_access::stop_token(owner),
+                                  std::nullopt, std::forward<Token>(token));
+}
+/// As async_publish(), honouring `stop` instead of the owner's stop token.
+template <class T, class Token>
+auto async_publish(Owner<T>& owner, std::type_identity_t<T> value, std::stop_token stop,
+                   Token&& token) {
+  return detail::initiate_publish(owner, std::move(value), std::move(stop), std::nullopt,
+                                  std::forward<Token>(token));
+}
+/// As async_publish(), giving up waiting for full subscribers at `deadline` (timeout), or once
+/// `stop` is triggered (stopped).
+template <class T, class Token>
+auto async_publish_until(Owner<T>& owner, std::type_identity_t<T> value,
+                         std::chrono::steady_clock::time_point deadline, std::stop_token stop,
+                         Token&& token) {
+  return detail::initiate_publish(owner, std::move(value), std::move(stop), deadline,
+                                  std::forward<Token>(token));
+}
+template <class T, class Token>
+auto async_publish_until(Owner<T>& owner, std::type_identity_t<T> value,
+                         std::chrono::steady_clock::time_point deadline, Token&& token) {
+  return detail::initiate_publish(owner, std::move(value), {}, deadline,
+                                  std::forward<Token>(token));
+}
+/// As async_publish_until(), with the deadline `timeout` from now.
+template <class T, class Rep, class Period, class Token>
+auto async_publish_for(Owner<T>& owner, std::type_identity_t<T> value,
+                       std::chrono::duration<Rep, Period> timeout, std::stop_token stop,
+                       Token&& token) {
+  return detail::initiate_publish(owner, std::move(value), std::move(stop),
+                                  detail::deadline_after(timeout), std::forward<Token>(token));
+}
+template <class T, class Rep, class Period, class Token>
+auto async_publish_for(Owner<T>& owner, std::type_identity_t<T> value,
+                       std::chrono::duration<Rep, Period> timeout, Token&& token) {
+  return detail::initiate_publish(owner, std::move(value), {}, detail::deadline_after(timeout),
+                                  std::forward<Token>(token));
 }
 
 }  // namespace custody

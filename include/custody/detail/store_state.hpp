@@ -17,6 +17,7 @@
 
 #include "channel_ops.hpp"
 #include "interleave.hpp"
+#include "select_engine.hpp"
 #include "set_request.hpp"
 #include "set_result.hpp"
 #include "snapshot.hpp"
@@ -208,49 +209,48 @@ class store_state {
   /// The value is left with each of them, and their receivers put it in their rings as they
   /// make room; the owner waits once, until the last of them has, instead of once per full
   /// subscriber. If it gives up (stop or deadline), those still full miss the update.
+  /// The blocking publish's wait; async_publish (custody/asio/store.hpp) runs the same steps,
+  /// leave_blocked(), a wait on room_case(), end_blocked(), and waits without a thread.
   status wait_blocked(const std::stop_token* stop,
                       std::optional<steady_clock::time_point> deadline) {
+    if (!leave_blocked()) return status::ok;  // the common case: no waiting
+    return end_blocked(room_.wait(stop, deadline));
+  }
+
+  /// Leaves the committed value with every subscriber offer_all() found full. True when the
+  /// owner must wait until they took it in (a thread in wait_blocked(), an asynchronous publish
+  /// on room_case()), then call end_blocked().
+  bool leave_blocked() noexcept {
     // The rings hold their own references to the value: the owner's one goes now.
     std::shared_ptr<const T> offered = std::move(offered_);
-    if (blocked_.empty()) return status::ok;  // the common case: no waiting
+    if (blocked_.empty()) return false;
     const std::uint64_t version = cell.version();
-    room_.self.reset();
-    // One more than can arrive, so that no subscription settles the word before all are left.
+    // One more than can arrive, so that no subscription settles the wait before all are left.
     room_.left.store(static_cast<std::uint32_t>(blocked_.size()) + 1, std::memory_order_relaxed);
     std::uint32_t not_left = 1;
     for (sub_core<T>* s : blocked_) {
       if (!s->leave_pending(offered, version, room_)) ++not_left;
     }
-    status result = status::ok;
-    if (room_.left.fetch_sub(not_left, std::memory_order_acq_rel) != not_left) {
-      result = wait_for_room(stop, deadline);
-      bool missed = false;
-      if (result != status::ok) {
-        for (sub_core<T>* s : blocked_) missed = s->withdraw(room_) || missed;
-      }
-      if (!missed) result = status::ok;  // every one took it in before the owner gave up
+    if (room_.left.fetch_sub(not_left, std::memory_order_acq_rel) != not_left) return true;
+    blocked_.clear();
+    return false;
+  }
+
+  /// The owner's wait for room, as a select case: ok once every full subscriber took it in.
+  op room_case() noexcept { return room_.as_op(); }
+
+  /// The wait ended with `waited`. If the owner gave up (stopped, timeout), it takes back the
+  /// value from those still full, which miss it; ok if none was left by then.
+  status end_blocked(status waited) noexcept {
+    bool missed = false;
+    if (waited != status::ok) {
+      for (sub_core<T>* s : blocked_) missed = s->withdraw(room_) || missed;
     }
     blocked_.clear();
-    return result;
+    return missed ? waited : status::ok;
   }
 
  private:
-  // The owner sleeps without spinning first: the receivers it waits for need the cores, and
-  // spinning measured no faster in notify_fanout2_block1 on 2 CPUs.
-  status wait_for_room(const std::stop_token* stop,
-                       std::optional<steady_clock::time_point> deadline) {
-    std::optional<std::stop_callback<stop_settler>> on_stop;
-    if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&room_.self});
-    switch (parker::how(room_.self.wait(deadline, false))) {
-      case settled::stopped:
-        return status::stopped;
-      case settled::timed_out:
-        return status::timeout;
-      default:
-        return status::ok;
-    }
-  }
-
   void offer_from(std::size_t& i, std::uint64_t version, claimed_waiters& wake) {
     while (i < subs_.size()) {
       sub_core<T>* s = subs_[i];

@@ -290,6 +290,16 @@ struct store_access {
   static bool closed(const Owner<T>& o) noexcept {
     return o.closed_;
   }
+  /// The owner's store, shared: for an asynchronous publish, which outlives the call.
+  template <class T>
+  static std::shared_ptr<store_state<T>> shared_state(const Owner<T>& o) {
+    return o.shared();
+  }
+  /// The stop token that publish(value) honours (Owner::set_stop_token).
+  template <class T>
+  static const std::stop_token& stop_token(const Owner<T>& o) noexcept {
+    return o.stop_;
+  }
   template <class T>
   static status commit(store_state<T>& s, const std::stop_token* stop) {
     return Owner<T>::commit(s, stop, std::nullopt);
