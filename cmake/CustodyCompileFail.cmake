@@ -1,16 +1,16 @@
 # Compile-fail tests: check that a piece of code does NOT compile, and that
 # the compiler says why.
 #
-#   custody_add_compile_fail_test(<name> <source> <regex>)
+#   custody_add_compile_fail_test(<name> <source> <regex> [<definition>...])
 #
 # adds a CTest test <name> that compiles <source> with the project's include
-# directory and -std=c++20 (syntax and semantic checks only, no code is
-# generated). The test passes only if compilation fails AND the compiler
+# directory, -std=c++20 and -D<definition> for each definition given (syntax
+# and semantic checks only, no code is generated). The test passes only if compilation fails AND the compiler
 # output matches <regex> (a CMake regular expression).
 #
-#   custody_add_compile_fail_tests_from_dir(<dir>)
+#   custody_add_compile_fail_tests_from_dir(<dir> [<definition>...])
 #
-# registers every <dir>/*.cpp as compile_fail.<stem>. Each file must start with
+# registers every <dir>/*.cpp as compile_fail.<stem>, with the definitions. Each file must start with
 # a line of the form
 #   // expect: <regex>
 include_guard(GLOBAL)
@@ -31,11 +31,13 @@ function(custody_add_compile_fail_test name source regex)
   string(MAKE_C_IDENTIFIER "${name}" safe_name)
   set(config "${CMAKE_CURRENT_BINARY_DIR}/compile_fail/${safe_name}.cmake")
   set(include_dirs "${PROJECT_SOURCE_DIR}/include")
+  set(definitions "${ARGN}")
   file(CONFIGURE OUTPUT "${config}" CONTENT [==[
 set(CF_COMPILER [=[@CMAKE_CXX_COMPILER@]=])
 set(CF_SOURCE [=[@source@]=])
 set(CF_INCLUDE_DIRS [=[@include_dirs@]=])
 set(CF_REGEX [=[@regex@]=])
+set(CF_DEFINITIONS [=[@definitions@]=])
 ]==] @ONLY)
 
   add_test(NAME "${name}"
@@ -54,6 +56,6 @@ function(custody_add_compile_fail_tests_from_dir dir)
       message(FATAL_ERROR
         "${source}: compile-fail tests must start with a line '// expect: <regex>'")
     endif()
-    custody_add_compile_fail_test("compile_fail.${stem}" "${source}" "${CMAKE_MATCH_1}")
+    custody_add_compile_fail_test("compile_fail.${stem}" "${source}" "${CMAKE_MATCH_1}" ${ARGN})
   endforeach()
 endfunction()

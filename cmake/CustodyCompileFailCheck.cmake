@@ -1,5 +1,5 @@
 # Run with: cmake -DCF_CONFIG=<file> -P CustodyCompileFailCheck.cmake
-# <file> sets CF_COMPILER, CF_SOURCE, CF_INCLUDE_DIRS and CF_REGEX.
+# <file> sets CF_COMPILER, CF_SOURCE, CF_INCLUDE_DIRS, CF_DEFINITIONS and CF_REGEX.
 # Succeeds only if compiling CF_SOURCE fails with output matching CF_REGEX.
 cmake_minimum_required(VERSION 3.25)
 
@@ -11,6 +11,9 @@ include("${CF_CONFIG}")
 set(include_flags)
 foreach(dir IN LISTS CF_INCLUDE_DIRS)
   list(APPEND include_flags "-I${dir}")
+endforeach()
+foreach(definition IN LISTS CF_DEFINITIONS)
+  list(APPEND include_flags "-D${definition}")
 endforeach()
 
 # LC_ALL=C keeps the compiler's quotes plain ASCII, so regexes can use '.

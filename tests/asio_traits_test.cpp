@@ -1,4 +1,4 @@
-// The asynchronous operations' constraints as traits: what tests/compile_fail/asio_*.cpp show
+// The asynchronous operations' constraints as traits: what tests/compile_fail/asio/*.cpp show
 // failing to compile, requires-expressions and std::is_invocable answer false for, and the
 // well-formed calls beside them answer true.
 
