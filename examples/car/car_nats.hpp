@@ -171,6 +171,11 @@ inline NatsLink connect_nats(const std::vector<std::string>& servers, const Nats
   return NatsLink{std::move(*connection), std::move(*kv)};
 }
 
+/// Waits (at most 1 s) for the NATS client's own threads to end, once every connection is
+/// destroyed. A connection's threads outlive it for a moment, and one still freeing its TLS
+/// state while the process exits races OpenSSL's cleanup at exit.
+inline void close_nats_client() { nats_CloseAndWait(1000); }
+
 /// Writes `value` under `key` unless the bucket holds it already. An exporter destroyed right
 /// after its owner ended may not have written the owner's final value yet; this makes sure the
 /// bucket ends with it, so that every consumer ends with the same value as the owner. Returns

@@ -189,5 +189,10 @@ int run(const Options& o) {
 }  // namespace car
 
 int main(int argc, char** argv) {
-  return car::program_main("custody-car", argc, argv, car::parse_options, car::usage, car::run);
+  const int status =
+      car::program_main("custody-car", argc, argv, car::parse_options, car::usage, car::run);
+#ifdef CUSTODY_CAR_WITH_NATS
+  car::close_nats_client();
+#endif
+  return status;
 }

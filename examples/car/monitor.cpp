@@ -197,6 +197,8 @@ int run(const MonitorOptions& o) {
 }  // namespace car
 
 int main(int argc, char** argv) {
-  return car::program_main("custody-car-monitor", argc, argv, car::parse_monitor_options,
-                           car::monitor_usage, car::run);
+  const int status = car::program_main("custody-car-monitor", argc, argv,
+                                       car::parse_monitor_options, car::monitor_usage, car::run);
+  car::close_nats_client();
+  return status;
 }
