@@ -278,25 +278,27 @@ std::string nats_access_problem(NatsAccess& a, const Environment& env) {
     return "--nats-password-file: needs --nats-user (the user whose password it holds)";
   }
   // A variable that is set counts, so that a forgotten one never signs in unnoticed.
-  const auto variable = [&](const char* name, std::string& into, const std::string& file,
-                            const char* file_flag) -> std::string {
+  // `what` ("token", "password") from the variable `name` unless the flag `file_flag` named a
+  // file for it already.
+  const auto variable = [&](const char* what, const char* name, std::string& into,
+                            const std::string& file, const char* file_flag) -> std::string {
     const std::optional<std::string> value = env(name);
     if (!value) return {};
     if (value->empty()) return std::string(name) + " is set, but empty";
     if (!file.empty()) {
-      return std::string(file_flag) + " and " + name + " both give the " +
-             (file_flag == std::string_view("--nats-token-file") ? "token" : "password") +
+      return std::string(file_flag) + " and " + name + " both give the " + what +
              ": use one (unset " + name + ")";
     }
     into = name;
     return {};
   };
-  if (auto p = variable(kNatsTokenVariable, a.token_env, a.token_file, "--nats-token-file");
+  if (auto p =
+          variable("token", kNatsTokenVariable, a.token_env, a.token_file, "--nats-token-file");
       !p.empty()) {
     return p;
   }
-  if (auto p =
-          variable(kNatsPasswordVariable, a.password_env, a.password_file, "--nats-password-file");
+  if (auto p = variable("password", kNatsPasswordVariable, a.password_env, a.password_file,
+                        "--nats-password-file");
       !p.empty()) {
     return p;
   }
