@@ -14,9 +14,11 @@
 //   nats_set_roundtrip          RemoteStore::set() on a second connection, accepted by the
 //                               owner's task through an Exporter; each set timed alone, and
 //                               after each a bare request/reply between the same two
-//                               connections (an echo, same payload), so both see the same load.
+//                               connections (an echo, same payload) and the same set as a bare
+//                               NATS request to the exporter, so all three see the same load.
 //                               p50_us, p99_us, sets_per_s; bare_p50_us, bare_p99_us;
-//                               set_to_bare_p50 = p50_us / bare_p50_us (target: <= 1.5)
+//                               wire_set_p50_us, wire_set_p99_us; set_to_bare_p50 =
+//                               p50_us / bare_p50_us (target: <= 1.5)
 //   nats_update_to_subscriber   the owner publishes a value carrying its send time; a remote
 //                               subscriber (policy::block) receives it; the next is published
 //                               once it arrived and the exporter's write was acknowledged.
@@ -292,22 +294,43 @@ void nats_set_roundtrip(benchmark::State& state) {
       const std::string payload = cn::json_codec<Sample>::encode(Sample{i, 0, 0});
       return timed_request(name, client_conn, echo_subject, payload, reply);
     };
+    // The same set as a bare NATS request to the exporter (the wire protocol, no RemoteStore):
+    // what the exporter and the owner add to the bare request/reply, and what the RemoteStore
+    // adds to that.
+    const std::string set_subject = cn::wire::request_subject(b, "value");
+    std::int64_t next_wire_seq = -1;  // below the sets' own, so get() checks still hold
+    const auto wire_one = [&] {
+      cn::message reply;
+      const std::string payload = cn::json_codec<Sample>::encode(Sample{next_wire_seq--, 0, 0});
+      const nanoseconds took = timed_request(name, client_conn, set_subject, payload, reply);
+      const char* status = nullptr;
+      if (natsMsgHeader_Get(reply.get(), cn::wire::status_header, &status) != NATS_OK ||
+          status != cn::wire::accepted) {
+        fail(name, "a bare set request not accepted");
+      }
+      return took;
+    };
     for (std::int64_t i = 0; i < set_warmup; ++i) {
       set_one(i);
       bare_one(i);
+      wire_one();
     }
     latencies lat(set_count);
     latencies bare(set_count);
+    latencies wire(set_count);
     nanoseconds setting{0};
     for (std::int64_t i = set_warmup; i < set_warmup + set_count; ++i) {
       const nanoseconds took = set_one(i);
       setting += took;
       lat.add(took);
       bare.add(bare_one(i));
+      wire.add(wire_one());
     }
     const double bare_p50 = bare.quantile(0.50);
     state.counters["bare_p50_us"] = bare_p50;
     state.counters["bare_p99_us"] = bare.quantile(0.99);
+    state.counters["wire_set_p50_us"] = wire.quantile(0.50);
+    state.counters["wire_set_p99_us"] = wire.quantile(0.99);
     state.counters["set_to_bare_p50"] = lat.quantile(0.50) / bare_p50;
     state.counters["target_set_to_bare_p50"] = set_target_to_bare_p50;
     report(state, lat, setting, "sets_per_s");
