@@ -18,6 +18,7 @@
 
 #include "car_data.hpp"
 #include "car_json.hpp"
+#include "options.hpp"
 
 namespace car {
 
@@ -88,31 +89,55 @@ struct nats_unreachable : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Connects to `servers` as `client_name` and opens `bucket`. Throws std::runtime_error with a
-/// message for the user: which server, what failed, and what to do when the cause is known;
-/// nats_unreachable when no server or no JetStream answered.
-inline NatsLink connect_nats(const std::vector<std::string>& servers, const std::string& bucket,
-                             const std::string& client_name) {
-  custody::nats::connection_options options;
-  options.servers = servers;
-  options.name = client_name;
+/// The connection options the flags ask for: `servers`, TLS when any TLS file is named (for
+/// every server), and the one way to sign in, its secret read from a file or variable when
+/// the connection is made.
+inline custody::nats::connection_options connection_options_for(
+    const std::vector<std::string>& servers, const NatsAccess& access,
+    const std::string& client_name) {
+  custody::nats::connection_options o;
+  o.servers = servers;
+  o.name = client_name;
+  if (access.tls()) {
+    o.tls = custody::nats::tls_options{access.ca_file, access.cert_file, access.key_file};
+  }
+  o.creds_file = access.creds_file;
+  o.token_from = {access.token_file, access.token_env};
+  o.user = access.user;
+  if (!access.user.empty()) o.password_from = {access.password_file, access.password_env};
+  return o;
+}
+
+/// Connects to `servers` as `client_name`, as `access` says, and opens `bucket` (made with
+/// access.replicas copies if it is missing). Throws std::runtime_error with a message for the
+/// user: which server, what failed, and what to do when the cause is known; nats_unreachable
+/// when no server or no JetStream answered.
+inline NatsLink connect_nats(const std::vector<std::string>& servers, const NatsAccess& access,
+                             const std::string& bucket, const std::string& client_name) {
   std::optional<custody::nats::Connection> connection;
   try {
-    connection.emplace(options);
+    connection.emplace(connection_options_for(servers, access, client_name));
   } catch (const custody::nats::error& e) {
-    std::string hint;
     const std::string text =
         "cannot connect to NATS at " + redact(servers) + ": " + nats_detail::reason(e);
     if (e.code() == NATS_NO_SERVER) {
       throw nats_unreachable(text + " (is nats-server -js running there?)");
     }
+    if (e.code() == NATS_SECURE_CONNECTION_WANTED) {
+      throw std::runtime_error(text + " (TLS is required by " +
+                               (access.tls() ? "--nats-ca/--nats-cert" : "the tls:// URL") +
+                               ", and the server does not offer it)");
+    }
     throw std::runtime_error(text);
+  } catch (const std::invalid_argument& e) {  // a secret's file or variable, gone since
+    throw std::runtime_error("cannot connect to NATS at " + redact(servers) + ": " + e.what());
   }
+  custody::nats::bucket_options options_for_bucket;
+  options_for_bucket.name = bucket;
+  options_for_bucket.replicas = access.replicas.value_or(1);
+  std::optional<custody::nats::KeyValue> kv;
   try {
-    custody::nats::bucket_options options_for_bucket;
-    options_for_bucket.name = bucket;
-    custody::nats::KeyValue kv(*connection, options_for_bucket);
-    return NatsLink{std::move(*connection), std::move(kv)};
+    kv.emplace(*connection, options_for_bucket);
   } catch (const custody::nats::error& e) {
     const std::string text = "connected to NATS at " + redact(servers) +
                              ", but cannot open or create key-value bucket '" + bucket +
@@ -123,7 +148,33 @@ inline NatsLink connect_nats(const std::vector<std::string>& servers, const std:
     if (e.code() == NATS_TIMEOUT) throw nats_unreachable(text);
     throw std::runtime_error(text);
   }
+  // Replicas are set when a bucket is made: one made before with another count would not
+  // keep what --nats-replicas asked for.
+  if (access.replicas) {
+    int made_with = 0;
+    try {
+      made_with = kv->replicas();
+    } catch (const custody::nats::error& e) {
+      throw std::runtime_error("cannot read the replicas of key-value bucket '" + bucket +
+                               "' at NATS " + redact(servers) + ": " + nats_detail::reason(e));
+    }
+    if (made_with != *access.replicas) {
+      throw std::runtime_error("key-value bucket '" + bucket + "' exists with " +
+                               std::to_string(made_with) + " replica" +
+                               (made_with == 1 ? "" : "s") + ", not the " +
+                               std::to_string(*access.replicas) +
+                               " --nats-replicas asks for (replicas are set when a bucket is "
+                               "made: delete it, or ask for " +
+                               std::to_string(made_with) + ")");
+    }
+  }
+  return NatsLink{std::move(*connection), std::move(*kv)};
 }
+
+/// Waits (at most 1 s) for the NATS client's own threads to end, once every connection is
+/// destroyed. A connection's threads outlive it for a moment, and one still freeing its TLS
+/// state while the process exits races OpenSSL's cleanup at exit.
+inline void close_nats_client() { nats_CloseAndWait(1000); }
 
 /// Writes `value` under `key` unless the bucket holds it already. An exporter destroyed right
 /// after its owner ended may not have written the owner's final value yet; this makes sure the

@@ -101,7 +101,7 @@ int run(const Options& o) {
   std::optional<NatsLink> nats;
   if (!o.nats_servers.empty()) {
     try {
-      nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car"));
+      nats.emplace(connect_nats(o.nats_servers, o.nats_access, o.nats_bucket, "custody-car"));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "custody-car: %s; nothing was started\n", e.what());
       return kExitFailed;
@@ -135,8 +135,14 @@ int run(const Options& o) {
   std::optional<custody::nats::Exporter<CarData>> data_export;
   std::optional<custody::nats::Exporter<CarStatus>> status_export;
   if (nats) {
-    data_export.emplace(nats->connection, stores.data, export_to(o.nats_bucket, kDataKey));
-    status_export.emplace(nats->connection, stores.status, export_to(o.nats_bucket, kStatusKey));
+    // A bucket the exporters make again (the server lost it) keeps --nats-replicas.
+    const auto out = [&](const char* key) {
+      custody::nats::export_options e = export_to(o.nats_bucket, key);
+      e.bucket.replicas = o.nats_access.replicas.value_or(1);
+      return e;
+    };
+    data_export.emplace(nats->connection, stores.data, out(kDataKey));
+    status_export.emplace(nats->connection, stores.status, out(kStatusKey));
   }
 #endif
   tasks.spawn("schedule", [&](std::stop_token stop) {
@@ -183,5 +189,10 @@ int run(const Options& o) {
 }  // namespace car
 
 int main(int argc, char** argv) {
-  return car::program_main("custody-car", argc, argv, car::parse_options, car::usage, car::run);
+  const int status =
+      car::program_main("custody-car", argc, argv, car::parse_options, car::usage, car::run);
+#ifdef CUSTODY_CAR_WITH_NATS
+  car::close_nats_client();
+#endif
+  return status;
 }

@@ -114,7 +114,8 @@ int run(const MonitorOptions& o) {
   // every second until the server answers or it is stopped. A refusal ends it at once.
   for (bool told = false; !nats;) {
     try {
-      nats.emplace(connect_nats(o.nats_servers, o.nats_bucket, "custody-car-monitor"));
+      nats.emplace(
+          connect_nats(o.nats_servers, o.nats_access, o.nats_bucket, "custody-car-monitor"));
     } catch (const nats_unreachable& e) {
       if (!told) {  // on standard output, as the monitor's other progress lines
         std::printf(
@@ -142,8 +143,14 @@ int run(const MonitorOptions& o) {
     }
   }
   try {
-    data.emplace(nats->connection, follow(o.nats_bucket, kDataKey));
-    status.emplace(nats->connection, follow(o.nats_bucket, kStatusKey));
+    // A bucket made again by a remote store keeps --nats-replicas.
+    const auto in = [&](const char* key) {
+      custody::nats::remote_options r = follow(o.nats_bucket, key);
+      r.bucket.replicas = o.nats_access.replicas.value_or(1);
+      return r;
+    };
+    data.emplace(nats->connection, in(kDataKey));
+    status.emplace(nats->connection, in(kStatusKey));
   } catch (const custody::nats::error& e) {
     std::fprintf(stderr,
                  "custody-car-monitor: cannot follow bucket %s at NATS %s: %s; nothing was "
@@ -190,6 +197,8 @@ int run(const MonitorOptions& o) {
 }  // namespace car
 
 int main(int argc, char** argv) {
-  return car::program_main("custody-car-monitor", argc, argv, car::parse_monitor_options,
-                           car::monitor_usage, car::run);
+  const int status = car::program_main("custody-car-monitor", argc, argv,
+                                       car::parse_monitor_options, car::monitor_usage, car::run);
+  car::close_nats_client();
+  return status;
 }

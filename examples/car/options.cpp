@@ -2,9 +2,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -116,7 +121,14 @@ std::string nats_url_problem(std::string_view url) {
     if (url.starts_with(scheme)) rest = url.substr(scheme.size());
   }
   if (rest.empty()) return quoted(url) + " is not a NATS server URL" + hint;
-  if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    // A secret on the command line is there for every user of the machine to read (ps).
+    const std::string shown =
+        std::string(url.substr(0, url.size() - rest.size())) + "***" + std::string(rest.substr(at));
+    return quoted(std::string_view(shown)) +
+           " carries credentials, which anyone on this machine can read in the process list: "
+           "use --nats-user with --nats-password-file, --nats-token-file or --nats-creds";
+  }
   std::string_view host = rest, port;
   if (rest.starts_with('[')) {  // [IPv6]:port
     const auto close = rest.find(']');
@@ -179,6 +191,149 @@ Setter<O> bucket(std::string O::*field) {
   };
 }
 
+// What keeps `path` from being read now, or nothing.
+std::string unreadable(std::string_view path) {
+  if (path.empty()) return "the path is empty";
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return quoted(path) + " is a directory";
+  std::ifstream in{std::string(path), std::ios::binary};
+  if (!in) return "cannot read " + quoted(path) + ": " + std::generic_category().message(errno);
+  return {};
+}
+
+// A file one of the --nats-* flags names, readable now. A secret's file must also hold one:
+// an empty secret is always a mistake. Its content is read to check, and not kept.
+template <class O>
+Setter<O> access_file(NatsAccess O::*access, std::string NatsAccess::*field,
+                      const char* secret = nullptr) {
+  return [=](std::string_view value, O& o) -> std::string {
+    if (!nats_available()) return kNatsMissing;
+    if (std::string problem = unreadable(value); !problem.empty()) return problem;
+    if (secret) {
+      std::ifstream in{std::string(value), std::ios::binary};
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (text.ends_with('\n')) text.pop_back();
+      if (text.ends_with('\r')) text.pop_back();
+      if (text.empty()) return quoted(value) + " is empty (it should hold the " + secret + ")";
+    }
+    (o.*access).*field = std::string(value);
+    return {};
+  };
+}
+
+// The --nats-* flags beyond --nats and --nats-bucket, the same for both programs.
+template <class O>
+std::vector<Flag<O>> nats_access_flags(NatsAccess O::*access) {
+  using A = NatsAccess;
+  return {
+      {"--nats-ca", access_file(access, &A::ca_file)},
+      {"--nats-cert", access_file(access, &A::cert_file)},
+      {"--nats-key", access_file(access, &A::key_file)},
+      {"--nats-creds", access_file(access, &A::creds_file)},
+      {"--nats-token-file", access_file(access, &A::token_file, "token")},
+      {"--nats-user",
+       [access](std::string_view value, O& o) -> std::string {
+         if (!nats_available()) return kNatsMissing;
+         if (value.empty()) return "the user name is empty";
+         (o.*access).user = std::string(value);
+         return {};
+       }},
+      {"--nats-password-file", access_file(access, &A::password_file, "password")},
+      {"--nats-replicas",
+       [access](std::string_view value, O& o) -> std::string {
+         if (!nats_available()) return kNatsMissing;
+         int n = 0;
+         const char* end = value.data() + value.size();
+         const auto [ptr, ec] = std::from_chars(value.data(), end, n);
+         if (ec != std::errc() || ptr != end || n < 1 || n > kMaxNatsReplicas) {
+           return quoted(value) + " is not a number of replicas (1 to " +
+                  std::to_string(kMaxNatsReplicas) + ")";
+         }
+         (o.*access).replicas = n;
+         return {};
+       }},
+  };
+}
+
+template <class O>
+std::vector<Flag<O>> with_nats_access(std::vector<Flag<O>> table, NatsAccess O::*access) {
+  std::vector<Flag<O>> more = nats_access_flags(access);
+  table.insert(table.end(), std::make_move_iterator(more.begin()),
+               std::make_move_iterator(more.end()));
+  return table;
+}
+
+bool given(const std::vector<std::string_view>& seen, std::string_view flag) {
+  return std::find(seen.begin(), seen.end(), flag) != seen.end();
+}
+
+// What is wrong with the --nats-* flags together and the environment, or nothing; fills in
+// where the secrets come from. Only called with --nats given.
+std::string nats_access_problem(NatsAccess& a, const Environment& env) {
+  if (a.cert_file.empty() != a.key_file.empty()) {
+    return a.key_file.empty() ? "--nats-cert: needs --nats-key (the certificate's private key)"
+                              : "--nats-key: needs --nats-cert (the certificate it belongs to)";
+  }
+  if (!a.password_file.empty() && a.user.empty()) {
+    return "--nats-password-file: needs --nats-user (the user whose password it holds)";
+  }
+  // A variable that is set counts, so that a forgotten one never signs in unnoticed.
+  // `what` ("token", "password") from the variable `name` unless the flag `file_flag` named a
+  // file for it already.
+  const auto variable = [&](const char* what, const char* name, std::string& into,
+                            const std::string& file, const char* file_flag) -> std::string {
+    const std::optional<std::string> value = env(name);
+    if (!value) return {};
+    if (value->empty()) return std::string(name) + " is set, but empty";
+    if (!file.empty()) {
+      return std::string(file_flag) + " and " + name + " both give the " + what +
+             ": use one (unset " + name + ")";
+    }
+    into = name;
+    return {};
+  };
+  if (auto p =
+          variable("token", kNatsTokenVariable, a.token_env, a.token_file, "--nats-token-file");
+      !p.empty()) {
+    return p;
+  }
+  if (auto p = variable("password", kNatsPasswordVariable, a.password_env, a.password_file,
+                        "--nats-password-file");
+      !p.empty()) {
+    return p;
+  }
+  if (!a.password_env.empty() && a.user.empty()) {
+    return std::string(kNatsPasswordVariable) +
+           " is set, but --nats-user is not given: name the user, or unset it";
+  }
+  if (!a.user.empty() && a.password_file.empty() && a.password_env.empty()) {
+    return "--nats-user: needs a password: --nats-password-file FILE, or the environment "
+           "variable " +
+           std::string(kNatsPasswordVariable);
+  }
+  std::vector<std::string> ways;
+  if (!a.user.empty()) ways.emplace_back("--nats-user");
+  if (!a.token_file.empty()) ways.emplace_back("--nats-token-file");
+  if (!a.token_env.empty()) ways.emplace_back(kNatsTokenVariable);
+  if (!a.creds_file.empty()) ways.emplace_back("--nats-creds");
+  if (ways.size() > 1) {
+    std::string list;
+    for (std::size_t i = 0; i < ways.size(); ++i) {
+      list += (i == 0 ? "" : i + 1 == ways.size() ? " and " : ", ") + ways[i];
+    }
+    return "more than one way to sign in to NATS (" + list + "): give one";
+  }
+  return {};
+}
+
+// The first --nats-* flag given, for "only used with --nats"; empty: none.
+std::string_view first_access_flag(const std::vector<std::string_view>& seen) {
+  for (const std::string_view flag : seen) {
+    if (flag.starts_with("--nats-") && flag != "--nats-bucket") return flag;
+  }
+  return {};
+}
+
 const std::vector<Flag<Options>>& flags() {
   static const std::vector<Flag<Options>> all = {
       {"--poll-interval", interval(&Options::poll_interval, std::chrono::milliseconds(1))},
@@ -222,7 +377,9 @@ const std::vector<Flag<Options>>& flags() {
       {"--nats-bucket", bucket(&Options::nats_bucket)},
       {"--quiet", {}, &Options::quiet},
   };
-  return all;
+  static const std::vector<Flag<Options>> with_access =
+      with_nats_access(all, &Options::nats_access);
+  return with_access;
 }
 
 const std::vector<Flag<MonitorOptions>>& monitor_flags() {
@@ -237,7 +394,8 @@ const std::vector<Flag<MonitorOptions>>& monitor_flags() {
       {"--log", path(&M::log_file)},
       {"--duration", duration(&M::duration)},
   };
-  return all;
+  static const std::vector<Flag<M>> with_access = with_nats_access(all, &M::nats_access);
+  return with_access;
 }
 
 template <class O>
@@ -374,34 +532,84 @@ bool nats_available() {
 #endif
 }
 
-ParsedOptions parse_options(std::span<const std::string_view> args) {
+std::optional<std::string> process_environment(const std::string& name) {
+  // Read while parsing, before any thread that could change the environment starts.
+  const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+ParsedOptions parse_options(std::span<const std::string_view> args, const Environment& env) {
   Parsed<Options> parsed = parse_flags(args, flags());
   ParsedOptions out{std::move(parsed.options), parsed.help, parsed.version,
                     std::move(parsed.error)};
+  if (!out.options) return out;
   const auto& seen = parsed.seen;
-  if (out.options && out.options->nats_servers.empty() &&
-      std::find(seen.begin(), seen.end(), "--nats-bucket") != seen.end()) {
+  if (out.options->nats_servers.empty()) {
+    const std::string_view flag =
+        given(seen, "--nats-bucket") ? "--nats-bucket" : first_access_flag(seen);
+    if (!flag.empty()) {
+      out.options.reset();
+      out.error = std::string(flag) + ": only used with --nats (the NATS server to publish to)";
+    }
+    return out;
+  }
+  if (std::string problem = nats_access_problem(out.options->nats_access, env); !problem.empty()) {
     out.options.reset();
-    out.error = "--nats-bucket: only used with --nats (the NATS server to publish to)";
+    out.error = std::move(problem);
+  }
+  return out;
+}
+
+ParsedOptions parse_options(std::span<const std::string_view> args) {
+  return parse_options(args, process_environment);
+}
+
+ParsedMonitorOptions parse_monitor_options(std::span<const std::string_view> args,
+                                           const Environment& env) {
+  Parsed<MonitorOptions> parsed = parse_flags(args, monitor_flags());
+  ParsedMonitorOptions out{std::move(parsed.options), parsed.help, parsed.version,
+                           std::move(parsed.error)};
+  if (!out.options) return out;
+  if (out.options->nats_servers.empty()) {
+    out.options.reset();
+    out.error =
+        "--nats is required: the NATS server custody-car publishes to (e.g. --nats "
+        "nats://127.0.0.1:4222)";
+    return out;
+  }
+  if (std::string problem = nats_access_problem(out.options->nats_access, env); !problem.empty()) {
+    out.options.reset();
+    out.error = std::move(problem);
   }
   return out;
 }
 
 ParsedMonitorOptions parse_monitor_options(std::span<const std::string_view> args) {
-  Parsed<MonitorOptions> parsed = parse_flags(args, monitor_flags());
-  ParsedMonitorOptions out{std::move(parsed.options), parsed.help, parsed.version,
-                           std::move(parsed.error)};
-  if (out.options && out.options->nats_servers.empty()) {
-    out.options.reset();
-    out.error =
-        "--nats is required: the NATS server custody-car publishes to (e.g. --nats "
-        "nats://127.0.0.1:4222)";
-  }
-  return out;
+  return parse_monitor_options(args, process_environment);
 }
 
+namespace {
+
+// The --nats-* flags in both usage messages.
+constexpr std::string_view kNatsAccessUsage =
+    R"(  --nats-ca FILE        the CA (PEM) that vouches for the servers; TLS is then required
+  --nats-cert FILE      this program's certificate (PEM), with --nats-key; TLS required
+  --nats-key FILE       the certificate's private key (PEM)
+  --nats-creds FILE     sign in with a credentials file (a user JWT and its NKey seed)
+  --nats-token-file F   sign in with the token in F (or in $CUSTODY_NATS_TOKEN)
+  --nats-user NAME      sign in as NAME, with the password in --nats-password-file F (or in
+                        $CUSTODY_NATS_PASSWORD); one way to sign in at most, never a secret
+                        on the command line (a URL with credentials is refused)
+  --nats-replicas N     copies of the bucket a NATS cluster keeps (1 to 5), when it is made;
+                        an existing bucket with another count is an error
+)";
+
+}  // namespace
+
 std::string usage() {
-  std::string text = R"(usage: custody-car [flags]
+  std::string text =
+      R"(usage: custody-car [flags]
 
 Drives a simulated car with four tasks until Ctrl-C, SIGTERM or --duration: one talks to the
 car, one asks for more speed, one prints every update, one appends it to a log file.
@@ -424,7 +632,8 @@ flags:
                         nats://host:port or tls://host:port, several separated by commas
   --nats-bucket NAME    the key-value bucket to publish to (default car); keys 'data' and
                         'status', set requests on custody.<NAME>.data.set
-  --quiet               no line per reading on standard output (the log file still gets them)
+)" + std::string(kNatsAccessUsage) +
+      R"(  --quiet               no line per reading on standard output (the log file still gets them)
   --version             show the version
   -h, --help            show this message
   --                    ends the flags (the program takes no other arguments)
@@ -438,7 +647,7 @@ were lost (the summary says how many).
 }
 
 std::string monitor_usage() {
-  return R"(usage: custody-car-monitor --nats URL [flags]
+  return std::string(R"(usage: custody-car-monitor --nats URL [flags]
 
 Follows a car that `custody-car --nats URL` drives, from another process: prints every reading
 it publishes, appends it to a log file and asks it for more speed, until Ctrl-C, SIGTERM or
@@ -448,7 +657,8 @@ flags:
   --nats URL            the NATS server custody-car publishes to (required): nats://host:port
                         or tls://host:port, several separated by commas
   --nats-bucket NAME    the key-value bucket custody-car publishes to (default car)
-  --increase-every D    how often to ask for more speed (default 5s)
+)" + std::string(kNatsAccessUsage) +
+                     R"(  --increase-every D    how often to ask for more speed (default 5s)
   --speed-step N        how much more speed to ask for, in km/h: more than 0, at most 1000
                         (default 1); also --step
   --log-file PATH       file to append '<date>: <speed>, <location>' lines to (default
@@ -460,7 +670,7 @@ flags:
 
 Durations take a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), at most 366 days.
 Exit status: as custody-car's.
-)";
+)");
 }
 
 }  // namespace car

@@ -20,6 +20,7 @@
 
 #include "../support/child_process.hpp"
 #include "../support/nats_server.hpp"
+#include "../support/tls_certificates.hpp"
 
 namespace {
 
@@ -36,35 +37,7 @@ void write(const std::string& path, const std::string& text) {
   out << text;
 }
 
-// A CA, a server certificate for 127.0.0.1 and a client certificate (both signed by the CA),
-// and a second CA that signed neither.
-class Certificates {
- public:
-  Certificates() {
-    const std::string& d = dir_.path();
-    const auto self_signed = [&](const std::string& name) {
-      return run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name +
-                 " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".pem");
-    };
-    const auto signed_by_ca = [&](const std::string& name, const std::string& extension) {
-      write(d + "/" + name + ".ext", extension);
-      return run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + d + "/" +
-                 name + ".key -out " + d + "/" + name + ".csr") &&
-             run("openssl x509 -req -in " + d + "/" + name + ".csr -CA " + d + "/ca.pem -CAkey " +
-                 d + "/ca.key -CAcreateserial -days 2 -extfile " + d + "/" + name + ".ext -out " +
-                 d + "/" + name + ".pem");
-    };
-    made_ = self_signed("ca") && self_signed("other-ca") &&
-            signed_by_ca("server", "subjectAltName=IP:127.0.0.1\n") &&
-            signed_by_ca("client", "extendedKeyUsage=clientAuth\n");
-  }
-  bool made() const { return made_; }
-  std::string path(const std::string& file) const { return dir_.path() + "/" + file; }
-
- private:
-  custody_test::TempDir dir_;
-  bool made_ = false;
-};
+using Certificates = custody_test::TlsCertificates;
 
 custody_test::NatsServer::Options tls_server(const Certificates& certs) {
   custody_test::NatsServer::Options o;
