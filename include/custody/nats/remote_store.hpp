@@ -41,6 +41,7 @@
 #include "handles.hpp"
 #include "key_value.hpp"
 #include "key_watch.hpp"
+#include "lease.hpp"
 #include "wire.hpp"
 
 namespace custody::nats {
@@ -74,6 +75,9 @@ struct remote_stats {
   /// Times the bucket was found made again (its revisions started over: the server lost its
   /// state), so the mirror started over with its newest value.
   std::uint64_t buckets_made_again = 0;
+  /// Entries ignored for want of the current lease's fencing token (written by anyone but
+  /// the owner holding the key's lease).
+  std::uint64_t unfenced = 0;
 };
 
 /// A store owned elsewhere, followed over NATS. Non-movable (its threads refer to it); hand out
@@ -90,6 +94,10 @@ struct remote_stats {
 ///   responders").
 ///   disconnected: the connection was down when the request was sent, or went down before the
 ///   answer came. Every set() is answered within remote_options::request_timeout.
+/// - One owner: once the key has a lease (an Exporter holds one, wire.hpp), only entries that
+///   carry the current lease's fencing token are applied; any other (a forged one, one of an
+///   owner whose lease was taken over) is ignored and counted (stats().unfenced). While no
+///   lease was ever seen, every entry is applied.
 /// - subscribe(policy) sees every value the watch delivers, under the chosen policy. Values
 ///   the remote owner published while this side was disconnected, or faster than the bucket
 ///   stored them, arrive as the newest one only.
@@ -166,7 +174,8 @@ class RemoteStore {
                         skipped_.load(std::memory_order_relaxed),
                         ignored_.load(std::memory_order_relaxed),
                         watches_.load(std::memory_order_relaxed),
-                        buckets_made_again_.load(std::memory_order_relaxed)};
+                        buckets_made_again_.load(std::memory_order_relaxed),
+                        unfenced_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -177,7 +186,8 @@ class RemoteStore {
   };
   struct entry {
     std::uint64_t revision;
-    std::optional<owner_version> tag;  // nothing: not written by an exporter
+    std::optional<owner_version> tag;    // nothing: not written by an exporter
+    std::optional<std::uint64_t> fence;  // nothing: written without a lease
     T value;
   };
   struct pending {
@@ -196,10 +206,20 @@ class RemoteStore {
         mirror_view_(std::move(mirror.store)) {
     // The value now; the watch, started later, begins with the newest value then
     // (revisions tell the overlap apart).
+    refresh_fence();
     {
       std::lock_guard lock(mirror_mutex_);
-      if (auto current = kv_.get(options_.key)) {
-        if (auto v = decode(current->bytes)) {
+      if (auto current = kv_.last(options_.key)) {
+        natsMsg* m = current->entry.get();
+        const char* operation = nullptr;
+        const bool put = natsMsgHeader_Get(m, "KV-Operation", &operation) != NATS_OK;
+        const int size = natsMsg_GetDataLength(m);
+        std::optional<T> v;
+        if (put && fenced(fence_of(m))) {
+          v = decode(size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
+                              : std::string_view());
+        }
+        if (v) {
           (void)mirror_owner_.publish(std::move(*v));
           revision_.store(current->revision, std::memory_order_release);
         }
@@ -258,7 +278,33 @@ class RemoteStore {
     auto v = decode(size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
                              : std::string_view());
     if (!v) return std::nullopt;
-    return entry{revision, tag_of(m), std::move(*v)};
+    return entry{revision, tag_of(m), fence_of(m), std::move(*v)};
+  }
+
+  static std::optional<std::uint64_t> fence_of(natsMsg* m) {
+    return parse<std::uint64_t>(header(m, wire::fence_header));
+  }
+
+  // The fencing token of the key's lease, read again (a deleted lease leaves the last one).
+  void refresh_fence() {
+    try {
+      if (auto l = kv_.get(lease_key_)) {
+        if (auto r = lease_record::parse(l->bytes, l->revision)) fence_ = r->fence;
+      }
+    } catch (const error&) {  // not now: the next entry that needs it asks again
+    }
+  }
+
+  // An entry with the fence `f` may be applied: it carries the current lease's token, or no
+  // lease has been seen. Another token is checked against the lease as it is now (an owner
+  // took it over, or took it anew in a bucket made again).
+  bool fenced(std::optional<std::uint64_t> f) {
+    if (f && fence_ && *f == *fence_) return true;
+    refresh_fence();
+    if (!fence_) return true;
+    if (f && *f == *fence_) return true;
+    unfenced_.fetch_add(1, std::memory_order_relaxed);
+    return false;
   }
 
   static std::optional<owner_version> tag_of(natsMsg* m) {
@@ -323,7 +369,7 @@ class RemoteStore {
       }
       // Before the value reaches the mirror: once get() shows it, stale_for() says 0.
       if (!delivered) in_sync(reconnects);
-      if (auto e = to_entry(m.get())) apply(std::move(*e), !delivered);
+      if (auto e = to_entry(m.get()); e && fenced(e->fence)) apply(std::move(*e), !delivered);
       delivered = true;
     }
   }
@@ -589,6 +635,10 @@ class RemoteStore {
   KeyValue kv_;
   remote_options options_;
   std::string subject_;
+  std::string lease_key_ = wire::lease_key(options_.key);
+  // The current lease's fencing token, when a lease was seen (the watch thread's, once
+  // started).
+  std::optional<std::uint64_t> fence_;
   // The mirror: a local store the views read; its owner is used under mirror_mutex_.
   custody::detail::mutex mirror_mutex_;
   Owner<T> mirror_owner_ CUSTODY_GUARDED_BY(mirror_mutex_);
@@ -620,6 +670,7 @@ class RemoteStore {
   KeyWatch* watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;  // to interrupt it
   std::atomic<std::uint64_t> watches_{0};  // watches ended (lost or interrupted)
   std::atomic<std::uint64_t> buckets_made_again_{0};
+  std::atomic<std::uint64_t> unfenced_{0};
   // For stale_for(): the reconnection count whose watch caught up (none yet: the maximum), and
   // since when no watch has been caught up (steady_clock ticks; 0: one is).
   std::atomic<std::uint64_t> synced_after_{~std::uint64_t{0}};

@@ -7,6 +7,16 @@
 //     Custody-Owner     this run of the owner's exporter (an opaque token)
 //     Custody-Version   the store's version of the value, decimal: higher for newer values of
 //                       the same Custody-Owner
+//   and, when the owner holds the key's lease (below), a third:
+//     Custody-Fence     the fencing token of the lease under which it was written, decimal
+// - The lease: the owner's exporter holds the key lease_key(key) of the same bucket, a JSON
+//   object {"holder": text, "ttl_ms": n, "renew_ms": n, "fence": n}. It takes it with a write
+//   that expects the key to have no entry (or a delete as its last), or, once the holder has
+//   not renewed it for ttl_ms, one that expects the last revision it saw; it renews it every
+//   renew_ms with a write expecting its own last revision, and deletes it when it stops. The
+//   fencing token is the revision of the write that took the lease: "fence" in later
+//   renewals, absent in that first write (whose own revision it is). Readers apply only
+//   entries whose Custody-Fence is the current lease's token, once a lease exists.
 // - A set request is a NATS request to request_subject(bucket, key) (by default
 //   "custody.<bucket>.<key>.set") whose payload is the encoded value asked for.
 // - The reply's headers say how it ended:
@@ -32,6 +42,7 @@ inline constexpr const char* status_header = "Custody-Status";
 inline constexpr const char* owner_header = "Custody-Owner";
 inline constexpr const char* version_header = "Custody-Version";
 inline constexpr const char* since_revision_header = "Custody-Since-Revision";
+inline constexpr const char* fence_header = "Custody-Fence";
 inline constexpr const char* error_header = "Custody-Error";
 inline constexpr const char* category_header = "Custody-Category";
 inline constexpr const char* message_header = "Custody-Message";
@@ -44,6 +55,9 @@ inline constexpr std::string_view timeout = "timeout";
 /// The request's payload could not be decoded (or was too large); nothing was asked of the
 /// owner.
 inline constexpr std::string_view invalid = "invalid";
+
+/// The key of the lease on `key`, in the same bucket.
+inline std::string lease_key(std::string_view key) { return std::string(key) + ".lease"; }
 
 /// The subject set requests for `key` in `bucket` go to, unless configured otherwise.
 inline std::string request_subject(std::string_view bucket, std::string_view key) {
