@@ -80,6 +80,13 @@ struct remote_stats {
   std::uint64_t unfenced = 0;
 };
 
+/// What a remote store knows of the owner, from the key's lease (wire.hpp).
+enum class owner_status {
+  unknown,     ///< no lease seen: no owner took one, or it has not been read yet
+  alive,       ///< the lease was renewed within its ttl
+  owner_lost,  ///< the lease was released, or not renewed within its ttl: no owner writes
+};
+
 /// A store owned elsewhere, followed over NATS. Non-movable (its threads refer to it); hand out
 /// its views, which stay valid after it is gone (the store then reads as closed, owner gone).
 ///
@@ -128,6 +135,7 @@ class RemoteStore {
     stopping_.request_stop();
     bridge_thread_.request_stop();
     watch_thread_.request_stop();
+    lease_thread_.request_stop();
     interrupt_watch();
     {
       std::unique_lock lock(gate_->mutex);  // no setter is forwarding a request any more
@@ -135,6 +143,7 @@ class RemoteStore {
     }
     if (bridge_thread_.joinable()) bridge_thread_.join();
     if (watch_thread_.joinable()) watch_thread_.join();
+    if (lease_thread_.joinable()) lease_thread_.join();
     inbox_subscription_.unsubscribe();  // no answer comes in any more
     answer_all(set_status::owner_gone);
     std::lock_guard lock(mirror_mutex_);
@@ -153,19 +162,19 @@ class RemoteStore {
   /// with the bucket; while disconnected, the time since the connection was lost; after a
   /// reconnection, from then until the new watch has delivered the key's newest value (or
   /// found it has none); and while a lost watch is being made again, since it was lost. Not
-  /// counted: the two heartbeats before a silently lost watch shows (remote_options), and an
-  /// owner that stopped writing while the bucket stays reachable.
+  /// counted: the two heartbeats before a silently lost watch shows (remote_options). Once the
+  /// key has a lease, also while the owner's heartbeat (the lease's renewal) is missing: when
+  /// no renewal came for two renewal intervals, or the lease was released, the time since the
+  /// last one, if that is longer.
   std::chrono::steady_clock::duration stale_for() const {
-    const auto now = std::chrono::steady_clock::now();
-    const connection_state s = connection_.state().get();
-    if (!s.connected) return now - s.since;
-    if (synced_after_.load(std::memory_order_acquire) != s.reconnects) {
-      return s.reconnects == 0 ? now - created_ : now - s.since;
-    }
-    const std::int64_t since = unsynced_since_.load(std::memory_order_acquire);
-    if (since == 0) return {};
-    return now - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
+    return std::max(link_stale_for(), owner_silent_for());
   }
+
+  /// What is known of the owner: a store whose value changes as its lease is renewed, expires
+  /// or is released, so a task can wait for a change (subscribe) or read it (get). The change
+  /// to owner_lost comes within a few milliseconds of the lease's ttl without renewal; a lease
+  /// that was already stale when this store started counts as renewed then.
+  GetSubscriber<owner_status> owner() const { return owner_view_; }
 
   /// Counters and the current revision.
   remote_stats stats() const {
@@ -179,6 +188,36 @@ class RemoteStore {
   }
 
  private:
+  // How long the link or the watch have been out of step (see stale_for()).
+  std::chrono::steady_clock::duration link_stale_for() const {
+    const auto now = std::chrono::steady_clock::now();
+    const connection_state s = connection_.state().get();
+    if (!s.connected) return now - s.since;
+    if (synced_after_.load(std::memory_order_acquire) != s.reconnects) {
+      return s.reconnects == 0 ? now - created_ : now - s.since;
+    }
+    const std::int64_t since = unsynced_since_.load(std::memory_order_acquire);
+    if (since == 0) return {};
+    return now - at(since);
+  }
+
+  // How long the owner's heartbeat has been missing, when it is late or the lease released.
+  std::chrono::steady_clock::duration owner_silent_for() const {
+    const std::int64_t heard = lease_heard_.load(std::memory_order_acquire);
+    if (heard == 0) return {};
+    const auto silent = std::chrono::steady_clock::now() - at(heard);
+    const auto renew = std::chrono::milliseconds(lease_renew_ms_.load(std::memory_order_relaxed));
+    if (lease_released_.load(std::memory_order_acquire) || silent > 2 * renew) return silent;
+    return {};
+  }
+
+  static std::chrono::steady_clock::time_point at(std::int64_t ticks) {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks));
+  }
+  static std::int64_t ticks(std::chrono::steady_clock::time_point t) {
+    return static_cast<std::int64_t>(t.time_since_epoch().count());
+  }
+
   // Which value of which owner an entry or an answer holds (wire.hpp).
   struct owner_version {
     std::string owner;
@@ -243,7 +282,9 @@ class RemoteStore {
         (void)std::move(r).answer(set_status::owner_gone);
       });
     }
+    show_owner();
     watch_thread_ = std::jthread([this](std::stop_token stop) { watch(stop); });
+    lease_thread_ = std::jthread([this](std::stop_token stop) { follow_lease(stop); });
     bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
   }
 
@@ -289,20 +330,36 @@ class RemoteStore {
   void refresh_fence() {
     try {
       if (auto l = kv_.get(lease_key_)) {
-        if (auto r = lease_record::parse(l->bytes, l->revision)) fence_ = r->fence;
+        if (auto r = lease_record::parse(l->bytes, l->revision)) heard_from(*r);
       }
     } catch (const error&) {  // not now: the next entry that needs it asks again
     }
+  }
+
+  // The owner renewed (or took) its lease `r` just now.
+  void heard_from(const lease_record& r) {
+    fence_.store(r.fence, std::memory_order_release);
+    lease_ttl_ms_.store(r.ttl.count(), std::memory_order_relaxed);
+    lease_renew_ms_.store(r.renew.count(), std::memory_order_relaxed);
+    lease_heard_.store(ticks(std::chrono::steady_clock::now()), std::memory_order_release);
+    lease_released_.store(false, std::memory_order_release);
   }
 
   // An entry with the fence `f` may be applied: it carries the current lease's token, or no
   // lease has been seen. Another token is checked against the lease as it is now (an owner
   // took it over, or took it anew in a bucket made again).
   bool fenced(std::optional<std::uint64_t> f) {
-    if (f && fence_ && *f == *fence_) return true;
+    // Read again also while the owner's heartbeat is missing: an entry of its token then
+    // may come from a new lease with the same token, in a bucket made again, and a fresh
+    // lease says the owner is back before the lease's watch does.
+    if (f && *f == fence_.load(std::memory_order_acquire) &&
+        owner_silent_for() == std::chrono::steady_clock::duration::zero()) {
+      return true;
+    }
     refresh_fence();
-    if (!fence_) return true;
-    if (f && *f == *fence_) return true;
+    const std::uint64_t current = fence_.load(std::memory_order_acquire);
+    if (current == 0) return true;
+    if (f && *f == current) return true;
     unfenced_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -391,6 +448,97 @@ class RemoteStore {
   void interrupt_watch() {
     std::lock_guard lock(watcher_mutex_);
     if (watcher_ != nullptr) watcher_->interrupt();
+    if (lease_watcher_ != nullptr) lease_watcher_->interrupt();
+  }
+
+  // --- the lease thread: the owner's heartbeat ------------------------------------------
+
+  // Follows the key's lease until stopped, made again as the value's watch is: each renewal
+  // is the owner's heartbeat; a release, or no renewal within the lease's ttl, is the owner
+  // lost.
+  void follow_lease(std::stop_token stop) {
+    auto link = connection_.state().subscribe(policy::latest());
+    bool linked = true;
+    bool pause = false;
+    while (!stop.stop_requested() && linked) {
+      if (pause || !connection_.connected()) {
+        select(on_recv(
+                   link, [](connection_state&&) {}, [&] { linked = false; }),
+               on_timeout(options_.retry_interval), on_stop(stop));
+        pause = false;
+        continue;
+      }
+      std::optional<KeyWatch> w;
+      try {
+        w.emplace(connection_, key_watch_options{options_.bucket.name, lease_key_,
+                                                 options_.heartbeat, options_.bucket.timeout});
+      } catch (const error&) {
+        pause = true;
+        continue;
+      }
+      {
+        std::lock_guard lock(watcher_mutex_);
+        lease_watcher_ = &*w;
+      }
+      if (stop.stop_requested()) w->interrupt();
+      for (;;) {
+        message m;
+        // A deadline only while the owner shows alive: once lost, only a renewal changes it.
+        const KeyWatch::outcome o = w->next(m, shown_owner_ == owner_status::alive
+                                                   ? lease_expiry()
+                                                   : std::chrono::steady_clock::time_point::max());
+        if (o == KeyWatch::outcome::interrupted) break;
+        if (o == KeyWatch::outcome::lost) {
+          pause = true;
+          break;
+        }
+        if (o == KeyWatch::outcome::entry) note_lease(m.get());
+        show_owner();
+      }
+      std::lock_guard lock(watcher_mutex_);
+      lease_watcher_ = nullptr;
+    }
+  }
+
+  // When the lease expires unless renewed (never, while none is known or it is released).
+  std::chrono::steady_clock::time_point lease_expiry() const {
+    const std::int64_t heard = lease_heard_.load(std::memory_order_acquire);
+    if (heard == 0 || lease_released_.load(std::memory_order_acquire)) {
+      return std::chrono::steady_clock::time_point::max();
+    }
+    return at(heard) + std::chrono::milliseconds(lease_ttl_ms_.load(std::memory_order_relaxed));
+  }
+
+  void note_lease(natsMsg* m) {
+    const char* operation = nullptr;
+    if (natsMsgHeader_Get(m, "KV-Operation", &operation) == NATS_OK) {  // released
+      lease_released_.store(true, std::memory_order_release);
+      return;
+    }
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return;
+    const std::uint64_t revision = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    const int size = natsMsg_GetDataLength(m);
+    const auto r = lease_record::parse(
+        size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
+                 : std::string_view(),
+        revision);
+    if (r) heard_from(*r);
+  }
+
+  // Publishes what is known of the owner, when it changed (lease thread only).
+  void show_owner() {
+    owner_status now = owner_status::unknown;
+    if (lease_heard_.load(std::memory_order_acquire) != 0) {
+      now = lease_released_.load(std::memory_order_acquire) ||
+                    std::chrono::steady_clock::now() >= lease_expiry()
+                ? owner_status::owner_lost
+                : owner_status::alive;
+    }
+    if (now == shown_owner_) return;
+    shown_owner_ = now;
+    (void)owner_owner_.publish(now);
   }
 
   // --- requests, answers and the bridge thread: the mirror's owner ------------------------
@@ -636,9 +784,18 @@ class RemoteStore {
   remote_options options_;
   std::string subject_;
   std::string lease_key_ = wire::lease_key(options_.key);
-  // The current lease's fencing token, when a lease was seen (the watch thread's, once
-  // started).
-  std::optional<std::uint64_t> fence_;
+  // The lease as last heard of: its fencing token (0: none seen), ttl, renewal interval, when
+  // (steady_clock ticks; 0: never), and whether it was released since.
+  std::atomic<std::uint64_t> fence_{0};
+  std::atomic<std::int64_t> lease_ttl_ms_{0};
+  std::atomic<std::int64_t> lease_renew_ms_{0};
+  std::atomic<std::int64_t> lease_heard_{0};
+  std::atomic<bool> lease_released_{false};
+  // What is known of the owner, for owner(); its owner is the lease thread's.
+  store_pair<owner_status> owner_store_ = make_store<owner_status>(owner_status::unknown);
+  Owner<owner_status> owner_owner_ = std::move(owner_store_.owner);
+  GetSubscriber<owner_status> owner_view_ = owner_store_.store;
+  owner_status shown_owner_ = owner_status::unknown;
   // The mirror: a local store the views read; its owner is used under mirror_mutex_.
   custody::detail::mutex mirror_mutex_;
   Owner<T> mirror_owner_ CUSTODY_GUARDED_BY(mirror_mutex_);
@@ -668,6 +825,7 @@ class RemoteStore {
   Channel<bool> replan_{1};  // a request expires before the bridge planned to look
   custody::detail::mutex watcher_mutex_;
   KeyWatch* watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;  // to interrupt it
+  KeyWatch* lease_watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;
   std::atomic<std::uint64_t> watches_{0};  // watches ended (lost or interrupted)
   std::atomic<std::uint64_t> buckets_made_again_{0};
   std::atomic<std::uint64_t> unfenced_{0};
@@ -680,6 +838,7 @@ class RemoteStore {
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> ignored_{0};
   std::jthread watch_thread_;  // last: they start after, and stop before, what they use
+  std::jthread lease_thread_;
   std::jthread bridge_thread_;
 };
 
