@@ -30,6 +30,15 @@
 #include <custody/select.hpp>
 #include <custody/store.hpp>
 
+#if defined(CUSTODY_BENCH_ASIO)
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <exception>
+
+#include <custody/asio.hpp>
+#endif
+
 #include "workload.hpp"
 
 namespace {
@@ -84,6 +93,55 @@ nanoseconds store_set_roundtrip(std::int64_t n, std::size_t request_capacity) {
   if (sum != n * (n - 1) / 2) fail(name, "wrong sum of answers");
   return elapsed;
 }
+
+#if defined(CUSTODY_BENCH_ASIO)
+void rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
+// store_set_roundtrip with coroutines for threads: the owner's loop (a select over the requests
+// and the stop) and the setter, on an io_context run by `threads` threads, unbuffered requests.
+nanoseconds coro_store_set_roundtrip(std::int64_t n, int threads) {
+  constexpr const char* name = "coro_store_set_roundtrip";
+  auto made = custody::make_store<item>(-1, custody::store_options{0});
+  auto& owner = made.owner;
+  custody::Setter<item> setter = made.store;
+  asio::io_context ctx(threads);
+  std::stop_source stop;
+  item sum = 0;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        auto requests = owner.requests();
+        for (bool running = true; running;) {
+          co_await custody::async_select(
+              custody::on_recv(requests,
+                               [&](custody::SetRequest<item> r) { owner.accept(std::move(r)); }),
+              custody::on_stop(stop.get_token(), [&] { running = false; }), asio::use_awaitable);
+        }
+      },
+      rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        for (item i = 0; i < n; ++i) {
+          auto r = co_await custody::async_set(setter, i, asio::use_awaitable);
+          if (!r || r.value() != i) fail(name, "async_set was not accepted with its own value");
+          sum += r.value();
+        }
+        stop.request_stop();
+      },
+      rethrow);
+  auto start = bench_clock::now();
+  std::vector<std::jthread> helpers;
+  for (int t = 1; t < threads; ++t) helpers.emplace_back([&] { ctx.run(); });
+  ctx.run();
+  helpers.clear();
+  auto elapsed = since(start);
+  if (sum != n * (n - 1) / 2) fail(name, "wrong sum of answers");
+  return elapsed;
+}
+#endif
 
 struct Pair {
   double a;
@@ -270,6 +328,12 @@ const bench::workload workloads[] = {
     {"store_set_roundtrip", round_trips, [](std::int64_t n) { return store_set_roundtrip(n, 0); }},
     {"store_set_roundtrip_req16", round_trips,
      [](std::int64_t n) { return store_set_roundtrip(n, 16); }},
+#if defined(CUSTODY_BENCH_ASIO)
+    {"coro_store_set_roundtrip", round_trips,
+     [](std::int64_t n) { return coro_store_set_roundtrip(n, 1); }},
+    {"coro_pool2_store_set_roundtrip", round_trips,
+     [](std::int64_t n) { return coro_store_set_roundtrip(n, 2); }},
+#endif
     {"store_get_2readers_pod", gets_n, store_get_2readers_pod},
     {"store_get_2readers_string", gets_n, store_get_2readers_string},
     {"store_get_2readers_string_copy", gets_n, store_get_2readers_string_copy},

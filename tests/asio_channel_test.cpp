@@ -25,6 +25,8 @@
 
 #include <custody/asio.hpp>
 
+#include "support/asio_spawn.hpp"
+
 using namespace std::chrono_literals;
 using custody::Channel;
 using custody::received;
@@ -34,13 +36,7 @@ using custody::status;
 
 namespace {
 
-// Runs `coroutine` on `ctx`; an exception escaping it escapes ctx.run() and fails the test.
-template <class Awaitable>
-void spawn(asio::io_context& ctx, Awaitable coroutine) {
-  asio::co_spawn(ctx, std::move(coroutine), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
-}
+using custody_test::spawn;
 
 // The async forms' constraints, as traits: a receive needs a receiving handle and a value whose
 // move cannot throw; a send needs a sending handle.

@@ -15,18 +15,15 @@
 
 #include <custody/asio.hpp>
 
+#include "support/asio_spawn.hpp"
+
 using custody::Channel;
 using custody::received;
 using custody::status;
 
 namespace {
 
-template <class Awaitable>
-void spawn(asio::io_context& ctx, Awaitable coroutine) {
-  asio::co_spawn(ctx, std::move(coroutine), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
-}
+using custody_test::spawn;
 
 // A coroutine's frame owns `token`: once the frame is freed, the weak pointer expires.
 asio::awaitable<void> wait_holding(Channel<int> ch, std::shared_ptr<int> token) {

@@ -26,6 +26,8 @@
 
 #include <custody/asio.hpp>
 
+#include "support/asio_spawn.hpp"
+
 using namespace std::chrono_literals;
 using custody::Channel;
 using custody::on_default;
@@ -39,12 +41,7 @@ using custody::status;
 
 namespace {
 
-template <class Awaitable>
-void spawn(asio::io_context& ctx, Awaitable coroutine) {
-  asio::co_spawn(ctx, std::move(coroutine), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
-}
+using custody_test::spawn;
 
 TEST(AsyncSelect, RunsTheCallableOfTheCaseThatCommitted) {
   asio::io_context ctx;

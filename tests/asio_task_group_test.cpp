@@ -21,6 +21,7 @@
 #include <latch>
 #include <memory>
 #include <optional>
+#include <semaphore>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -650,9 +651,14 @@ TEST(AsioTaskGroup, ReadmeExample) {
   using namespace std::chrono_literals;
   constexpr auto period = 1ms;
   int ticks = 0;
-  auto tick = [&] {
+  auto tick = [&](const std::stop_token& stop) {
     if (++ticks == 3) {
-      ASSERT_EQ(::raise(SIGINT), 0);  // Ctrl-C
+      // Ctrl-C, then wait until the signal thread has requested the stop: a 4th tick cannot
+      // start before it lands.
+      std::binary_semaphore stopped(0);
+      std::stop_callback on_stop(stop, [&] { stopped.release(); });
+      ASSERT_EQ(::raise(SIGINT), 0);
+      stopped.acquire();
     }
   };
   {
@@ -665,7 +671,7 @@ TEST(AsioTaskGroup, ReadmeExample) {
       while (!stop.stop_requested()) {
         timer.expires_after(period);
         co_await timer.async_wait(asio::use_awaitable);  // a stop cancels it: operation_aborted
-        tick();
+        tick(stop);
       }
     });
     std::jthread runner([&] { io.run(); });

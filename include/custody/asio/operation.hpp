@@ -54,8 +54,8 @@ class async_operation {
   // handler's executor (its io_context's run()) from running dry. Made once, so that resuming
   // is one execute() with no executor conversions.
   static auto make_work_executor(const executor& ex) {
-    return ::asio::prefer(::asio::require(ex, ::asio::execution::blocking.never),
-                          ::asio::execution::outstanding_work.tracked);
+    return ::asio::prefer(::asio::require(ex, ::asio::execution::blocking_t::never),
+                          ::asio::execution::outstanding_work_t::tracked);
   }
   using work_executor = decltype(make_work_executor(std::declval<const executor&>()));
   using allocator = typename std::allocator_traits<

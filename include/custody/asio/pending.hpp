@@ -93,7 +93,8 @@ class pending_list {
 /// The execution context's service that shuts its pending_list down.
 class pending_service : public ::asio::execution_context::service {
  public:
-  inline static ::asio::execution_context::id id;
+  // Asio finds a service by this member; its constructor does not throw.
+  inline static ::asio::execution_context::id id;  // NOLINT(cert-err58-cpp)
 
   explicit pending_service(::asio::execution_context& context)
       : ::asio::execution_context::service(context), list_(std::make_shared<pending_list>()) {}

@@ -80,6 +80,7 @@ namespace custody::asio {
 /// example an io_context destroyed while the task was suspended on it).
 class task_abandoned : public std::runtime_error {
  public:
+  /// `task`: the name the task was spawned with, which the message names.
   explicit task_abandoned(const std::string& task)
       : std::runtime_error("custody::asio::TaskGroup: task '" + task +
                            "' was destroyed by its executor before it finished") {}
@@ -582,7 +583,7 @@ class TaskGroup {
         [state = state_](auto handler) {
           auto work =
               ::asio::prefer(::asio::get_associated_executor(handler, ::asio::system_executor()),
-                             ::asio::execution::outstanding_work.tracked);
+                             ::asio::execution::outstanding_work_t::tracked);
           const std::uint64_t id = state->next_waiter_id();
           // Installed before the waiter is listed, so no completion can clear the slot first.
           if (auto slot = ::asio::get_associated_cancellation_slot(handler); slot.is_connected()) {

@@ -241,7 +241,8 @@ inline void parker::wake(std::uint32_t was, const void* address) noexcept {
   if (was & sleeping) {
     futex_wake_one(address);
   } else {
-    static_cast<resumable_parker*>(this)->resume();
+    // Only a resumable_parker ever parks without the sleeping bit.
+    static_cast<resumable_parker*>(this)->resume();  // NOLINT(*-static-cast-downcast)
   }
 }
 
@@ -249,16 +250,20 @@ inline void parker::add_wake(std::uint32_t was, const void* address, wake_list& 
   if (was & sleeping) {
     wakes.add(address);
   } else {
-    wakes.add(static_cast<resumable_parker*>(this));
+    wakes.add(static_cast<resumable_parker*>(this));  // NOLINT(*-static-cast-downcast)
   }
 }
 
 inline void wake_list::wake_all() noexcept {
   for (std::size_t i = 0; i < size_; ++i) {
     if (entries_[i] & 1u) {
-      reinterpret_cast<resumable_parker*>(entries_[i] & ~std::uintptr_t{1})->resume();
+      // Tagged pointers: bit 0 tells a resumer from a futex address.
+      reinterpret_cast<resumable_parker*>(  // NOLINT(performance-no-int-to-ptr)
+          entries_[i] & ~std::uintptr_t{1})
+          ->resume();
     } else {
-      futex_wake_one(reinterpret_cast<const void*>(entries_[i]));
+      futex_wake_one(
+          reinterpret_cast<const void*>(entries_[i]));  // NOLINT(performance-no-int-to-ptr)
     }
   }
 }

@@ -76,45 +76,87 @@ class store_state {
 
   // --- consumers (any thread) ---------------------------------------------------------
 
+  /// One set() from the caller's side, shared by the blocking form (set() below) and the
+  /// asynchronous one (custody/asio/store.hpp), which run the same steps and differ only in
+  /// how they wait: open(), then hand the request over (forward() or a send of request() on
+  /// `requests`; unsent() if that failed), then receive from reply(), then finish(). It keeps
+  /// its reply cell linked with the store while it lives, so that closing answers it at once.
+  class set_call {
+   public:
+    set_call() noexcept = default;
+    set_call(set_call&& other) noexcept
+        : store_(std::exchange(other.store_, nullptr)),
+          cell_(std::exchange(other.cell_, nullptr)),
+          request_(std::move(other.request_)) {}
+    set_call& operator=(set_call&&) = delete;
+    ~set_call() {
+      if (!cell_) return;
+      request_access::discard(request_);  // never sent: its caller gives up
+      store_->unlink(cell_);
+      cell_->release();
+    }
+
+    /// Makes the request. Returns the result at once when there is nothing to wait for: the
+    /// store is closed, `stop` fired or `deadline` passed. Throws std::bad_alloc, or what
+    /// moving T throws.
+    std::optional<set_result<T>> open(store_state& store, T value, const std::stop_token* stop,
+                                      std::optional<steady_clock::time_point> deadline) {
+      if (store.closed()) return set_result<T>(set_status::owner_gone);
+      if (stop && stop->stop_requested()) return set_result<T>(set_status::stopped);
+      if (deadline && steady_clock::now() >= *deadline) return set_result<T>(set_status::timeout);
+      cell_ = new reply_cell<T>(std::move(value));
+      request_ = request_access::make(cell_);
+      store_ = &store;
+      if (!store.link(cell_)) return set_result<T>(set_status::owner_gone);
+      return std::nullopt;
+    }
+
+    /// Hands the request to the store's forwarder, if it has one (then true: wait for the
+    /// reply); false: send request() on the store's request channel.
+    bool forward() {
+      if (!store_->forward_requests) return false;
+      store_->forward_requests(std::move(request_));
+      return true;
+    }
+    /// The request to send; empty once sent.
+    SetRequest<T>& request() noexcept { return request_; }
+    /// The send ended with `sent` (not ok): the request never reached the owner.
+    set_result<T> unsent(status sent) noexcept {
+      request_access::discard(request_);
+      return set_result<T>(failure(sent));
+    }
+
+    /// Yields one reply_ready once the answer is in.
+    chan_core<reply_ready>& reply() noexcept { return cell_->channel(); }
+    /// The result, after the receive from reply() ended with `answered`. If it did not end
+    /// with ok (stop or deadline) the caller gives up, unless an answer is in or being written
+    /// (a move away): that answer is taken instead, so nothing the owner did is lost.
+    set_result<T> finish(status answered) {
+      if (answered != status::ok) {
+        if (cell_->abandon()) return set_result<T>(failure(answered));
+        cell_->wait_answered();
+      }
+      return cell_->take_result();
+    }
+
+   private:
+    store_state* store_ = nullptr;
+    reply_cell<T>* cell_ = nullptr;
+    SetRequest<T> request_;
+  };
+
   set_result<T> set(T value, const std::stop_token* stop,
                     std::optional<steady_clock::time_point> deadline) {
-    if (closed()) return set_result<T>(set_status::owner_gone);
-    if (stop && stop->stop_requested()) return set_result<T>(set_status::stopped);
-    if (deadline && steady_clock::now() >= *deadline) return set_result<T>(set_status::timeout);
-
-    auto* cell_ptr = new reply_cell<T>(std::move(value));
-    SetRequest<T> request = request_access::make(cell_ptr);
-    struct caller_ref {
-      reply_cell<T>* c;
-      ~caller_ref() { c->release(); }
-    } caller{cell_ptr};
-
-    if (!link(cell_ptr)) {
-      request_access::discard(request);
-      return set_result<T>(set_status::owner_gone);
+    set_call call;
+    if (auto at_once = call.open(*this, std::move(value), stop, deadline)) {
+      return std::move(*at_once);
     }
-    struct unlinker {
-      store_state* s;
-      reply_cell<T>* c;
-      ~unlinker() { s->unlink(c); }
-    } unlink_later{this, cell_ptr};
-
-    if (forward_requests) {
-      forward_requests(std::move(request));
-    } else {
-      const status sent = send(*requests, request, stop, deadline);
-      if (sent != status::ok) {  // the request stayed here
-        request_access::discard(request);
-        return set_result<T>(failure(sent));
-      }
+    if (!call.forward()) {
+      const status sent = send(*requests, call.request(), stop, deadline);
+      if (sent != status::ok) return call.unsent(sent);  // the request stayed here
     }
     std::optional<reply_ready> ready;
-    const status answered = receive_value(ready, cell_ptr->channel(), stop, deadline);
-    if (answered != status::ok) {
-      if (cell_ptr->abandon()) return set_result<T>(failure(answered));
-      cell_ptr->wait_answered();  // an answer was being written as we gave up: take it
-    }
-    return cell_ptr->take_result();
+    return call.finish(receive_value(ready, call.reply(), stop, deadline));
   }
 
   std::shared_ptr<chan_core<T>> subscribe(const policy& p) {

@@ -35,18 +35,21 @@ struct key_watch_options {
   std::chrono::milliseconds heartbeat{1000};
   /// How long the server may take to create the consumer.
   std::chrono::milliseconds create_timeout{2000};
+  /// 0: start with the key's newest entry. Otherwise start with the first entry after this
+  /// revision, so that nothing written since it is skipped.
+  std::uint64_t after_revision = 0;
 };
 
-/// One watch of a key: created, it delivers the key's newest entry and every later one, in
-/// order. Move-only. next() is for one thread; interrupt() may be called from any thread while
-/// the watch lives.
+/// One watch of a key: created, it delivers the key's newest entry (or every entry after
+/// `after_revision`) and every later one, in order. Move-only. next() is for one thread;
+/// interrupt() may be called from any thread while the watch lives.
 class KeyWatch {
  public:
   /// Subscribes to a fresh inbox and asks the server for a consumer delivering there. Throws
   /// error when the subscription or the request cannot be sent (disconnected, say); a refusal
   /// by the server (no such bucket) shows as next() returning lost.
-  KeyWatch(const Connection& connection, const key_watch_options& options)
-      : connection_(connection), options_(options) {
+  KeyWatch(const Connection& connection, key_watch_options options)
+      : connection_(connection), options_(std::move(options)) {
     natsInbox* inbox = nullptr;
     detail::check(natsInbox_Create(&inbox), "creating a watch inbox");
     const std::string prefix = inbox;
@@ -135,21 +138,22 @@ class KeyWatch {
   }
 
  private:
-  // An ephemeral push consumer of the key's subject, starting with its newest entry, without
-  // acknowledgements (a watch only wants the latest value), with idle heartbeats.
+  // An ephemeral push consumer of the key's subject, starting with its newest entry (or the
+  // first after `after_revision`), without acknowledgements, with idle heartbeats.
   std::string create_request() const {
     const auto ns = [](std::chrono::milliseconds d) {
       return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
     };
     nlohmann::json config = {
         {"deliver_subject", deliver_},
-        {"deliver_policy", "last_per_subject"},
+        {"deliver_policy", options_.after_revision == 0 ? "last_per_subject" : "by_start_sequence"},
         {"ack_policy", "none"},
         {"replay_policy", "instant"},
         {"filter_subject", "$KV." + options_.bucket + "." + options_.key},
         {"idle_heartbeat", ns(options_.heartbeat)},
         {"mem_storage", true},
     };
+    if (options_.after_revision != 0) config["opt_start_seq"] = options_.after_revision + 1;
     return nlohmann::json{{"stream_name", "KV_" + options_.bucket}, {"config", config}}.dump();
   }
 

@@ -243,12 +243,14 @@ class RemoteStore {
                      : options_.request_subject),
         mirror_owner_(std::move(mirror.owner)),
         mirror_view_(std::move(mirror.store)) {
-    // The value now; the watch, started later, begins with the newest value then
-    // (revisions tell the overlap apart).
+    // The value now. The first watch, started on its own thread, begins right after this
+    // revision, so no entry written since is skipped; a watch made again later begins with the
+    // newest value then (revisions tell the overlap apart).
     refresh_fence();
     {
       std::lock_guard lock(mirror_mutex_);
       if (auto current = kv_.last(options_.key)) {
+        first_watch_after_ = current->revision;
         natsMsg* m = current->entry.get();
         const char* operation = nullptr;
         const bool put = natsMsgHeader_Get(m, "KV-Operation", &operation) != NATS_OK;
@@ -390,13 +392,16 @@ class RemoteStore {
       }
       const std::uint64_t reconnects = connection_.state().get().reconnects;
       std::optional<KeyWatch> w;
+      key_watch_options watching{options_.bucket.name, options_.key, options_.heartbeat,
+                                 options_.bucket.timeout};
+      watching.after_revision = first_watch_after_;
       try {
-        w.emplace(connection_, key_watch_options{options_.bucket.name, options_.key,
-                                                 options_.heartbeat, options_.bucket.timeout});
+        w.emplace(connection_, watching);
       } catch (const error&) {
         pause = true;
         continue;
       }
+      first_watch_after_ = 0;
       {
         std::lock_guard lock(watcher_mutex_);
         watcher_ = &*w;
@@ -834,6 +839,9 @@ class RemoteStore {
   std::atomic<std::uint64_t> synced_after_{~std::uint64_t{0}};
   std::atomic<std::int64_t> unsynced_since_{0};
   std::atomic<std::uint64_t> revision_{0};
+  // The revision the constructor read, where the first watch starts (0: none, or made already).
+  // Written before the watch thread starts; only that thread uses it afterwards.
+  std::uint64_t first_watch_after_ = 0;
   std::atomic<std::uint64_t> updates_{0};
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> ignored_{0};

@@ -277,6 +277,11 @@ struct store_access {
   static store_state<T>& state(const StoreView<T, Caps>& v) {
     return v.state();
   }
+  /// The view's store, shared (empty for a nil view): for operations that outlive the call.
+  template <class T, unsigned Caps>
+  static std::shared_ptr<store_state<T>> shared_state(const StoreView<T, Caps>& v) noexcept {
+    return v.state_;
+  }
   template <class T>
   static store_state<T>& state(const Owner<T>& o) {
     return o.state();

@@ -1,0 +1,273 @@
+#pragma once
+// A store on Asio executors: the asynchronous set, a subscription's asynchronous receive, and
+// the owner's requests as a channel, for coroutines and callbacks.
+//
+//   asio::awaitable<void> faster(custody::Setter<Speed> s) {
+//     auto r = co_await custody::async_set(s, Speed{50}, asio::use_awaitable);
+//     if (!r) report(r.status());  // a custody::set_result<Speed>
+//   }
+//
+//   asio::awaitable<void> owner_loop(custody::Owner<Speed> owner, std::stop_token stop) {
+//     auto requests = owner.requests();
+//     for (bool running = true; running;) {
+//       co_await custody::async_select(
+//           custody::on_recv(requests,
+//                            [&](custody::SetRequest<Speed> r) { owner.accept(std::move(r)); }),
+//           custody::on_stop(stop, [&] { running = false; }), asio::use_awaitable);
+//     }
+//   }
+//
+// async_set() and its stop-token and deadline forms mean what StoreView::set() and its forms
+// mean (store/views.hpp), with a completion token in place of the waiting thread; the handler
+// is called as handler(std::exception_ptr, custody::set_result<T>), so that `co_await` yields
+// the set_result, with the blocking set's statuses. The call runs the blocking set's own steps
+// (detail::store_state::set_call): it sends the request with an asynchronous send and waits for
+// the answer with an asynchronous receive on the request's reply channel, each on the one
+// waiting protocol (custody/asio/operation.hpp), so threads and coroutines answer each other's
+// requests freely.
+// - What completes it: the owner's answer (accepted, rejected, dropped), the owner going away
+//   (owner_gone, at once, also for a request still in the channel), the stop token (stopped),
+//   the deadline (timeout), or Asio cancellation (stopped). As with the blocking forms, a
+//   request the owner already received may still be carried out after a stop, timeout or
+//   cancellation; an answer the owner had already given is never lost: the call completes with
+//   it (one the owner is writing at that moment is waited for, as the blocking set does: the
+//   few instructions of a move).
+// - Asio cancellation: the terminal type only (Asio's default for composed operations), since
+//   a request the owner received cannot be taken back; a cancellation that arrives between the
+//   request's hand-over and the wait for its answer is not lost.
+// - Where it completes, outstanding work, the cancellation slot's threading rule: as for
+//   async_recv (custody/asio/channel.hpp); a result known at once (the store already closed, the
+//   stop already triggered, the deadline already passed) completes through a post too.
+// - Exceptions: from the initiating call, std::logic_error on a nil view, std::bad_alloc, or what
+//   moving T throws; what moving the answer out throws reaches the handler as its
+//   std::exception_ptr. Should the wait for the answer fail to allocate once the request was
+//   handed over, std::bad_alloc escapes the executor's run().
+// - Thread-safety: as for set(); initiate from any thread, through any views.
+//
+// A Subscription<T> is a Receiver<T>: async_recv(), its stop-token and deadline forms, and
+// async_select()'s on_recv take it as they take any receiver, for every policy. A pending
+// receive completes when the owner publishes (ok, with the value), and at once with closed when
+// the owner goes (after what the subscription holds). It holds its subscription: dropping the
+// other handles does not unsubscribe until it completes (end it with its stop token or a
+// cancellation first). The owner's requests() is a Receiver<SetRequest<T>>, usable the same way.
+
+#include <asio/async_result.hpp>
+#include <asio/compose.hpp>
+#include <asio/post.hpp>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+#include "../store.hpp"
+#include "channel.hpp"
+#include "operation.hpp"
+
+namespace custody {
+
+namespace detail {
+
+/// Subscriptions receive asynchronously as the receivers they are.
+template <class T>
+struct receiving_handle<Subscription<T>> {
+  static constexpr bool value = true;
+  using element = T;
+};
+
+/// The set's first step: the request, sent on the store's request channel.
+template <class T>
+struct set_send_body {
+  static constexpr std::size_t cases = 1;
+  using result_type = status;
+
+  std::shared_ptr<chan_core<SetRequest<T>>> core;
+  SetRequest<T> request;
+  std::stop_token stop;
+  std::optional<time_point> deadline;
+
+  set_send_body(std::shared_ptr<chan_core<SetRequest<T>>> c, SetRequest<T>&& r, std::stop_token s,
+                std::optional<time_point> d) noexcept
+      : core(std::move(c)), request(std::move(r)), stop(std::move(s)), deadline(d) {}
+  set_send_body(set_send_body&&) noexcept = default;
+  set_send_body& operator=(set_send_body&&) = delete;
+  // Not sent (stopped, timed out, the store closed, or the executor shut down): its caller has
+  // given up on it, which the request's own destructor would report as an answer instead.
+  ~set_send_body() { request_access::discard(request); }
+
+  void make_ops(op* ops) { ops[0] = make_send_op(core.get(), &request); }
+  select_limits limits() const { return {false, &stop, deadline}; }
+  bool stop_first() const noexcept { return true; }
+  status result(const outcome& o) const noexcept { return o.status; }
+};
+
+/// The set's second step: the receive on the request's reply channel, which the set_call
+/// (in the composed operation, inside this operation's handler) keeps alive.
+struct set_reply_body {
+  static constexpr std::size_t cases = 1;
+  using result_type = status;
+
+  chan_core<reply_ready>* reply;
+  std::stop_token stop;
+  std::optional<time_point> deadline;
+  std::optional<reply_ready> ready{};
+
+  void make_ops(op* ops) { ops[0] = make_recv_op(reply, &ready); }
+  select_limits limits() const { return {false, &stop, deadline}; }
+  bool stop_first() const noexcept { return true; }
+  status result(const outcome& o) const noexcept { return o.status; }
+};
+
+/// The steps of one async_set(), for asio::async_compose.
+template <class T>
+class async_set_steps {
+ public:
+  async_set_steps(std::shared_ptr<store_state<T>> store, T value, std::stop_token stop,
+                  std::optional<time_point> deadline)
+      : store_(std::move(store)),
+        value_(std::move(value)),
+        stop_(std::move(stop)),
+        deadline_(deadline) {}
+
+  /// First in the initiating call, then once more after the post of a result known at once.
+  template <class Self>
+  void operator()(Self& self) {
+    if (at_once_) {
+      complete(self, nullptr, std::move(*at_once_));
+      return;
+    }
+    at_once_ = call_.open(*store_, std::move(*value_), &stop_, deadline_);
+    if (at_once_) {
+      ::asio::post(std::move(self));
+      return;
+    }
+    if (call_.forward()) {
+      await_reply(self);
+      return;
+    }
+    sending_ = true;
+    // Made before the handler is moved from `self`: it takes the request out of call_.
+    set_send_body<T> body(store_->requests, std::move(call_.request()), stop_, deadline_);
+    async_operation<set_send_body<T>, Self>::start(std::move(self), std::move(body));
+  }
+
+  /// The end of a step: the send (sending_) or the wait for the answer.
+  template <class Self>
+  void operator()(Self& self, std::exception_ptr error, status s) {
+    if (error) {
+      complete(self, std::move(error), set_result<T>(set_status::dropped));
+      return;
+    }
+    if (std::exchange(sending_, false)) {
+      if (s != status::ok) {
+        complete(self, nullptr, call_.unsent(s));
+      } else if (self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none) {
+        // Cancelled while the send was committing: its cancellation reached that step only.
+        finish(self, status::stopped);
+      } else {
+        await_reply(self);
+      }
+      return;
+    }
+    finish(self, s);
+  }
+
+ private:
+  template <class Self>
+  void await_reply(Self& self) {
+    set_reply_body body{&call_.reply(), stop_, deadline_};
+    async_operation<set_reply_body, Self>::start(std::move(self), std::move(body));
+  }
+
+  template <class Self>
+  void finish(Self& self, status answered) {
+    std::exception_ptr error;
+    std::optional<set_result<T>> result;
+    try {
+      result = call_.finish(answered);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    complete(self, std::move(error),
+             result ? std::move(*result) : set_result<T>(set_status::dropped));
+  }
+
+  // The handler may start the next set: the call's reply cell is let go of first.
+  template <class Self>
+  void complete(Self& self, std::exception_ptr error, set_result<T> result) {
+    { typename store_state<T>::set_call done = std::move(call_); }
+    self.complete(std::move(error), std::move(result));
+  }
+
+  std::shared_ptr<store_state<T>> store_;  // the call's reply cell is linked with it
+  std::optional<T> value_;
+  std::stop_token stop_;
+  std::optional<time_point> deadline_;
+  typename store_state<T>::set_call call_;
+  std::optional<set_result<T>> at_once_;
+  bool sending_ = false;
+};
+
+template <class T, class Token>
+auto initiate_set(std::shared_ptr<store_state<T>> store, T value, std::stop_token stop,
+                  std::optional<time_point> deadline, Token&& token) {
+  if (!store) throw std::logic_error("custody: operation on a nil store view");
+  return ::asio::async_compose<Token, void(std::exception_ptr, set_result<T>)>(
+      async_set_steps<T>(std::move(store), std::move(value), std::move(stop), deadline), token);
+}
+
+}  // namespace detail
+
+/// Asks the owner to store `value` and completes with the owner's answer to this call alone
+/// (see the top of this header, and StoreView::set()). Only with the set capability.
+template <class T, unsigned Caps, class Token>
+requires capability::can_set<Caps>
+auto async_set(const StoreView<T, Caps>& view, std::type_identity_t<T> value, Token&& token) {
+  return detail::initiate_set(detail::store_access::shared_state(view), std::move(value), {},
+                              std::nullopt, std::forward<Token>(token));
+}
+/// As async_set(), and completes with stopped once `stop` is triggered.
+template <class T, unsigned Caps, class Token>
+requires capability::can_set<Caps>
+auto async_set(const StoreView<T, Caps>& view, std::type_identity_t<T> value, std::stop_token stop,
+               Token&& token) {
+  return detail::initiate_set(detail::store_access::shared_state(view), std::move(value),
+                              std::move(stop), std::nullopt, std::forward<Token>(token));
+}
+/// As async_set(), and completes with timeout once `deadline` passes (stopped once `stop` is
+/// triggered).
+template <class T, unsigned Caps, class Token>
+requires capability::can_set<Caps>
+auto async_set_until(const StoreView<T, Caps>& view, std::type_identity_t<T> value,
+                     std::chrono::steady_clock::time_point deadline, std::stop_token stop,
+                     Token&& token) {
+  return detail::initiate_set(detail::store_access::shared_state(view), std::move(value),
+                              std::move(stop), deadline, std::forward<Token>(token));
+}
+template <class T, unsigned Caps, class Token>
+requires capability::can_set<Caps>
+auto async_set_until(const StoreView<T, Caps>& view, std::type_identity_t<T> value,
+                     std::chrono::steady_clock::time_point deadline, Token&& token) {
+  return detail::initiate_set(detail::store_access::shared_state(view), std::move(value), {},
+                              deadline, std::forward<Token>(token));
+}
+/// As async_set_until(), with the deadline `timeout` from now.
+template <class T, unsigned Caps, class Rep, class Period, class Token>
+requires capability::can_set<Caps>
+auto async_set_for(const StoreView<T, Caps>& view, std::type_identity_t<T> value,
+                   std::chrono::duration<Rep, Period> timeout, std::stop_token stop,
+                   Token&& token) {
+  return detail::initiate_set(detail::store_access::shared_state(view), std::move(value),
+                              std::move(stop), detail::deadline_after(timeout),
+                              std::forward<Token>(token));
+}
+template <class T, unsigned Caps, class Rep, class Period, class Token>
+requires capability::can_set<Caps>
+auto async_set_for(const StoreView<T, Caps>& view, std::type_identity_t<T> value,
+                   std::chrono::duration<Rep, Period> timeout, Token&& token) {
+  return detail::initiate_set(detail::store_access::shared_state(view), std::move(value), {},
+                              detail::deadline_after(timeout), std::forward<Token>(token));
+}
+
+}  // namespace custody
