@@ -137,12 +137,16 @@ int run(const Options& o) {
   bool refused = false;  // another custody-car owns the bucket's keys
   if (nats) {
     try {
-      data_export.emplace(nats->connection, stores.data, export_to(o.nats_bucket, kDataKey));
-      status_export.emplace(nats->connection, stores.status, export_to(o.nats_bucket, kStatusKey));
+      // Waiting for another owner's lease to end: a signal stops the wait at once.
+      data_export.emplace(nats->connection, stores.data, export_to(o.nats_bucket, kDataKey),
+                          tasks.stop_token());
+      status_export.emplace(nats->connection, stores.status, export_to(o.nats_bucket, kStatusKey),
+                            tasks.stop_token());
     } catch (const custody::nats::lease_held& e) {
       console.err(std::string("custody-car: ") + e.what() + "; stopping");
       refused = true;
       control.stop("another owner of the bucket");
+    } catch (const custody::nats::lease_wait_ended&) {  // stopped: the run is ending anyway
     }
   }
 #endif

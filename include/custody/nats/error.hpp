@@ -66,6 +66,25 @@ class lease_held : public error {
   std::string holder_;
 };
 
+/// Waiting for a lease another owner holds (lease.hpp) ended before the lease could be taken:
+/// the wait was stopped (stopped(), code() NATS_ERR) or its deadline passed (code()
+/// NATS_TIMEOUT). what() names the bucket and the key.
+class lease_wait_ended : public error {
+ public:
+  lease_wait_ended(const std::string& bucket, const std::string& key, bool stopped)
+      : error("bucket " + bucket + ": key " + key + " is owned by another holder; " +
+                  (stopped ? "stopped" : "gave up at the deadline") +
+                  " while waiting for its lease to end",
+              stopped ? NATS_ERR : NATS_TIMEOUT),
+        stopped_(stopped) {}
+
+  /// True when a stop ended the wait, false when its deadline did.
+  bool stopped() const noexcept { return stopped_; }
+
+ private:
+  bool stopped_;
+};
+
 namespace detail {
 /// Throws error(s, doing) unless s is NATS_OK.
 inline void check(natsStatus s, std::string_view doing) {

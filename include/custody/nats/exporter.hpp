@@ -108,19 +108,24 @@ class Exporter {
   /// Starts publishing the store behind `view` (which needs get and subscribe; set too, to
   /// serve requests); requests are served from the moment it returns, and the bucket holds the
   /// current value by then (if connected and the write succeeds; else it is retried in the
-  /// background like any failed write). Throws lease_held when another owner holds the key's
-  /// lease and renews it (found within about a third of its ttl; one not renewed for its ttl is
-  /// taken over, so this may block that long), error if the connection for writes cannot be
-  /// made, the bucket cannot be opened or created, or the request subject cannot be subscribed.
+  /// background like any failed write). A key whose lease another owner holds is waited for
+  /// (Lease): refused with lease_held at the holder's next renewal, taken over once it was not
+  /// renewed for its ttl (so this may block that long), and given up at once when `stop` is
+  /// requested, from any thread (lease_wait_ended). Throws those, or error if the connection
+  /// for writes cannot be made, the bucket cannot be opened or created, or the request subject
+  /// cannot be subscribed.
   template <unsigned Caps>
-  Exporter(const Connection& connection, const StoreView<T, Caps>& view, export_options options)
+  Exporter(const Connection& connection, const StoreView<T, Caps>& view, export_options options,
+           std::stop_token stop = {})
       : connection_(connection),
         write_connection_(connection.another()),
         kv_(write_connection_, options.bucket),
         options_(std::move(options)),
-        lease_(kv_, lease_options{wire::lease_key(options_.key),
-                                  options_.holder.empty() ? "owner " + owner_tag_ : options_.holder,
-                                  options_.lease_ttl}),
+        lease_(kv_,
+               lease_options{wire::lease_key(options_.key),
+                             options_.holder.empty() ? "owner " + owner_tag_ : options_.holder,
+                             options_.lease_ttl},
+               std::move(stop)),
         fence_text_(std::to_string(lease_.fence())),
         view_(view) {
     static_assert((Caps & capability::get) != 0 && (Caps & capability::subscribe) != 0,

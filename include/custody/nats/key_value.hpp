@@ -79,6 +79,8 @@ class KeyValue {
 
   /// The bucket's name.
   const std::string& name() const noexcept { return name_; }
+  /// The connection the bucket is used through.
+  const Connection& connection() const noexcept { return connection_; }
 
   /// One header written with an entry.
   struct header {

@@ -11,13 +11,15 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 #include "error.hpp"
+#include "handles.hpp"
 #include "key_value.hpp"
+#include "key_watch.hpp"
 #include "wire.hpp"
 
 namespace custody::nats {
@@ -65,23 +67,31 @@ struct lease_options {
 /// A held lease. Not thread-safe: one thread renews it (the exporter's writer).
 class Lease {
  public:
-  /// Takes the lease on `options.key` of `bucket` (which must outlive it). Free, or released:
-  /// taken at once. Held: watched until the holder renews it, and then refused with lease_held
-  /// (within about its renew interval); not renewed for its time to live: taken over. So this
-  /// blocks at most the holder's ttl plus a few of the bucket's timeouts. Throws lease_held,
-  /// or error when the server cannot be asked.
-  Lease(const KeyValue& bucket, lease_options options)
+  /// Takes the lease on `options.key` of `bucket` (which must outlive it).
+  /// - Free, or released: taken at once.
+  /// - Held: waits on a watch of the lease key, woken by the holder's renewal (refused with
+  ///   lease_held), its release (taken), the end of its ttl without a renewal (taken over),
+  ///   `stop` or `deadline` (lease_wait_ended, whose stopped() tells which). The wait never
+  ///   polls: a stop wakes it at once, so it returns within a few milliseconds of the stop.
+  /// Besides that wait, each step waits at most the bucket's timeout for the server. Throws
+  /// lease_held, lease_wait_ended, or error when the server cannot be asked. Thread-safety:
+  /// `stop` may be requested from any thread while this runs.
+  Lease(
+      const KeyValue& bucket, lease_options options, std::stop_token stop = {},
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max())
       : bucket_(&bucket), options_(std::move(options)) {
     std::optional<std::uint64_t> seen;  // the holder's revision when first seen
     auto seen_at = std::chrono::steady_clock::now();
     for (;;) {
+      if (stop.stop_requested() || std::chrono::steady_clock::now() >= deadline) {
+        throw lease_wait_ended(bucket_->name(), options_.key, stop.stop_requested());
+      }
       const auto last = bucket_->last(options_.key);
       if (!last || deleted(*last)) {  // free: taken unless another contender was first
         if (take(last ? last->revision : 0, 0)) return;
         continue;
       }
-      const auto bytes = data_of(*last);
-      const auto held = lease_record::parse(bytes, last->revision);
+      const auto held = lease_record::parse(data_of(*last), last->revision);
       const std::string holder = held ? held->holder : "an unknown holder";
       const auto ttl = held ? held->ttl : options_.ttl;
       const auto now = std::chrono::steady_clock::now();
@@ -94,10 +104,9 @@ class Lease {
         if (take(last->revision, 0)) return;
         continue;
       }
-      // A lease is a few entries a second at most: looked at again in a quarter of its time
-      // to live, or at its end.
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          std::max(ttl / 4, std::chrono::milliseconds(10)), seen_at + ttl - now));
+      // Whatever woke the wait, the lease is read again: a renewal then shows as a new
+      // revision, a release as a delete, the end of the ttl as the same revision.
+      wait_after(last->revision, seen_at + ttl, stop, deadline);
     }
   }
 
@@ -149,6 +158,42 @@ class Lease {
   }
 
  private:
+  // Waits on a watch of the lease key until an entry after `revision` comes, `expires` or
+  // `deadline` passes, or `stop` is requested (which throws lease_wait_ended, as does the
+  // deadline). A watch the server lost returns too (the caller reads the lease again); one it
+  // refused throws error.
+  void wait_after(std::uint64_t revision, std::chrono::steady_clock::time_point expires,
+                  const std::stop_token& stop, std::chrono::steady_clock::time_point deadline) {
+    key_watch_options watching;
+    watching.bucket = bucket_->name();
+    watching.key = options_.key;
+    watching.after_revision = revision;
+    KeyWatch w(bucket_->connection(), std::move(watching));
+    const std::stop_callback interrupt(stop, [&w]() noexcept { w.interrupt(); });
+    bool created = false;
+    for (;;) {
+      message m;
+      switch (w.next(m, std::min(expires, deadline))) {
+        case KeyWatch::outcome::created:
+          created = true;
+          continue;
+        case KeyWatch::outcome::entry:
+          return;
+        case KeyWatch::outcome::idle:
+          if (std::chrono::steady_clock::now() >= deadline) {
+            throw lease_wait_ended(bucket_->name(), options_.key, false);
+          }
+          return;  // the ttl is over
+        case KeyWatch::outcome::interrupted:
+          if (stop.stop_requested()) throw lease_wait_ended(bucket_->name(), options_.key, true);
+          throw error(NATS_CONNECTION_CLOSED, "watching the lease " + options_.key);
+        case KeyWatch::outcome::lost:
+          if (!created) throw error(NATS_ERR, "watching the lease " + options_.key);
+          return;
+      }
+    }
+  }
+
   static std::string_view data_of(const kv_message& m) {
     const int size = natsMsg_GetDataLength(m.entry.get());
     return size > 0
