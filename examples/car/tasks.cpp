@@ -265,6 +265,10 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
         ++stats.sets_rejected;
         out(line + "dropped unanswered");
         return;
+      case custody::set_status::conflict:  // only a set_if is answered so; this is a set
+        ++stats.sets_rejected;
+        out(line + "conflict");
+        return;
       case custody::set_status::disconnected:
         // A remote store: the request may have reached the owner before the link went.
         ++stats.sets_unconfirmed;
