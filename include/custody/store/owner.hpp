@@ -201,6 +201,11 @@ class Owner {
     return s;
   }
 
+  /// The store's version, as StoreView::get_versioned() reports it: it grows by one with
+  /// every publish. An owner that acts on a conditional request (SetRequest::
+  /// expected_version()) before accepting it compares the two first.
+  std::uint64_t version() const { return state().cell.version(); }
+
   /// Subscriptions that are still live (finds out about dropped ones on the way).
   std::size_t subscriber_count() { return state().subscriber_count(); }
 
