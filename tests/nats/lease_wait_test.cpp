@@ -26,8 +26,7 @@ TEST(NatsLeaseWait, AStopEndsTheWaitWithLeaseWaitEnded) {
 
 TEST(NatsLeaseWait, TheDeadlineEndsTheWaitWithLeaseWaitEnded) {
   const auto deadline = Clock::now() + 300ms;
-  const auto r =
-      lease_wait::contend([](const nats::KeyValue&, std::uint64_t, std::stop_source&) {}, deadline);
+  const auto r = lease_wait::contend_until(deadline);
   EXPECT_EQ(r.how, ending::timed_out);
   EXPECT_GE(r.ended_at, deadline);
 }

@@ -6,6 +6,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -355,8 +356,26 @@ class Exporter {
       answer(reply, wire::owner_gone, {}, {});
       return;
     }
+    // A conditional set names the entry it was based on: another run's entry has moved on.
+    const char* expected_owner = nullptr;
+    const char* expected_text = nullptr;
+    std::optional<std::uint64_t> expected;
+    if (natsMsgHeader_Get(m.get(), wire::expected_version_header, &expected_text) == NATS_OK) {
+      (void)natsMsgHeader_Get(m.get(), wire::expected_owner_header, &expected_owner);
+      std::uint64_t v = 0;
+      const std::string_view t = expected_text != nullptr ? expected_text : "";
+      const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (expected_owner == nullptr || owner_tag_ != expected_owner || ec != std::errc() ||
+          end != t.data() + t.size() || t.empty()) {
+        answer(reply, wire::conflict, {}, {});
+        return;
+      }
+      expected = v;
+    }
     requests_served_.fetch_add(1, std::memory_order_relaxed);
-    auto result = setter_.set_for(std::move(*value), options_.set_timeout, stop);
+    auto result = expected
+                      ? setter_.set_if_for(*expected, std::move(*value), options_.set_timeout, stop)
+                      : setter_.set_for(std::move(*value), options_.set_timeout, stop);
     switch (result.status()) {
       case set_status::accepted: {
         // The owner stored the value before answering, and the writer writes it (or a newer
@@ -400,6 +419,9 @@ class Exporter {
         return;
       case set_status::timeout:
         answer(reply, wire::timeout, {}, {});
+        return;
+      case set_status::conflict:
+        answer(reply, wire::conflict, {}, {});
         return;
       case set_status::owner_gone:
       case set_status::stopped:  // this exporter is going away with the request

@@ -101,6 +101,11 @@ enum class owner_status {
 ///   responders").
 ///   disconnected: the connection was down when the request was sent, or went down before the
 ///   answer came. Every set() is answered within remote_options::request_timeout.
+/// - set_if(version, value), with version from this store's get_versioned(): the request
+///   names the bucket entry the mirror's value at that version came from (wire.hpp); the
+///   owner stores the value only while its store is still at that entry's version. conflict:
+///   the owner's value moved on, the entry is not the owner's (or the value came from no
+///   exporter's entry), or the mirror had already moved on (answered at once, nothing sent).
 /// - One owner: once the key has a lease (an Exporter holds one, wire.hpp), only entries that
 ///   carry the current lease's fencing token are applied; any other (a forged one, one of an
 ///   owner whose lease was taken over) is ignored and counted (stats().unfenced). While no
@@ -249,6 +254,11 @@ class RemoteStore {
     refresh_fence();
     {
       std::lock_guard lock(mirror_mutex_);
+      mirror_version_ = mirror_view_.get_versioned().second;
+      {
+        std::lock_guard basis_lock(basis_mutex_);
+        basis_version_ = mirror_version_;  // the starting value: from no entry
+      }
       if (auto current = kv_.last(options_.key)) {
         first_watch_after_ = current->revision;
         natsMsg* m = current->entry.get();
@@ -261,7 +271,7 @@ class RemoteStore {
                               : std::string_view());
         }
         if (v) {
-          (void)mirror_owner_.publish(std::move(*v));
+          show(std::move(*v), tag_of(m));
           revision_.store(current->revision, std::memory_order_release);
         }
       }
@@ -595,6 +605,18 @@ class RemoteStore {
   // On the setter's thread (see forward_requests).
   void forward(SetRequest<T>&& r) {
     if (r.abandoned()) return;
+    // A conditional set names the entry its value was based on; the owner compares versions
+    // (and answers conflict for an entry that is not its own, or none: no owner says
+    // "no responders").
+    const auto expected = r.expected_version();
+    basis based;
+    if (expected) {
+      based = basis_of(*expected);
+      if (!based.current) {  // the mirror moved on already
+        (void)std::move(r).answer(set_status::conflict);
+        return;
+      }
+    }
     if (!connection_.connected()) {
       (void)std::move(r).answer(set_status::disconnected);
       return;
@@ -615,6 +637,15 @@ class RemoteStore {
       return;
     }
     message m(raw);
+    if (expected) {
+      const std::string version = std::to_string(based.tag ? based.tag->version : 0);
+      const std::string owner = based.tag ? based.tag->owner : std::string();
+      if (natsMsgHeader_Set(raw, wire::expected_owner_header, owner.c_str()) != NATS_OK ||
+          natsMsgHeader_Set(raw, wire::expected_version_header, version.c_str()) != NATS_OK) {
+        (void)std::move(r).answer(set_status::disconnected);
+        return;
+      }
+    }
     {
       // Pending before it is sent: the answer may come back at once.
       std::lock_guard lock(pending_mutex_);
@@ -669,7 +700,31 @@ class RemoteStore {
     revision_.store(e.revision, std::memory_order_release);
     updates_.fetch_add(1, std::memory_order_relaxed);
     shown_ = std::move(e.tag);
-    (void)mirror_owner_.publish(std::move(e.value));  // stopped: shutting down
+    show(std::move(e.value), shown_);
+  }
+
+  // Publishes `value` into the mirror (a stop, when shutting down, ends a held publish),
+  // noting first which entry it comes from, so that a conditional set based on it can name
+  // that entry (forward()).
+  void show(T&& value, const std::optional<owner_version>& tag) CUSTODY_REQUIRES(mirror_mutex_) {
+    {
+      std::lock_guard lock(basis_mutex_);
+      basis_version_ = mirror_version_ + 1;
+      basis_tag_ = tag;
+    }
+    (void)mirror_owner_.publish(std::move(value));
+    ++mirror_version_;
+  }
+
+  // What a conditional set based on the mirror's value at `version` names.
+  struct basis {
+    bool current = false;              // the mirror still shows that value
+    std::optional<owner_version> tag;  // its entry's; nothing: from no exporter's entry
+  };
+  basis basis_of(std::uint64_t version) CUSTODY_EXCLUDES(basis_mutex_) {
+    std::lock_guard lock(basis_mutex_);
+    if (version != basis_version_) return {};
+    return basis{true, basis_tag_};
   }
 
   static std::string_view header(natsMsg* m, const char* name) {
@@ -711,7 +766,7 @@ class RemoteStore {
     if (!tag) return;
     std::lock_guard lock(mirror_mutex_);
     if (shown_ && shown_->owner == tag->owner && shown_->version >= tag->version) return;
-    (void)mirror_owner_.publish(stored);  // stopped: shutting down
+    show(T(stored), tag);
     shown_ = std::move(tag);
     older_below_ = std::max(
         older_below_, parse<std::uint64_t>(header(raw, wire::since_revision_header)).value_or(0));
@@ -748,6 +803,8 @@ class RemoteStore {
       (void)std::move(r).answer(set_status::owner_gone);
     } else if (status == wire::timeout) {
       (void)std::move(r).answer(set_status::timeout);
+    } else if (status == wire::conflict) {
+      (void)std::move(r).answer(set_status::conflict);
     } else if (status == wire::invalid) {
       (void)std::move(r).reject(std::errc::invalid_argument,
                                 "the owner could not decode the request: " +
@@ -826,6 +883,13 @@ class RemoteStore {
   std::uint64_t older_below_ CUSTODY_GUARDED_BY(mirror_mutex_) = 0;
   // The tag of the last entry the watch delivered (at revision_).
   std::optional<owner_version> last_tag_ CUSTODY_GUARDED_BY(mirror_mutex_);
+  // The mirror's version (it grows by one with each publish).
+  std::uint64_t mirror_version_ CUSTODY_GUARDED_BY(mirror_mutex_) = 0;
+  // The mirror's value for conditional sets: its version and the tag of its entry, written
+  // just before it is published. A lock of its own, which setters take: never the mirror's.
+  custody::detail::mutex basis_mutex_;
+  std::uint64_t basis_version_ CUSTODY_GUARDED_BY(basis_mutex_) = 0;
+  std::optional<owner_version> basis_tag_ CUSTODY_GUARDED_BY(basis_mutex_);
   std::atomic<std::uint64_t> next_id_{0};
   Channel<bool> replan_{1};  // a request expires before the bridge planned to look
   custody::detail::mutex watcher_mutex_;

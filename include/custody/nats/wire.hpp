@@ -19,8 +19,13 @@
 //   entries whose Custody-Fence is the current lease's token, once a lease exists.
 // - A set request is a NATS request to request_subject(bucket, key) (by default
 //   "custody.<bucket>.<key>.set") whose payload is the encoded value asked for.
+// - A conditional set (set_if) also carries Custody-Expected-Owner and
+//   Custody-Expected-Version: the Custody-Owner and Custody-Version of the entry whose value
+//   the caller's is based on. The owner stores it only while its store is still at that
+//   version, and answers "conflict" otherwise (another owner's run included).
 // - The reply's headers say how it ended:
-//     Custody-Status    accepted | rejected | dropped | owner-gone | timeout | invalid
+//     Custody-Status    accepted | rejected | dropped | owner-gone | timeout | invalid |
+//                       conflict
 //     Custody-Owner, Custody-Version  (accepted; absent when the owner cannot tell) those of
 //                       the stored value: it is written (or a newer value is) under them
 //     Custody-Since-Revision  (accepted, with the two above, once the owner has written) the
@@ -46,6 +51,8 @@ inline constexpr const char* fence_header = "Custody-Fence";
 inline constexpr const char* error_header = "Custody-Error";
 inline constexpr const char* category_header = "Custody-Category";
 inline constexpr const char* message_header = "Custody-Message";
+inline constexpr const char* expected_owner_header = "Custody-Expected-Owner";
+inline constexpr const char* expected_version_header = "Custody-Expected-Version";
 
 inline constexpr std::string_view accepted = "accepted";
 inline constexpr std::string_view rejected = "rejected";
@@ -55,6 +62,8 @@ inline constexpr std::string_view timeout = "timeout";
 /// The request's payload could not be decoded (or was too large); nothing was asked of the
 /// owner.
 inline constexpr std::string_view invalid = "invalid";
+/// A conditional set found the value moved on from the one it expected; nothing was stored.
+inline constexpr std::string_view conflict = "conflict";
 
 /// The key of the lease on `key`, in the same bucket.
 inline std::string lease_key(std::string_view key) { return std::string(key) + ".lease"; }
