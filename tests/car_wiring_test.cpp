@@ -731,4 +731,30 @@ TEST(CarOwner, TakesNoRequestAfterAStop) {
   }
 }
 
+// The monitor's +1 is a conditional set: a reading published between its read and the
+// owner's answer makes it a conflict, reported as such, and nothing is applied.
+TEST(CarIncrease, AConditionalIncreaseUnderAConcurrentChangeIsAConflict) {
+  Lines answers;
+  car::RunStats stats;
+  custody::Channel<car::SteadyTime> ticks;
+  auto [owner, store] = custody::make_store<car::CarData>(car::CarData{10, 0, t0(), 1});
+  auto requests = owner.requests();
+  custody::TaskGroup tasks;
+  car::fireup_increase_speed(tasks, store, ticks, {1, kTimeout, true}, answers.sink(), stats,
+                             [] { return t0(); });
+  ASSERT_EQ(ticks.send(car::SteadyTime{}), custody::status::ok);
+  auto r = requests.recv();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->expected_version());
+  ASSERT_EQ(owner.publish(car::CarData{20, 0, t0(), 1}), custody::status::ok);  // meanwhile
+  owner.accept(std::move(*r));
+  answers.expect(
+      {at("set speed 11.00 km/h: conflict (the speed changed since it was read; not applied)")});
+  EXPECT_EQ(store.get().speed, 20);
+  tasks.request_stop();
+  tasks.wait();
+  EXPECT_EQ(stats.sets_rejected, 1u);
+  EXPECT_EQ(stats.sets_accepted, 0u);
+}
+
 }  // namespace

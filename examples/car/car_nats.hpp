@@ -6,7 +6,9 @@
 // Only built with custody::nats (CUSTODY_CAR_WITH_NATS).
 
 #include <nats/nats.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -27,11 +29,20 @@ namespace car {
 inline constexpr const char* kDataKey = "data";
 inline constexpr const char* kStatusKey = "status";
 
-/// Where the owner's exporter publishes `key` of `bucket`.
+/// This process, as a second owner of the bucket is told who holds it: "custody-car pid 42 on
+/// host".
+inline std::string owner_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return "custody-car pid " + std::to_string(getpid()) + (host[0] != '\0' ? " on " : "") + host;
+}
+
+/// Where the owner's exporter publishes `key` of `bucket`, holding its lease as this process.
 inline custody::nats::export_options export_to(const std::string& bucket, const std::string& key) {
   custody::nats::export_options o;
   o.bucket.name = bucket;
   o.key = key;
+  o.holder = owner_name();
   return o;
 }
 
@@ -176,20 +187,23 @@ inline NatsLink connect_nats(const std::vector<std::string>& servers, const Nats
 /// state while the process exits races OpenSSL's cleanup at exit.
 inline void close_nats_client() { nats_CloseAndWait(1000); }
 
-/// Writes `value` under `key` unless the bucket holds it already. An exporter destroyed right
-/// after its owner ended may not have written the owner's final value yet; this makes sure the
-/// bucket ends with it, so that every consumer ends with the same value as the owner. Returns
-/// what went wrong, or nothing.
+/// Writes `value` under `key` unless the bucket holds it already, with the fencing token
+/// `fence` of the exporter that still holds the key's lease (consumers ignore entries without
+/// it). An exporter destroyed right after its owner ended may not have written the owner's
+/// final value yet; this makes sure the bucket ends with it, so that every consumer ends with
+/// the same value as the owner. Returns what went wrong, or nothing.
 template <class T>
 std::optional<std::string> publish_final(const NatsLink& link, const std::string& key,
-                                         const T& value) {
+                                         const T& value, std::uint64_t fence) {
   if (!link.connection.connected()) {
     return "not connected to NATS: the final " + key + " may be missing from the bucket";
   }
   try {
     const std::string bytes = custody::nats::json_codec<T>::encode(value);
     const auto current = link.bucket.get(key);
-    if (!current || current->bytes != bytes) link.bucket.put(key, bytes);
+    if (!current || current->bytes != bytes) {
+      link.bucket.put(key, bytes, {{custody::nats::wire::fence_header, std::to_string(fence)}});
+    }
     return std::nullopt;
   } catch (const custody::nats::error& e) {
     return "cannot write the final " + key + " to the bucket: " + nats_detail::reason(e);

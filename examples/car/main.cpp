@@ -134,6 +134,7 @@ int run(const Options& o) {
   // status store without. Made before the go-ahead, so they write the first readings too.
   std::optional<custody::nats::Exporter<CarData>> data_export;
   std::optional<custody::nats::Exporter<CarStatus>> status_export;
+  bool refused = false;  // another custody-car owns the bucket's keys
   if (nats) {
     // A bucket the exporters make again (the server lost it) keeps --nats-replicas.
     const auto out = [&](const char* key) {
@@ -141,8 +142,16 @@ int run(const Options& o) {
       e.bucket.replicas = o.nats_access.replicas.value_or(1);
       return e;
     };
-    data_export.emplace(nats->connection, stores.data, out(kDataKey));
-    status_export.emplace(nats->connection, stores.status, out(kStatusKey));
+    try {
+      // Waiting for another owner's lease to end: a signal stops the wait at once.
+      data_export.emplace(nats->connection, stores.data, out(kDataKey), tasks.stop_token());
+      status_export.emplace(nats->connection, stores.status, out(kStatusKey), tasks.stop_token());
+    } catch (const custody::nats::lease_held& e) {
+      console.err(std::string("custody-car: ") + e.what() + "; stopping");
+      refused = true;
+      control.stop("another owner of the bucket");
+    } catch (const custody::nats::lease_wait_ended&) {  // stopped: the run is ending anyway
+    }
   }
 #endif
   tasks.spawn("schedule", [&](std::stop_token stop) {
@@ -160,13 +169,17 @@ int run(const Options& o) {
 
 #ifdef CUSTODY_CAR_WITH_NATS
   if (nats) {
-    // The exporters stop at once; the bucket must still end with the owner's final values.
+    // The bucket must end with the owner's final values, written while the exporters still
+    // hold the keys' leases; then the exporters stop at once and release them.
+    if (data_export && status_export) {
+      for (const auto& problem :
+           {publish_final(*nats, kDataKey, stores.data.get(), data_export->fence()),
+            publish_final(*nats, kStatusKey, stores.status.get(), status_export->fence())}) {
+        if (problem) console.err("custody-car: " + *problem);
+      }
+    }
     data_export.reset();
     status_export.reset();
-    for (const auto& problem : {publish_final(*nats, kDataKey, stores.data.get()),
-                                publish_final(*nats, kStatusKey, stores.status.get())}) {
-      if (problem) console.err("custody-car: " + *problem);
-    }
   }
 #endif
 
@@ -182,7 +195,11 @@ int run(const Options& o) {
     }
   }
   // A terminal that does not keep up gets a short grace period, and then loses what is left.
-  return exit_status(end, lines_lost(stats, console.finish()));
+  const int status = exit_status(end, lines_lost(stats, console.finish()));
+#ifdef CUSTODY_CAR_WITH_NATS
+  if (refused) return kExitFailed;
+#endif
+  return status;
 }
 
 }  // namespace

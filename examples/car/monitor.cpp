@@ -174,7 +174,8 @@ int run(const MonitorOptions& o) {
   tasks.spawn("increase speed",
               [car_data, published = car_data.subscribe(custody::policy::latest()),
                ticks = increase_ticks.receiver(),
-               settings = IncreaseSettings{o.speed_step, set_timeout_for(o.increase_every)},
+               // Conditional: a +1 computed from a stale reading must not roll the car back.
+               settings = IncreaseSettings{o.speed_step, set_timeout_for(o.increase_every), true},
                out = console.out_sink(), &stats](std::stop_token stop) {
                 keep_increasing(std::move(stop), car_data, published, ticks, settings, out, stats);
               });

@@ -162,6 +162,12 @@ class Communication {
     // Its caller stopped waiting: acting on it would surprise them. Dropping it answers
     // "dropped".
     if (r.abandoned()) return;
+    // A conditional set (the monitor's) computed from a reading that is not the newest any
+    // more: the car is not asked, the caller decides anew.
+    if (const auto expected = r.expected_version(); expected && *expected != data_.version()) {
+      (void)std::move(r).answer(custody::set_status::conflict);
+      return;
+    }
     // Also while a set the car may have taken is unconfirmed: the link is down until the
     // reconnect reads the car again.
     if (!connected()) {
@@ -235,9 +241,11 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
                     const WallClock& now, const TickDone& tick_done) {
   bool running = true;
   auto increase = [&] {
-    CarData wanted = data.get();
+    auto [wanted, version] = data.get_versioned();
     wanted.speed += settings.step;
-    const auto result = data.set_for(wanted, settings.set_timeout, stop);
+    const auto result = settings.conditional
+                            ? data.set_if_for(version, wanted, settings.set_timeout, stop)
+                            : data.set_for(wanted, settings.set_timeout, stop);
     std::string line = time_of_day(now()) + "  set speed " + fixed2(wanted.speed) + " km/h: ";
     switch (result.status()) {
       case custody::set_status::accepted:
@@ -264,6 +272,10 @@ void increase_speed(std::stop_token stop, custody::GetSetter<CarData> data, Tick
       case custody::set_status::dropped:
         ++stats.sets_rejected;
         out(line + "dropped unanswered");
+        return;
+      case custody::set_status::conflict:  // settings.conditional: the speed moved on
+        ++stats.sets_rejected;
+        out(line + "conflict (the speed changed since it was read; not applied)");
         return;
       case custody::set_status::disconnected:
         // A remote store: the request may have reached the owner before the link went.

@@ -114,6 +114,8 @@ inline std::chrono::nanoseconds set_timeout_for(std::chrono::nanoseconds increas
 struct IncreaseSettings {
   double step = 1;                                                 ///< km/h more per tick
   std::chrono::nanoseconds set_timeout = std::chrono::seconds(5);  ///< longest wait for an answer
+  /// Ask with set_if: applied only if the speed read is still the newest, else "conflict".
+  bool conditional = false;
 };
 
 /// The seed's fireupIncreaseSpeed (task 3). On every tick reads the speed and asks for

@@ -14,5 +14,6 @@
 #include "nats/handles.hpp"
 #include "nats/key_value.hpp"
 #include "nats/key_watch.hpp"
+#include "nats/lease.hpp"
 #include "nats/remote_store.hpp"
 #include "nats/wire.hpp"

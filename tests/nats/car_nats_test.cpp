@@ -299,6 +299,25 @@ TEST_F(CarOverNats, AMonitorStartedFirstWaitsForTheOwner) {
   EXPECT_EQ(summary[9], "SIGINT");
 }
 
+TEST_F(CarOverNats, ASecondCarOnTheSameBucketExitsNamingTheBucketAndTheFirst) {
+  auto first = start_owner();
+  ASSERT_TRUE(first->read_until(kScreenReading)) << first->err();
+
+  Process second("custody-car-2", CUSTODY_CAR_BINARY,
+                 {"--nats", server.url(), "--log-file", path("car-2.log"), "--duration", "50s"},
+                 dir.path());
+  EXPECT_EQ(second.finish(), 1) << second.err();
+  const std::string err = second.err();
+  EXPECT_NE(err.find("bucket car"), std::string::npos) << err;
+  EXPECT_NE(err.find("owned by custody-car pid "), std::string::npos) << err;
+
+  // The first car was not disturbed: it runs on and ends as usual.
+  ASSERT_TRUE(first->read_until(kScreenReading)) << first->err();
+  first->signal(SIGTERM);
+  EXPECT_EQ(first->finish(), 0) << first->err();
+  EXPECT_EQ(first->err(), "");
+}
+
 TEST_F(CarOverNats, TheMonitorStopsOnItsDuration) {
   auto owner = start_owner();
   ASSERT_TRUE(owner->read_until(kScreenReading)) << owner->err();

@@ -45,13 +45,26 @@ void from_json(const nlohmann::json& j, Level& l) {
 }
 
 // The consumers of the bucket's stream, as the server lists them.
+// The consumers of the bucket's stream that watch the value (a remote store also watches the
+// key's lease with another).
 std::vector<std::string> consumers_of(const nats::KeyValue& kv) {
   jsConsumerNamesList* list = nullptr;
   const std::string stream = "KV_" + kv.name();
   if (js_ConsumerNames(&list, kv.jetstream(), stream.c_str(), nullptr, nullptr) != NATS_OK) {
     return {};
   }
-  std::vector<std::string> names(list->List, list->List + list->Count);
+  std::vector<std::string> names;
+  const std::string value_subject = "$KV." + kv.name() + ".level";
+  for (int i = 0; i < list->Count; ++i) {
+    jsConsumerInfo* info = nullptr;
+    if (js_GetConsumerInfo(&info, kv.jetstream(), stream.c_str(), list->List[i], nullptr,
+                           nullptr) != NATS_OK) {
+      continue;
+    }
+    const char* filter = info->Config != nullptr ? info->Config->FilterSubject : nullptr;
+    if (filter != nullptr && value_subject == filter) names.emplace_back(list->List[i]);
+    jsConsumerInfo_Destroy(info);
+  }
   jsConsumerNamesList_Destroy(list);
   return names;
 }

@@ -22,6 +22,9 @@ struct request_access;
 /// - std::move(r).accept(stored) only answers (for owners that stored the value themselves,
 ///   e.g. in a joint change);
 /// - std::move(r).reject(code, message) answers "rejected" with the owner's reason;
+/// - a conditional request (set_if) whose expected_version() is no longer the store's is
+///   answered "conflict" by Owner::accept without storing anything; code that answers with
+///   accept(stored) itself checks expected_version() first;
 /// - a request destroyed unanswered answers "dropped".
 /// Answering never blocks. If the caller has stopped waiting (timeout or stop), the answer is
 /// discarded and the answering call returns false; abandoned() tells beforehand.
@@ -51,6 +54,10 @@ class SetRequest {
   /// The value the caller asked for. Throws std::logic_error on an empty request.
   const T& value() const { return cell().requested(); }
 
+  /// For a conditional request (set_if): the store's version the caller's value is based on;
+  /// nothing for a plain set(). Throws std::logic_error on an empty request.
+  std::optional<std::uint64_t> expected_version() const { return cell().expected(); }
+
   /// True once the caller has stopped waiting; an answer would be discarded.
   bool abandoned() const noexcept { return cell_ && cell_->is_abandoned(); }
 
@@ -71,8 +78,8 @@ class SetRequest {
     release();
     return delivered;
   }
-  /// Answers with a status that carries no value: dropped, owner_gone, timeout, stopped or
-  /// disconnected, for code that stands between callers and an owner elsewhere (see
+  /// Answers with a status that carries no value: dropped, owner_gone, timeout, stopped,
+  /// disconnected or conflict, for code that stands between callers and an owner elsewhere (see
   /// Owner::forward_requests). Returns false if the caller had stopped waiting. Throws
   /// std::invalid_argument for accepted or rejected (use accept() or reject()), and
   /// std::logic_error on an empty request.

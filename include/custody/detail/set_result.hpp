@@ -29,6 +29,9 @@ enum class set_status : std::uint8_t {
   /// Remote stores only: the connection to the owner was down when the request was sent, or
   /// went down before the answer came back. The owner may have acted on it; get() tells.
   disconnected,
+  /// Conditional sets only (set_if): the store's value had moved on from the version the
+  /// caller expected, so nothing was stored. Read it again and decide anew.
+  conflict,
 };
 
 /// A short lowercase name for `s`, for messages and logs.
@@ -48,6 +51,8 @@ constexpr std::string_view to_string(set_status s) noexcept {
       return "stopped";
     case set_status::disconnected:
       return "disconnected";
+    case set_status::conflict:
+      return "conflict";
   }
   return "unknown";
 }
@@ -56,7 +61,8 @@ constexpr std::string_view to_string(set_status s) noexcept {
 template <class T>
 class set_result {
  public:
-  /// A result without a value: dropped, owner_gone, timeout or stopped.
+  /// A result without a value: dropped, owner_gone, timeout, stopped, disconnected or
+  /// conflict.
   explicit set_result(set_status s) : status_(s) {}
   /// An accepted request and the value the owner stored.
   static set_result accepted_with(T stored) {

@@ -33,7 +33,9 @@ class reply_cell final : public chan_core<reply_ready> {
   enum : std::uint8_t { pending, writing, answered, abandoned };
 
  public:
-  explicit reply_cell(T&& requested) : value_(std::move(requested)) {}
+  /// `expected`: the store's version the caller's value is based on (set_if), if any.
+  reply_cell(T&& requested, std::optional<std::uint64_t> expected)
+      : expected_(expected), value_(std::move(requested)) {}
 
   reply_cell(const reply_cell&) = delete;
   reply_cell& operator=(const reply_cell&) = delete;
@@ -47,6 +49,8 @@ class reply_cell final : public chan_core<reply_ready> {
 
   /// The value asked for. Stable until the request is answered.
   const T& requested() const noexcept { return value_; }
+  /// The version the request expects the store to be at (set_if), or nothing (set).
+  std::optional<std::uint64_t> expected() const noexcept { return expected_; }
 
   /// `version`: the store's version holding `stored`, when the answering code knows it.
   bool answer_accepted(T&& stored, std::uint64_t version = 0) {
@@ -73,7 +77,7 @@ class reply_cell final : public chan_core<reply_ready> {
     return true;
   }
 
-  /// dropped or owner_gone.
+  /// A status without a value: dropped, owner_gone, conflict, ...
   bool answer(set_status s) noexcept {
     if (!claim()) return false;
     status_ = s;
@@ -187,6 +191,7 @@ class reply_cell final : public chan_core<reply_ready> {
   atomic<std::uint8_t> state_{pending};
   set_status status_ = set_status::dropped;
   std::uint64_t version_ = 0;
+  const std::optional<std::uint64_t> expected_;
   atomic<bool> registered_{false};  // a caller registered to sleep (set once, under lock_)
   spinlock lock_;
   waiter* waiting_ CUSTODY_GUARDED_BY(lock_) = nullptr;

@@ -97,15 +97,16 @@ class store_state {
       cell_->release();
     }
 
-    /// Makes the request. Returns the result at once when there is nothing to wait for: the
-    /// store is closed, `stop` fired or `deadline` passed. Throws std::bad_alloc, or what
-    /// moving T throws.
+    /// Makes the request (conditional on the store being at version `expected`, if given).
+    /// Returns the result at once when there is nothing to wait for: the store is closed,
+    /// `stop` fired or `deadline` passed. Throws std::bad_alloc, or what moving T throws.
     std::optional<set_result<T>> open(store_state& store, T value, const std::stop_token* stop,
-                                      std::optional<steady_clock::time_point> deadline) {
+                                      std::optional<steady_clock::time_point> deadline,
+                                      std::optional<std::uint64_t> expected = std::nullopt) {
       if (store.closed()) return set_result<T>(set_status::owner_gone);
       if (stop && stop->stop_requested()) return set_result<T>(set_status::stopped);
       if (deadline && steady_clock::now() >= *deadline) return set_result<T>(set_status::timeout);
-      cell_ = new reply_cell<T>(std::move(value));
+      cell_ = new reply_cell<T>(std::move(value), expected);
       request_ = request_access::make(cell_);
       store_ = &store;
       if (!store.link(cell_)) return set_result<T>(set_status::owner_gone);
@@ -146,10 +147,12 @@ class store_state {
     SetRequest<T> request_;
   };
 
+  /// `expected`: a conditional set's version (set_if), or nothing.
   set_result<T> set(T value, const std::stop_token* stop,
-                    std::optional<steady_clock::time_point> deadline) {
+                    std::optional<steady_clock::time_point> deadline,
+                    std::optional<std::uint64_t> expected = std::nullopt) {
     set_call call;
-    if (auto at_once = call.open(*this, std::move(value), stop, deadline)) {
+    if (auto at_once = call.open(*this, std::move(value), stop, deadline, expected)) {
       return std::move(*at_once);
     }
     if (!call.forward()) {

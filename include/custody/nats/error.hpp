@@ -20,6 +20,11 @@ class error : public std::runtime_error {
   /// The client's status code (NATS_TIMEOUT, NATS_NO_SERVER, ...).
   natsStatus code() const noexcept { return code_; }
 
+ protected:
+  /// An error whose whole text (after "custody::nats: ") is `text`.
+  error(const std::string& text, natsStatus code)
+      : std::runtime_error("custody::nats: " + text), code_(code) {}
+
  private:
   static std::string describe(natsStatus code, std::string_view doing) {
     std::string text = "custody::nats: " + std::string(doing) + ": " + natsStatus_GetText(code);
@@ -42,6 +47,42 @@ class error : public std::runtime_error {
   }
 
   natsStatus code_;
+};
+
+/// Another owner holds the lease on a key (lease.hpp): what() names the bucket, the key and
+/// the holder.
+class lease_held : public error {
+ public:
+  lease_held(const std::string& bucket, const std::string& key, const std::string& holder)
+      : error("bucket " + bucket + ": key " + key + " is owned by " + holder +
+                  ", whose lease is being renewed; only one owner may publish it",
+              NATS_ILLEGAL_STATE),
+        holder_(holder) {}
+
+  /// Who holds the lease, as it describes itself.
+  const std::string& holder() const noexcept { return holder_; }
+
+ private:
+  std::string holder_;
+};
+
+/// Waiting for a lease another owner holds (lease.hpp) ended before the lease could be taken:
+/// the wait was stopped (stopped(), code() NATS_ERR) or its deadline passed (code()
+/// NATS_TIMEOUT). what() names the bucket and the key.
+class lease_wait_ended : public error {
+ public:
+  lease_wait_ended(const std::string& bucket, const std::string& key, bool stopped)
+      : error("bucket " + bucket + ": key " + key + " is owned by another holder; " +
+                  (stopped ? "stopped" : "gave up at the deadline") +
+                  " while waiting for its lease to end",
+              stopped ? NATS_ERR : NATS_TIMEOUT),
+        stopped_(stopped) {}
+
+  /// True when a stop ended the wait, false when its deadline did.
+  bool stopped() const noexcept { return stopped_; }
+
+ private:
+  bool stopped_;
 };
 
 namespace detail {

@@ -6,6 +6,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include "error.hpp"
 #include "handles.hpp"
 #include "key_value.hpp"
+#include "lease.hpp"
 #include "wire.hpp"
 
 namespace custody::nats {
@@ -48,6 +50,12 @@ struct export_options {
   /// Destroying the exporter writes the newest value, waiting at most this long for the
   /// server; a write still in flight then is cut short (the value may or may not be stored).
   std::chrono::milliseconds final_write_timeout{50};
+  /// The owner's lease on the key (lease.hpp): not renewed for this long (the owner's process
+  /// stopped or died), another owner may take it over. Renewed every third of it.
+  std::chrono::milliseconds lease_ttl{3000};
+  /// Who the owner is, for the message a second owner is refused with (say, a program, its
+  /// process id and host); empty: this exporter's random owner token.
+  std::string holder;
 };
 
 /// What an exporter has done so far.
@@ -57,9 +65,18 @@ struct export_stats {
   std::uint64_t requests = 0;          ///< set requests handed to the owner
   std::uint64_t invalid_requests = 0;  ///< requests answered "invalid" (or without reply subject)
   std::uint64_t buckets_made = 0;      ///< times the bucket was gone and made again
+  std::uint64_t lease_renewals = 0;    ///< times the lease was renewed
+  bool lease_lost = false;  ///< another owner took the lease over: nothing is written since
 };
 
 /// Publishes a store over NATS while it lives.
+///
+/// - One owner: the exporter holds the key's lease (lease.hpp, wire.hpp) while it lives,
+///   renews it every third of export_options::lease_ttl and deletes it when destroyed. A
+///   second exporter of the same key is refused with lease_held. Every entry it writes carries
+///   the lease's fencing token; should another owner take the lease over (this process was
+///   stopped for longer than the lease_ttl), the exporter writes nothing more and answers
+///   requests "owner gone" (stats().lease_lost).
 ///
 /// - Values: every value the owner publishes is written to the bucket under the key, in order,
 ///   each with its revision. Writes never hold the owner back: should the owner publish faster
@@ -92,14 +109,25 @@ class Exporter {
   /// Starts publishing the store behind `view` (which needs get and subscribe; set too, to
   /// serve requests); requests are served from the moment it returns, and the bucket holds the
   /// current value by then (if connected and the write succeeds; else it is retried in the
-  /// background like any failed write). Throws error if the connection for writes cannot be
-  /// made, the bucket cannot be opened or created, or the request subject cannot be subscribed.
+  /// background like any failed write). A key whose lease another owner holds is waited for
+  /// (Lease): refused with lease_held at the holder's next renewal, taken over once it was not
+  /// renewed for its ttl (so this may block that long), and given up at once when `stop` is
+  /// requested, from any thread (lease_wait_ended). Throws those, or error if the connection
+  /// for writes cannot be made, the bucket cannot be opened or created, or the request subject
+  /// cannot be subscribed.
   template <unsigned Caps>
-  Exporter(const Connection& connection, const StoreView<T, Caps>& view, export_options options)
+  Exporter(const Connection& connection, const StoreView<T, Caps>& view, export_options options,
+           std::stop_token stop = {})
       : connection_(connection),
         write_connection_(connection.another()),
         kv_(write_connection_, options.bucket),
         options_(std::move(options)),
+        lease_(kv_,
+               lease_options{wire::lease_key(options_.key),
+                             options_.holder.empty() ? "owner " + owner_tag_ : options_.holder,
+                             options_.lease_ttl},
+               std::move(stop)),
+        fence_text_(std::to_string(lease_.fence())),
         view_(view) {
     static_assert((Caps & capability::get) != 0 && (Caps & capability::subscribe) != 0,
                   "custody::nats::Exporter needs a view with get and subscribe (and set, to "
@@ -136,15 +164,23 @@ class Exporter {
       write_connection_.close();
     }
     if (writer_.joinable()) writer_.join();
+    // The next owner need not wait for the lease to expire.
+    if (!lease_lost_.load(std::memory_order_relaxed)) lease_.release(options_.final_write_timeout);
   }
 
   /// What has been done so far.
   export_stats stats() const {
-    return export_stats{
-        writes_.load(std::memory_order_relaxed), write_failures_.load(std::memory_order_relaxed),
-        requests_served_.load(std::memory_order_relaxed), invalid_.load(std::memory_order_relaxed),
-        buckets_made_.load(std::memory_order_relaxed)};
+    return export_stats{writes_.load(std::memory_order_relaxed),
+                        write_failures_.load(std::memory_order_relaxed),
+                        requests_served_.load(std::memory_order_relaxed),
+                        invalid_.load(std::memory_order_relaxed),
+                        buckets_made_.load(std::memory_order_relaxed),
+                        lease_renewals_.load(std::memory_order_relaxed),
+                        lease_lost_.load(std::memory_order_relaxed)};
   }
+
+  /// The fencing token its entries carry (wire.hpp); it changes when the bucket is made again.
+  std::uint64_t fence() const { return fence_.load(std::memory_order_acquire); }
 
   /// The revision of the last successful write (0 before the first).
   std::uint64_t revision() const { return last_revision_.load(std::memory_order_acquire); }
@@ -156,7 +192,9 @@ class Exporter {
     auto link = write_connection_.state().subscribe(policy::latest());
     bool store_open = true;
     bool linked = true;  // until the connection closes for good
-    while (store_open && !stop.stop_requested()) {
+    std::chrono::steady_clock::time_point renew_at =
+        std::chrono::steady_clock::now() + lease_.renew_interval();
+    while (store_open && !stop.stop_requested() && !lease_lost_.load(std::memory_order_relaxed)) {
       // The subscription only says "there is something new": the newest value is read from
       // the store together with its version.
       select(on_recv(
@@ -173,12 +211,47 @@ class Exporter {
                  },
                  [&] { linked = false; })
                  .when(linked),
-             on_timeout(options_.retry_interval, [&] { write_newest(); }).when(dirty_),
+             // One timer for two jobs: a failed write is retried after retry_interval; the
+             // lease is renewed at its time, which values published faster than the renewal
+             // interval must not put off.
+             on_deadline(std::min(renew_at, dirty_ ? std::chrono::steady_clock::now() +
+                                                         options_.retry_interval
+                                                   : renew_at),
+                         [&] {
+                           if (std::chrono::steady_clock::now() >= renew_at) {
+                             renew_at = renew_lease();
+                           }
+                           if (dirty_) write_newest();
+                         }),
              on_stop(stop));
     }
     // Going away: the bucket keeps the newest value, even one published just before.
-    write_newest(options_.final_write_timeout);
+    if (!lease_lost_.load(std::memory_order_relaxed)) write_newest(options_.final_write_timeout);
     (void)writer_done_.try_send(true);
+  }
+
+  // Renews the lease; returns when to renew it next. Lost: nothing is written any more.
+  std::chrono::steady_clock::time_point renew_lease() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!write_connection_.connected()) return now + options_.retry_interval;
+    switch (lease_.renew()) {
+      case Lease::renewal::renewed:
+        lease_renewals_.fetch_add(1, std::memory_order_relaxed);
+        set_fence();  // a new one when the bucket was made again
+        return now + lease_.renew_interval();
+      case Lease::renewal::lost:
+        lease_lost_.store(true, std::memory_order_relaxed);
+        return now;
+      case Lease::renewal::failed:
+        break;
+    }
+    return now + options_.retry_interval;
+  }
+
+  void set_fence() {
+    if (lease_.fence() == fence_.load(std::memory_order_relaxed)) return;
+    fence_text_ = std::to_string(lease_.fence());
+    fence_.store(lease_.fence(), std::memory_order_release);
   }
 
   // Writes the newest value unless written already, waiting for the server at most `timeout`
@@ -192,10 +265,11 @@ class Exporter {
       dirty_ = true;
       if (write_connection_.connected()) {  // else written on reconnection
         // Tagged, so that readers can tell older entries from a value an answer brought.
-        const std::uint64_t revision = kv_.put(
-            options_.key, bytes,
-            {{wire::owner_header, owner_tag_}, {wire::version_header, std::to_string(version)}},
-            timeout);
+        const std::uint64_t revision = kv_.put(options_.key, bytes,
+                                               {{wire::owner_header, owner_tag_},
+                                                {wire::version_header, std::to_string(version)},
+                                                {wire::fence_header, fence_text_}},
+                                               timeout);
         writes_.fetch_add(1, std::memory_order_relaxed);
         dirty_ = false;
         written_version_ = version;
@@ -228,6 +302,10 @@ class Exporter {
       kv_ = KeyValue(write_connection_, options_.bucket);
       first_revision_.store(0, std::memory_order_release);
       buckets_made_.fetch_add(1, std::memory_order_relaxed);
+      // The lease went with the bucket: taken anew, before the value is written again.
+      if (lease_.renew() == Lease::renewal::lost)
+        lease_lost_.store(true, std::memory_order_relaxed);
+      set_fence();
     } catch (const error&) {  // not now: tried again at the next failed write
     }
   }
@@ -274,8 +352,30 @@ class Exporter {
       answer(reply, wire::invalid, {}, {{wire::message_header, e.what()}});
       return;
     }
+    if (lease_lost_.load(std::memory_order_relaxed)) {  // another owner serves the key now
+      answer(reply, wire::owner_gone, {}, {});
+      return;
+    }
+    // A conditional set names the entry it was based on: another run's entry has moved on.
+    const char* expected_owner = nullptr;
+    const char* expected_text = nullptr;
+    std::optional<std::uint64_t> expected;
+    if (natsMsgHeader_Get(m.get(), wire::expected_version_header, &expected_text) == NATS_OK) {
+      (void)natsMsgHeader_Get(m.get(), wire::expected_owner_header, &expected_owner);
+      std::uint64_t v = 0;
+      const std::string_view t = expected_text != nullptr ? expected_text : "";
+      const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (expected_owner == nullptr || owner_tag_ != expected_owner || ec != std::errc() ||
+          end != t.data() + t.size() || t.empty()) {
+        answer(reply, wire::conflict, {}, {});
+        return;
+      }
+      expected = v;
+    }
     requests_served_.fetch_add(1, std::memory_order_relaxed);
-    auto result = setter_.set_for(std::move(*value), options_.set_timeout, stop);
+    auto result = expected
+                      ? setter_.set_if_for(*expected, std::move(*value), options_.set_timeout, stop)
+                      : setter_.set_for(std::move(*value), options_.set_timeout, stop);
     switch (result.status()) {
       case set_status::accepted: {
         // The owner stored the value before answering, and the writer writes it (or a newer
@@ -320,6 +420,9 @@ class Exporter {
       case set_status::timeout:
         answer(reply, wire::timeout, {}, {});
         return;
+      case set_status::conflict:
+        answer(reply, wire::conflict, {}, {});
+        return;
       case set_status::owner_gone:
       case set_status::stopped:  // this exporter is going away with the request
       case set_status::disconnected:
@@ -362,12 +465,17 @@ class Exporter {
   Connection write_connection_;
   KeyValue kv_;
   export_options options_;
+  const std::string owner_tag_ = make_owner_tag();
+  Lease lease_;             // writer thread only, once constructed
+  std::string fence_text_;  // writer thread only: the fence header's value
+  std::atomic<std::uint64_t> fence_{lease_.fence()};
+  std::atomic<bool> lease_lost_{false};
+  std::atomic<std::uint64_t> lease_renewals_{0};
   GetSubscriber<T> view_;
   Setter<T> setter_;
   std::stop_source stopping_;  // the exporter is going away
   MessageSubscription subscription_;
   Subscription<T> updates_;
-  const std::string owner_tag_ = make_owner_tag();
   // Writer thread only:
   bool dirty_ = false;                            // the bucket lacks the latest value
   std::uint64_t written_version_ = 0;             // the store version of the last write

@@ -39,6 +39,12 @@ struct kv_value {
   std::uint64_t revision = 0;  ///< its revision
 };
 
+/// The last entry of a key as stored, headers included.
+struct kv_message {
+  message entry;               ///< the stored message (its data, its headers)
+  std::uint64_t revision = 0;  ///< its revision
+};
+
 /// A key-value bucket. Move-only. Thread-safety: calls on one KeyValue may come from several
 /// threads (the client serialises them); watches should each use their own.
 class KeyValue {
@@ -73,6 +79,8 @@ class KeyValue {
 
   /// The bucket's name.
   const std::string& name() const noexcept { return name_; }
+  /// The connection the bucket is used through.
+  const Connection& connection() const noexcept { return connection_; }
 
   /// One header written with an entry.
   struct header {
@@ -106,6 +114,53 @@ class KeyValue {
     const std::uint64_t revision = ack->Sequence;
     jsPubAck_Destroy(ack);
     return revision;
+  }
+
+  /// As put(), only if the key's last entry (a delete included) has revision
+  /// `expected_revision` (0: the key has no entry at all): the new revision, or nothing when
+  /// another revision is there now. Throws error as put() does.
+  std::optional<std::uint64_t> put_if(const std::string& key, std::string_view bytes,
+                                      std::uint64_t expected_revision,
+                                      std::initializer_list<header> headers = {},
+                                      std::chrono::milliseconds timeout = {}) const {
+    const std::string doing = "writing " + name_ + "/" + key;
+    natsMsg* raw = nullptr;
+    detail::check(natsMsg_Create(&raw, ("$KV." + name_ + "." + key).c_str(), nullptr, bytes.data(),
+                                 static_cast<int>(bytes.size())),
+                  doing);
+    const message m(raw);
+    for (const header& h : headers) {
+      detail::check(natsMsgHeader_Set(raw, h.name, std::string(h.value).c_str()), doing);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (timeout.count() > 0) po.MaxWait = timeout.count();
+    if (expected_revision == 0) {
+      po.ExpectNoMessage = true;
+    } else {
+      po.ExpectLastSubjectSeq = expected_revision;
+    }
+    jsPubAck* ack = nullptr;
+    jsErrCode code{};
+    const natsStatus s = js_PublishMsg(&ack, js_.get(), raw, &po, &code);
+    if (s != NATS_OK && code == JSStreamWrongLastSequenceErr) return std::nullopt;
+    detail::check(s, doing);
+    const std::uint64_t revision = ack->Sequence;
+    jsPubAck_Destroy(ack);
+    return revision;
+  }
+
+  /// The last entry under `key` with its headers, a delete or purge included (its
+  /// KV-Operation header says so), or nothing when the key has no entry. Throws error.
+  std::optional<kv_message> last(const std::string& key) const {
+    natsMsg* raw = nullptr;
+    jsErrCode code{};
+    const natsStatus s = js_GetLastMsg(&raw, js_.get(), ("KV_" + name_).c_str(),
+                                       ("$KV." + name_ + "." + key).c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND) return std::nullopt;
+    detail::check(s, "reading " + name_ + "/" + key);
+    kv_message out{message(raw), natsMsg_GetSequence(raw)};
+    return out;
   }
 
   /// The latest value under `key`, or nothing if the key has none (never written, deleted).

@@ -11,6 +11,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -79,13 +80,16 @@ class KeyWatch {
     created,      ///< the server created the consumer (once; pending() says what it holds)
     lost,         ///< the server refused the consumer, or heartbeats stopped: make a new watch
     interrupted,  ///< interrupt() was called, or the subscription failed
+    idle,         ///< the deadline given to next() passed first
   };
 
   /// Waits for the next entry (a put, a delete or a purge of the key); heartbeats and the
   /// server's answer to the creation are handled here. Returns lost when no heartbeat or entry
   /// came for two heartbeat intervals (the consumer is gone, or the link is dead), or when the
-  /// consumer was refused or not created within create_timeout.
-  outcome next(message& out) {
+  /// consumer was refused or not created within create_timeout; idle once `deadline` passed
+  /// without any of these (the watch goes on).
+  outcome next(message& out, std::chrono::steady_clock::time_point deadline =
+                                 std::chrono::steady_clock::time_point::max()) {
     if (!created_) {
       natsMsg* raw = nullptr;
       const natsStatus s =
@@ -95,14 +99,21 @@ class KeyWatch {
       const message answer(raw);
       if (!accepted(raw)) return outcome::lost;
       created_ = true;
+      heard_ = std::chrono::steady_clock::now();
       return outcome::created;
     }
     for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      const auto lost_at = heard_ + 2 * options_.heartbeat;
+      if (now >= lost_at) return outcome::lost;
+      if (now >= deadline) return outcome::idle;
+      const auto wait =
+          std::chrono::ceil<std::chrono::milliseconds>(std::min(lost_at, deadline) - now);
       natsMsg* raw = nullptr;
-      const natsStatus s =
-          natsSubscription_NextMsg(&raw, sub_.get(), (2 * options_.heartbeat).count());
-      if (s == NATS_TIMEOUT) return outcome::lost;
+      const natsStatus s = natsSubscription_NextMsg(&raw, sub_.get(), wait.count());
+      if (s == NATS_TIMEOUT) continue;  // the loop tells which time ran out
       if (s != NATS_OK) return outcome::interrupted;
+      heard_ = std::chrono::steady_clock::now();
       message m(raw);
       const char* status = nullptr;
       if (natsMsgHeader_Get(raw, "Status", &status) == NATS_OK && status != nullptr) {
@@ -170,6 +181,7 @@ class KeyWatch {
   std::unique_ptr<natsSubscription, destroyer> sub_;          // entries and heartbeats
   std::unique_ptr<natsSubscription, destroyer> created_sub_;  // the answer to the creation
   bool created_ = false;                                      // the server created the consumer
+  std::chrono::steady_clock::time_point heard_;               // the last message from the server
   std::uint64_t pending_ = 0;                                 // what it had to deliver then
 };
 

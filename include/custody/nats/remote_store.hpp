@@ -41,6 +41,7 @@
 #include "handles.hpp"
 #include "key_value.hpp"
 #include "key_watch.hpp"
+#include "lease.hpp"
 #include "wire.hpp"
 
 namespace custody::nats {
@@ -74,6 +75,16 @@ struct remote_stats {
   /// Times the bucket was found made again (its revisions started over: the server lost its
   /// state), so the mirror started over with its newest value.
   std::uint64_t buckets_made_again = 0;
+  /// Entries ignored for want of the current lease's fencing token (written by anyone but
+  /// the owner holding the key's lease).
+  std::uint64_t unfenced = 0;
+};
+
+/// What a remote store knows of the owner, from the key's lease (wire.hpp).
+enum class owner_status {
+  unknown,     ///< no lease seen: no owner took one, or it has not been read yet
+  alive,       ///< the lease was renewed within its ttl
+  owner_lost,  ///< the lease was released, or not renewed within its ttl: no owner writes
 };
 
 /// A store owned elsewhere, followed over NATS. Non-movable (its threads refer to it); hand out
@@ -90,6 +101,15 @@ struct remote_stats {
 ///   responders").
 ///   disconnected: the connection was down when the request was sent, or went down before the
 ///   answer came. Every set() is answered within remote_options::request_timeout.
+/// - set_if(version, value), with version from this store's get_versioned(): the request
+///   names the bucket entry the mirror's value at that version came from (wire.hpp); the
+///   owner stores the value only while its store is still at that entry's version. conflict:
+///   the owner's value moved on, the entry is not the owner's (or the value came from no
+///   exporter's entry), or the mirror had already moved on (answered at once, nothing sent).
+/// - One owner: once the key has a lease (an Exporter holds one, wire.hpp), only entries that
+///   carry the current lease's fencing token are applied; any other (a forged one, one of an
+///   owner whose lease was taken over) is ignored and counted (stats().unfenced). While no
+///   lease was ever seen, every entry is applied.
 /// - subscribe(policy) sees every value the watch delivers, under the chosen policy. Values
 ///   the remote owner published while this side was disconnected, or faster than the bucket
 ///   stored them, arrive as the newest one only.
@@ -120,6 +140,7 @@ class RemoteStore {
     stopping_.request_stop();
     bridge_thread_.request_stop();
     watch_thread_.request_stop();
+    lease_thread_.request_stop();
     interrupt_watch();
     {
       std::unique_lock lock(gate_->mutex);  // no setter is forwarding a request any more
@@ -127,6 +148,7 @@ class RemoteStore {
     }
     if (bridge_thread_.joinable()) bridge_thread_.join();
     if (watch_thread_.joinable()) watch_thread_.join();
+    if (lease_thread_.joinable()) lease_thread_.join();
     inbox_subscription_.unsubscribe();  // no answer comes in any more
     answer_all(set_status::owner_gone);
     std::lock_guard lock(mirror_mutex_);
@@ -145,19 +167,19 @@ class RemoteStore {
   /// with the bucket; while disconnected, the time since the connection was lost; after a
   /// reconnection, from then until the new watch has delivered the key's newest value (or
   /// found it has none); and while a lost watch is being made again, since it was lost. Not
-  /// counted: the two heartbeats before a silently lost watch shows (remote_options), and an
-  /// owner that stopped writing while the bucket stays reachable.
+  /// counted: the two heartbeats before a silently lost watch shows (remote_options). Once the
+  /// key has a lease, also while the owner's heartbeat (the lease's renewal) is missing: when
+  /// no renewal came for two renewal intervals, or the lease was released, the time since the
+  /// last one, if that is longer.
   std::chrono::steady_clock::duration stale_for() const {
-    const auto now = std::chrono::steady_clock::now();
-    const connection_state s = connection_.state().get();
-    if (!s.connected) return now - s.since;
-    if (synced_after_.load(std::memory_order_acquire) != s.reconnects) {
-      return s.reconnects == 0 ? now - created_ : now - s.since;
-    }
-    const std::int64_t since = unsynced_since_.load(std::memory_order_acquire);
-    if (since == 0) return {};
-    return now - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
+    return std::max(link_stale_for(), owner_silent_for());
   }
+
+  /// What is known of the owner: a store whose value changes as its lease is renewed, expires
+  /// or is released, so a task can wait for a change (subscribe) or read it (get). The change
+  /// to owner_lost comes within a few milliseconds of the lease's ttl without renewal; a lease
+  /// that was already stale when this store started counts as renewed then.
+  GetSubscriber<owner_status> owner() const { return owner_view_; }
 
   /// Counters and the current revision.
   remote_stats stats() const {
@@ -166,10 +188,41 @@ class RemoteStore {
                         skipped_.load(std::memory_order_relaxed),
                         ignored_.load(std::memory_order_relaxed),
                         watches_.load(std::memory_order_relaxed),
-                        buckets_made_again_.load(std::memory_order_relaxed)};
+                        buckets_made_again_.load(std::memory_order_relaxed),
+                        unfenced_.load(std::memory_order_relaxed)};
   }
 
  private:
+  // How long the link or the watch have been out of step (see stale_for()).
+  std::chrono::steady_clock::duration link_stale_for() const {
+    const auto now = std::chrono::steady_clock::now();
+    const connection_state s = connection_.state().get();
+    if (!s.connected) return now - s.since;
+    if (synced_after_.load(std::memory_order_acquire) != s.reconnects) {
+      return s.reconnects == 0 ? now - created_ : now - s.since;
+    }
+    const std::int64_t since = unsynced_since_.load(std::memory_order_acquire);
+    if (since == 0) return {};
+    return now - at(since);
+  }
+
+  // How long the owner's heartbeat has been missing, when it is late or the lease released.
+  std::chrono::steady_clock::duration owner_silent_for() const {
+    const std::int64_t heard = lease_heard_.load(std::memory_order_acquire);
+    if (heard == 0) return {};
+    const auto silent = std::chrono::steady_clock::now() - at(heard);
+    const auto renew = std::chrono::milliseconds(lease_renew_ms_.load(std::memory_order_relaxed));
+    if (lease_released_.load(std::memory_order_acquire) || silent > 2 * renew) return silent;
+    return {};
+  }
+
+  static std::chrono::steady_clock::time_point at(std::int64_t ticks) {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks));
+  }
+  static std::int64_t ticks(std::chrono::steady_clock::time_point t) {
+    return static_cast<std::int64_t>(t.time_since_epoch().count());
+  }
+
   // Which value of which owner an entry or an answer holds (wire.hpp).
   struct owner_version {
     std::string owner;
@@ -177,7 +230,8 @@ class RemoteStore {
   };
   struct entry {
     std::uint64_t revision;
-    std::optional<owner_version> tag;  // nothing: not written by an exporter
+    std::optional<owner_version> tag;    // nothing: not written by an exporter
+    std::optional<std::uint64_t> fence;  // nothing: written without a lease
     T value;
   };
   struct pending {
@@ -197,12 +251,27 @@ class RemoteStore {
     // The value now. The first watch, started on its own thread, begins right after this
     // revision, so no entry written since is skipped; a watch made again later begins with the
     // newest value then (revisions tell the overlap apart).
+    refresh_fence();
     {
       std::lock_guard lock(mirror_mutex_);
-      if (auto current = kv_.get(options_.key)) {
+      mirror_version_ = mirror_view_.get_versioned().second;
+      {
+        std::lock_guard basis_lock(basis_mutex_);
+        basis_version_ = mirror_version_;  // the starting value: from no entry
+      }
+      if (auto current = kv_.last(options_.key)) {
         first_watch_after_ = current->revision;
-        if (auto v = decode(current->bytes)) {
-          (void)mirror_owner_.publish(std::move(*v));
+        natsMsg* m = current->entry.get();
+        const char* operation = nullptr;
+        const bool put = natsMsgHeader_Get(m, "KV-Operation", &operation) != NATS_OK;
+        const int size = natsMsg_GetDataLength(m);
+        std::optional<T> v;
+        if (put && fenced(fence_of(m))) {
+          v = decode(size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
+                              : std::string_view());
+        }
+        if (v) {
+          show(std::move(*v), tag_of(m));
           revision_.store(current->revision, std::memory_order_release);
         }
       }
@@ -225,7 +294,9 @@ class RemoteStore {
         (void)std::move(r).answer(set_status::owner_gone);
       });
     }
+    show_owner();
     watch_thread_ = std::jthread([this](std::stop_token stop) { watch(stop); });
+    lease_thread_ = std::jthread([this](std::stop_token stop) { follow_lease(stop); });
     bridge_thread_ = std::jthread([this](std::stop_token stop) { bridge(stop); });
   }
 
@@ -260,7 +331,49 @@ class RemoteStore {
     auto v = decode(size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
                              : std::string_view());
     if (!v) return std::nullopt;
-    return entry{revision, tag_of(m), std::move(*v)};
+    return entry{revision, tag_of(m), fence_of(m), std::move(*v)};
+  }
+
+  static std::optional<std::uint64_t> fence_of(natsMsg* m) {
+    return parse<std::uint64_t>(header(m, wire::fence_header));
+  }
+
+  // The fencing token of the key's lease, read again (a deleted lease leaves the last one).
+  void refresh_fence() {
+    try {
+      if (auto l = kv_.get(lease_key_)) {
+        if (auto r = lease_record::parse(l->bytes, l->revision)) heard_from(*r);
+      }
+    } catch (const error&) {  // not now: the next entry that needs it asks again
+    }
+  }
+
+  // The owner renewed (or took) its lease `r` just now.
+  void heard_from(const lease_record& r) {
+    fence_.store(r.fence, std::memory_order_release);
+    lease_ttl_ms_.store(r.ttl.count(), std::memory_order_relaxed);
+    lease_renew_ms_.store(r.renew.count(), std::memory_order_relaxed);
+    lease_heard_.store(ticks(std::chrono::steady_clock::now()), std::memory_order_release);
+    lease_released_.store(false, std::memory_order_release);
+  }
+
+  // An entry with the fence `f` may be applied: it carries the current lease's token, or no
+  // lease has been seen. Another token is checked against the lease as it is now (an owner
+  // took it over, or took it anew in a bucket made again).
+  bool fenced(std::optional<std::uint64_t> f) {
+    // Read again also while the owner's heartbeat is missing: an entry of its token then
+    // may come from a new lease with the same token, in a bucket made again, and a fresh
+    // lease says the owner is back before the lease's watch does.
+    if (f && *f == fence_.load(std::memory_order_acquire) &&
+        owner_silent_for() == std::chrono::steady_clock::duration::zero()) {
+      return true;
+    }
+    refresh_fence();
+    const std::uint64_t current = fence_.load(std::memory_order_acquire);
+    if (current == 0) return true;
+    if (f && *f == current) return true;
+    unfenced_.fetch_add(1, std::memory_order_relaxed);
+    return false;
   }
 
   static std::optional<owner_version> tag_of(natsMsg* m) {
@@ -328,7 +441,7 @@ class RemoteStore {
       }
       // Before the value reaches the mirror: once get() shows it, stale_for() says 0.
       if (!delivered) in_sync(reconnects);
-      if (auto e = to_entry(m.get())) apply(std::move(*e), !delivered);
+      if (auto e = to_entry(m.get()); e && fenced(e->fence)) apply(std::move(*e), !delivered);
       delivered = true;
     }
   }
@@ -350,6 +463,97 @@ class RemoteStore {
   void interrupt_watch() {
     std::lock_guard lock(watcher_mutex_);
     if (watcher_ != nullptr) watcher_->interrupt();
+    if (lease_watcher_ != nullptr) lease_watcher_->interrupt();
+  }
+
+  // --- the lease thread: the owner's heartbeat ------------------------------------------
+
+  // Follows the key's lease until stopped, made again as the value's watch is: each renewal
+  // is the owner's heartbeat; a release, or no renewal within the lease's ttl, is the owner
+  // lost.
+  void follow_lease(std::stop_token stop) {
+    auto link = connection_.state().subscribe(policy::latest());
+    bool linked = true;
+    bool pause = false;
+    while (!stop.stop_requested() && linked) {
+      if (pause || !connection_.connected()) {
+        select(on_recv(
+                   link, [](connection_state&&) {}, [&] { linked = false; }),
+               on_timeout(options_.retry_interval), on_stop(stop));
+        pause = false;
+        continue;
+      }
+      std::optional<KeyWatch> w;
+      try {
+        w.emplace(connection_, key_watch_options{options_.bucket.name, lease_key_,
+                                                 options_.heartbeat, options_.bucket.timeout});
+      } catch (const error&) {
+        pause = true;
+        continue;
+      }
+      {
+        std::lock_guard lock(watcher_mutex_);
+        lease_watcher_ = &*w;
+      }
+      if (stop.stop_requested()) w->interrupt();
+      for (;;) {
+        message m;
+        // A deadline only while the owner shows alive: once lost, only a renewal changes it.
+        const KeyWatch::outcome o = w->next(m, shown_owner_ == owner_status::alive
+                                                   ? lease_expiry()
+                                                   : std::chrono::steady_clock::time_point::max());
+        if (o == KeyWatch::outcome::interrupted) break;
+        if (o == KeyWatch::outcome::lost) {
+          pause = true;
+          break;
+        }
+        if (o == KeyWatch::outcome::entry) note_lease(m.get());
+        show_owner();
+      }
+      std::lock_guard lock(watcher_mutex_);
+      lease_watcher_ = nullptr;
+    }
+  }
+
+  // When the lease expires unless renewed (never, while none is known or it is released).
+  std::chrono::steady_clock::time_point lease_expiry() const {
+    const std::int64_t heard = lease_heard_.load(std::memory_order_acquire);
+    if (heard == 0 || lease_released_.load(std::memory_order_acquire)) {
+      return std::chrono::steady_clock::time_point::max();
+    }
+    return at(heard) + std::chrono::milliseconds(lease_ttl_ms_.load(std::memory_order_relaxed));
+  }
+
+  void note_lease(natsMsg* m) {
+    const char* operation = nullptr;
+    if (natsMsgHeader_Get(m, "KV-Operation", &operation) == NATS_OK) {  // released
+      lease_released_.store(true, std::memory_order_release);
+      return;
+    }
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return;
+    const std::uint64_t revision = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    const int size = natsMsg_GetDataLength(m);
+    const auto r = lease_record::parse(
+        size > 0 ? std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(size))
+                 : std::string_view(),
+        revision);
+    if (r) heard_from(*r);
+  }
+
+  // Publishes what is known of the owner, when it changed (lease thread only).
+  void show_owner() {
+    owner_status now = owner_status::unknown;
+    if (lease_heard_.load(std::memory_order_acquire) != 0) {
+      now = lease_released_.load(std::memory_order_acquire) ||
+                    std::chrono::steady_clock::now() >= lease_expiry()
+                ? owner_status::owner_lost
+                : owner_status::alive;
+    }
+    if (now == shown_owner_) return;
+    shown_owner_ = now;
+    (void)owner_owner_.publish(now);
   }
 
   // --- requests, answers and the bridge thread: the mirror's owner ------------------------
@@ -401,6 +605,18 @@ class RemoteStore {
   // On the setter's thread (see forward_requests).
   void forward(SetRequest<T>&& r) {
     if (r.abandoned()) return;
+    // A conditional set names the entry its value was based on; the owner compares versions
+    // (and answers conflict for an entry that is not its own, or none: no owner says
+    // "no responders").
+    const auto expected = r.expected_version();
+    basis based;
+    if (expected) {
+      based = basis_of(*expected);
+      if (!based.current) {  // the mirror moved on already
+        (void)std::move(r).answer(set_status::conflict);
+        return;
+      }
+    }
     if (!connection_.connected()) {
       (void)std::move(r).answer(set_status::disconnected);
       return;
@@ -421,6 +637,15 @@ class RemoteStore {
       return;
     }
     message m(raw);
+    if (expected) {
+      const std::string version = std::to_string(based.tag ? based.tag->version : 0);
+      const std::string owner = based.tag ? based.tag->owner : std::string();
+      if (natsMsgHeader_Set(raw, wire::expected_owner_header, owner.c_str()) != NATS_OK ||
+          natsMsgHeader_Set(raw, wire::expected_version_header, version.c_str()) != NATS_OK) {
+        (void)std::move(r).answer(set_status::disconnected);
+        return;
+      }
+    }
     {
       // Pending before it is sent: the answer may come back at once.
       std::lock_guard lock(pending_mutex_);
@@ -475,7 +700,31 @@ class RemoteStore {
     revision_.store(e.revision, std::memory_order_release);
     updates_.fetch_add(1, std::memory_order_relaxed);
     shown_ = std::move(e.tag);
-    (void)mirror_owner_.publish(std::move(e.value));  // stopped: shutting down
+    show(std::move(e.value), shown_);
+  }
+
+  // Publishes `value` into the mirror (a stop, when shutting down, ends a held publish),
+  // noting first which entry it comes from, so that a conditional set based on it can name
+  // that entry (forward()).
+  void show(T&& value, const std::optional<owner_version>& tag) CUSTODY_REQUIRES(mirror_mutex_) {
+    {
+      std::lock_guard lock(basis_mutex_);
+      basis_version_ = mirror_version_ + 1;
+      basis_tag_ = tag;
+    }
+    (void)mirror_owner_.publish(std::move(value));
+    ++mirror_version_;
+  }
+
+  // What a conditional set based on the mirror's value at `version` names.
+  struct basis {
+    bool current = false;              // the mirror still shows that value
+    std::optional<owner_version> tag;  // its entry's; nothing: from no exporter's entry
+  };
+  basis basis_of(std::uint64_t version) CUSTODY_EXCLUDES(basis_mutex_) {
+    std::lock_guard lock(basis_mutex_);
+    if (version != basis_version_) return {};
+    return basis{true, basis_tag_};
   }
 
   static std::string_view header(natsMsg* m, const char* name) {
@@ -517,7 +766,7 @@ class RemoteStore {
     if (!tag) return;
     std::lock_guard lock(mirror_mutex_);
     if (shown_ && shown_->owner == tag->owner && shown_->version >= tag->version) return;
-    (void)mirror_owner_.publish(stored);  // stopped: shutting down
+    show(T(stored), tag);
     shown_ = std::move(tag);
     older_below_ = std::max(
         older_below_, parse<std::uint64_t>(header(raw, wire::since_revision_header)).value_or(0));
@@ -554,6 +803,8 @@ class RemoteStore {
       (void)std::move(r).answer(set_status::owner_gone);
     } else if (status == wire::timeout) {
       (void)std::move(r).answer(set_status::timeout);
+    } else if (status == wire::conflict) {
+      (void)std::move(r).answer(set_status::conflict);
     } else if (status == wire::invalid) {
       (void)std::move(r).reject(std::errc::invalid_argument,
                                 "the owner could not decode the request: " +
@@ -594,6 +845,19 @@ class RemoteStore {
   KeyValue kv_;
   remote_options options_;
   std::string subject_;
+  std::string lease_key_ = wire::lease_key(options_.key);
+  // The lease as last heard of: its fencing token (0: none seen), ttl, renewal interval, when
+  // (steady_clock ticks; 0: never), and whether it was released since.
+  std::atomic<std::uint64_t> fence_{0};
+  std::atomic<std::int64_t> lease_ttl_ms_{0};
+  std::atomic<std::int64_t> lease_renew_ms_{0};
+  std::atomic<std::int64_t> lease_heard_{0};
+  std::atomic<bool> lease_released_{false};
+  // What is known of the owner, for owner(); its owner is the lease thread's.
+  store_pair<owner_status> owner_store_ = make_store<owner_status>(owner_status::unknown);
+  Owner<owner_status> owner_owner_ = std::move(owner_store_.owner);
+  GetSubscriber<owner_status> owner_view_ = owner_store_.store;
+  owner_status shown_owner_ = owner_status::unknown;
   // The mirror: a local store the views read; its owner is used under mirror_mutex_.
   custody::detail::mutex mirror_mutex_;
   Owner<T> mirror_owner_ CUSTODY_GUARDED_BY(mirror_mutex_);
@@ -619,12 +883,21 @@ class RemoteStore {
   std::uint64_t older_below_ CUSTODY_GUARDED_BY(mirror_mutex_) = 0;
   // The tag of the last entry the watch delivered (at revision_).
   std::optional<owner_version> last_tag_ CUSTODY_GUARDED_BY(mirror_mutex_);
+  // The mirror's version (it grows by one with each publish).
+  std::uint64_t mirror_version_ CUSTODY_GUARDED_BY(mirror_mutex_) = 0;
+  // The mirror's value for conditional sets: its version and the tag of its entry, written
+  // just before it is published. A lock of its own, which setters take: never the mirror's.
+  custody::detail::mutex basis_mutex_;
+  std::uint64_t basis_version_ CUSTODY_GUARDED_BY(basis_mutex_) = 0;
+  std::optional<owner_version> basis_tag_ CUSTODY_GUARDED_BY(basis_mutex_);
   std::atomic<std::uint64_t> next_id_{0};
   Channel<bool> replan_{1};  // a request expires before the bridge planned to look
   custody::detail::mutex watcher_mutex_;
   KeyWatch* watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;  // to interrupt it
+  KeyWatch* lease_watcher_ CUSTODY_GUARDED_BY(watcher_mutex_) = nullptr;
   std::atomic<std::uint64_t> watches_{0};  // watches ended (lost or interrupted)
   std::atomic<std::uint64_t> buckets_made_again_{0};
+  std::atomic<std::uint64_t> unfenced_{0};
   // For stale_for(): the reconnection count whose watch caught up (none yet: the maximum), and
   // since when no watch has been caught up (steady_clock ticks; 0: one is).
   std::atomic<std::uint64_t> synced_after_{~std::uint64_t{0}};
@@ -637,6 +910,7 @@ class RemoteStore {
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> ignored_{0};
   std::jthread watch_thread_;  // last: they start after, and stop before, what they use
+  std::jthread lease_thread_;
   std::jthread bridge_thread_;
 };
 

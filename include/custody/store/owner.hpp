@@ -163,7 +163,8 @@ class Owner {
 
   /// Stores the requested value, notifies subscribers, then answers the request "accepted"
   /// with it. Returns what publish returned; after close(), answers owner_gone and returns
-  /// closed.
+  /// closed. A conditional request (set_if) whose expected version is not the store's any
+  /// more is answered conflict instead, nothing is stored, and ok is returned.
   status accept(SetRequest<T>&& request) {
     T value = request.value();
     return accept(std::move(request), std::move(value));
@@ -182,8 +183,12 @@ class Owner {
       detail::request_access::answer(r, set_status::owner_gone);
       return status::closed;
     }
-    T answer(adjusted);
     const std::uint64_t before = state().cell.version();
+    if (const auto expected = r.expected_version(); expected && *expected != before) {
+      detail::request_access::answer(r, set_status::conflict);  // the value moved on
+      return status::ok;
+    }
+    T answer(adjusted);
     status s;
     try {
       s = publish_impl(std::move(adjusted), &stop_, std::nullopt);
@@ -195,6 +200,11 @@ class Owner {
     answer_stored(r, std::move(answer));
     return s;
   }
+
+  /// The store's version, as StoreView::get_versioned() reports it: it grows by one with
+  /// every publish. An owner that acts on a conditional request (SetRequest::
+  /// expected_version()) before accepting it compares the two first.
+  std::uint64_t version() const { return state().cell.version(); }
 
   /// Subscriptions that are still live (finds out about dropped ones on the way).
   std::size_t subscriber_count() { return state().subscriber_count(); }

@@ -30,7 +30,7 @@ namespace custody {
 /// The capabilities a store view can carry.
 namespace capability {
 inline constexpr unsigned get = 1;        ///< get(), read()
-inline constexpr unsigned set = 2;        ///< set(), set_for(), set_until()
+inline constexpr unsigned set = 2;        ///< set(), set_for(), set_until(), set_if...()
 inline constexpr unsigned subscribe = 4;  ///< subscribe()
 /// Every consumer capability.
 inline constexpr unsigned all = get | set | subscribe;
@@ -156,6 +156,35 @@ class StoreView {
   set_result<T> set_for(T value, std::chrono::duration<Rep, Period> timeout,
                         std::stop_token stop = {}) const requires capability::can_set<Caps> {
     return state().set(std::move(value), &stop, detail::deadline_after(timeout));
+  }
+
+  /// A conditional set: as set(), but the owner stores `value` only while the store is still
+  /// at `expected_version` (the version get_versioned() returned with the value it was
+  /// computed from); otherwise it answers conflict and stores nothing. So a read-modify-write
+  /// never overwrites a change it did not see. Owner::accept checks the version; an owner
+  /// that answers with SetRequest::accept itself checks SetRequest::expected_version(). Wakes,
+  /// returns and is thread-safe as set().
+  set_result<T> set_if(std::uint64_t expected_version,
+                       T value) const requires capability::can_set<Caps> {
+    return state().set(std::move(value), nullptr, std::nullopt, expected_version);
+  }
+  /// As set_if(), but also returns stopped once `stop` is triggered.
+  set_result<T> set_if(std::uint64_t expected_version, T value,
+                       std::stop_token stop) const requires capability::can_set<Caps> {
+    return state().set(std::move(value), &stop, std::nullopt, expected_version);
+  }
+  /// As set_if(), but returns timeout once `deadline` passes (and stopped once `stop` fires).
+  set_result<T> set_if_until(std::uint64_t expected_version, T value,
+                             std::chrono::steady_clock::time_point deadline,
+                             std::stop_token stop = {}) const requires capability::can_set<Caps> {
+    return state().set(std::move(value), &stop, deadline, expected_version);
+  }
+  /// As set_if(), but returns timeout after `timeout` (and stopped once `stop` fires).
+  template <class Rep, class Period>
+  set_result<T> set_if_for(std::uint64_t expected_version, T value,
+                           std::chrono::duration<Rep, Period> timeout,
+                           std::stop_token stop = {}) const requires capability::can_set<Caps> {
+    return state().set(std::move(value), &stop, detail::deadline_after(timeout), expected_version);
   }
 
   // --- subscribe ------------------------------------------------------------------------
