@@ -38,7 +38,7 @@ namespace {
 
 // Totals over the whole test, printed at the end.
 struct totals {
-  std::atomic<std::uint64_t> sets[6] = {};
+  std::atomic<std::uint64_t> sets[8] = {};           // by set_status
   std::atomic<std::uint64_t> subscriptions[3] = {};  // block, latest, buffer
   std::atomic<std::uint64_t> values = 0, skipped = 0, publishes = 0;
 } total;
@@ -335,6 +335,9 @@ std::uint64_t round(rng& r, stress::runner& run) {
         break;
       case set_status::disconnected:
         ADD_FAILURE() << "request " << id << ": a local store never reports disconnected";
+        break;
+      case set_status::conflict:
+        ADD_FAILURE() << "request " << id << ": only a conditional set reports conflict";
         break;
     }
     if (a == accepted_delivered) {
