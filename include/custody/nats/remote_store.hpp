@@ -98,9 +98,11 @@ enum class owner_status {
 ///   hold older values, see wire.hpp; those are never shown after it) — when the owner stored it
 ///   with Owner::accept; after a bare SetRequest::accept (a joint change, say) get() catches up
 ///   once the bucket delivers the value. owner_gone: no owner serves the store ("no
-///   responders").
+///   responders", and no live lease on the key).
 ///   disconnected: the connection was down when the request was sent, or went down before the
-///   answer came. Every set() is answered within remote_options::request_timeout.
+///   answer came; or nothing answered while the owner's lease is live (the owner's own link is
+///   down, as while it fails over to another server of a cluster): ask again. Every set() is
+///   answered within remote_options::request_timeout.
 /// - set_if(version, value), with version from this store's get_versioned(): the request
 ///   names the bucket entry the mirror's value at that version came from (wire.hpp); the
 ///   owner stores the value only while its store is still at that entry's version. conflict:
@@ -515,6 +517,13 @@ class RemoteStore {
     }
   }
 
+  // The owner's lease was heard of, not released, and not expired.
+  bool lease_live() const {
+    return lease_heard_.load(std::memory_order_acquire) != 0 &&
+           !lease_released_.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < lease_expiry();
+  }
+
   // When the lease expires unless renewed (never, while none is known or it is released).
   std::chrono::steady_clock::time_point lease_expiry() const {
     const std::int64_t heard = lease_heard_.load(std::memory_order_acquire);
@@ -778,7 +787,9 @@ class RemoteStore {
     if (!claimed) return;
     SetRequest<T>& r = *claimed;
     if (natsMsg_IsNoResponders(raw)) {
-      (void)std::move(r).answer(set_status::owner_gone);
+      // Nobody listens on the request subject. An owner whose lease is live is only cut off
+      // (reconnecting, or failing over to another server): it has not gone.
+      (void)std::move(r).answer(lease_live() ? set_status::disconnected : set_status::owner_gone);
       return;
     }
     const std::string_view status = header(raw, wire::status_header);
