@@ -27,7 +27,8 @@ enum class set_status : std::uint8_t {
   /// The stop token fired first; as for timeout.
   stopped,
   /// Remote stores only: the connection to the owner was down when the request was sent, or
-  /// went down before the answer came back. The owner may have acted on it; get() tells.
+  /// went down before the answer came back, or the owner's own link was down (its lease live,
+  /// nobody answering). The owner may have acted on it; get() tells.
   disconnected,
   /// Conditional sets only (set_if): the store's value had moved on from the version the
   /// caller expected, so nothing was stored. Read it again and decide anew.

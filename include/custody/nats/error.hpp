@@ -53,6 +53,7 @@ class error : public std::runtime_error {
 /// the holder.
 class lease_held : public error {
  public:
+  /// The lease on `key` in `bucket` is `holder`'s (its description of itself).
   lease_held(const std::string& bucket, const std::string& key, const std::string& holder)
       : error("bucket " + bucket + ": key " + key + " is owned by " + holder +
                   ", whose lease is being renewed; only one owner may publish it",
@@ -71,6 +72,7 @@ class lease_held : public error {
 /// NATS_TIMEOUT). what() names the bucket and the key.
 class lease_wait_ended : public error {
  public:
+  /// The wait for the lease on `key` in `bucket` ended: stopped, or at its deadline.
   lease_wait_ended(const std::string& bucket, const std::string& key, bool stopped)
       : error("bucket " + bucket + ": key " + key + " is owned by another holder; " +
                   (stopped ? "stopped" : "gave up at the deadline") +
