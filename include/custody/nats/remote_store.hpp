@@ -110,8 +110,9 @@ enum class owner_status {
 ///   exporter's entry), or the mirror had already moved on (answered at once, nothing sent).
 /// - One owner: once the key has a lease (an Exporter holds one, wire.hpp), only entries that
 ///   carry the current lease's fencing token are applied; any other (a forged one, one of an
-///   owner whose lease was taken over) is ignored and counted (stats().unfenced). While no
-///   lease was ever seen, every entry is applied.
+///   owner whose lease was taken over) is ignored, and counted in stats().unfenced when the
+///   watch delivers it (a watch made again starts at the key's newest entry, so the entries
+///   before it are never seen). While no lease was ever seen, every entry is applied.
 /// - subscribe(policy) sees every value the watch delivers, under the chosen policy. Values
 ///   the remote owner published while this side was disconnected, or faster than the bucket
 ///   stored them, arrive as the newest one only.
