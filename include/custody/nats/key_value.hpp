@@ -96,24 +96,7 @@ class KeyValue {
   std::uint64_t put(const std::string& key, std::string_view bytes,
                     std::initializer_list<header> headers = {},
                     std::chrono::milliseconds timeout = {}) const {
-    const std::string doing = "writing " + name_ + "/" + key;
-    natsMsg* raw = nullptr;
-    detail::check(natsMsg_Create(&raw, ("$KV." + name_ + "." + key).c_str(), nullptr, bytes.data(),
-                                 static_cast<int>(bytes.size())),
-                  doing);
-    const message m(raw);
-    for (const header& h : headers) {
-      detail::check(natsMsgHeader_Set(raw, h.name, std::string(h.value).c_str()), doing);
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    if (timeout.count() > 0) po.MaxWait = timeout.count();
-    jsPubAck* ack = nullptr;
-    jsErrCode code{};
-    detail::check(js_PublishMsg(&ack, js_.get(), raw, &po, &code), doing);
-    const std::uint64_t revision = ack->Sequence;
-    jsPubAck_Destroy(ack);
-    return revision;
+    return *write(key, bytes, std::nullopt, headers, timeout);  // unconditional: always written
   }
 
   /// As put(), only if the key's last entry (a delete included) has revision
@@ -123,31 +106,7 @@ class KeyValue {
                                       std::uint64_t expected_revision,
                                       std::initializer_list<header> headers = {},
                                       std::chrono::milliseconds timeout = {}) const {
-    const std::string doing = "writing " + name_ + "/" + key;
-    natsMsg* raw = nullptr;
-    detail::check(natsMsg_Create(&raw, ("$KV." + name_ + "." + key).c_str(), nullptr, bytes.data(),
-                                 static_cast<int>(bytes.size())),
-                  doing);
-    const message m(raw);
-    for (const header& h : headers) {
-      detail::check(natsMsgHeader_Set(raw, h.name, std::string(h.value).c_str()), doing);
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    if (timeout.count() > 0) po.MaxWait = timeout.count();
-    if (expected_revision == 0) {
-      po.ExpectNoMessage = true;
-    } else {
-      po.ExpectLastSubjectSeq = expected_revision;
-    }
-    jsPubAck* ack = nullptr;
-    jsErrCode code{};
-    const natsStatus s = js_PublishMsg(&ack, js_.get(), raw, &po, &code);
-    if (s != NATS_OK && code == JSStreamWrongLastSequenceErr) return std::nullopt;
-    detail::check(s, doing);
-    const std::uint64_t revision = ack->Sequence;
-    jsPubAck_Destroy(ack);
-    return revision;
+    return write(key, bytes, expected_revision, headers, timeout);
   }
 
   /// The last entry under `key` with its headers, a delete or purge included (its
@@ -198,6 +157,39 @@ class KeyValue {
   }
 
  private:
+  // put() and put_if(): `expected` is the key's last revision the write must follow (0: no
+  // entry), or nothing for no condition. Nothing when the condition did not hold.
+  std::optional<std::uint64_t> write(const std::string& key, std::string_view bytes,
+                                     std::optional<std::uint64_t> expected,
+                                     std::initializer_list<header> headers,
+                                     std::chrono::milliseconds timeout) const {
+    const std::string doing = "writing " + name_ + "/" + key;
+    natsMsg* raw = nullptr;
+    detail::check(natsMsg_Create(&raw, ("$KV." + name_ + "." + key).c_str(), nullptr, bytes.data(),
+                                 static_cast<int>(bytes.size())),
+                  doing);
+    const message m(raw);
+    for (const header& h : headers) {
+      detail::check(natsMsgHeader_Set(raw, h.name, std::string(h.value).c_str()), doing);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (timeout.count() > 0) po.MaxWait = timeout.count();
+    if (expected == 0) {
+      po.ExpectNoMessage = true;
+    } else if (expected) {
+      po.ExpectLastSubjectSeq = *expected;
+    }
+    jsPubAck* ack = nullptr;
+    jsErrCode code{};
+    const natsStatus s = js_PublishMsg(&ack, js_.get(), raw, &po, &code);
+    if (s != NATS_OK && expected && code == JSStreamWrongLastSequenceErr) return std::nullopt;
+    detail::check(s, doing);
+    const std::uint64_t revision = ack->Sequence;
+    jsPubAck_Destroy(ack);
+    return revision;
+  }
+
   Connection connection_;  // the handles below need it
   std::string name_;
   js_context js_;
