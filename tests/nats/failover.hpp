@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -19,6 +18,7 @@
 #include <custody/nats.hpp>
 
 #include "../support/nats_server.hpp"
+#include "level.hpp"
 
 namespace failover {
 
@@ -35,14 +35,7 @@ inline constexpr std::int64_t kAcceptedAfterTheKill = 5;
 // A set that was not accepted is made again after the owner's link changes, or this long.
 inline constexpr auto kRetryPause = 20ms;
 
-struct Level {
-  std::int64_t n = 0;
-};
-inline void to_json(nlohmann::json& j, const Level& l) { j = {{"n", l.n}}; }
-inline void from_json(const nlohmann::json& j, Level& l) {
-  if (!j.at("n").is_number_integer()) throw std::invalid_argument("Level: n must be an integer");
-  l.n = j.at("n").get<std::int64_t>();
-}
+using nats_test::Level;
 
 struct figures {
   std::int64_t sets = 0;                 // sets made after the kill

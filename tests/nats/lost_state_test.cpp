@@ -5,9 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <stdexcept>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +13,7 @@
 #include <custody/nats.hpp>
 
 #include "../support/nats_server.hpp"
+#include "level.hpp"
 
 namespace {
 
@@ -25,14 +24,7 @@ using Clock = std::chrono::steady_clock;
 // Only reached when something is broken: a bound on waiting, never a synchronisation.
 constexpr auto kGiveUp = 20s;
 
-struct Level {
-  std::int64_t n = 0;
-};
-void to_json(nlohmann::json& j, const Level& l) { j = {{"n", l.n}}; }
-void from_json(const nlohmann::json& j, Level& l) {
-  if (!j.at("n").is_number_integer()) throw std::invalid_argument("Level: n must be an integer");
-  l.n = j.at("n").get<std::int64_t>();
-}
+using nats_test::Level;
 
 ::testing::AssertionResult arrives(custody::Subscription<Level>& sub, std::int64_t want) {
   const auto deadline = Clock::now() + kGiveUp;

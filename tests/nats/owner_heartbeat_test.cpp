@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -17,6 +16,7 @@
 #include <custody/nats.hpp>
 
 #include "../support/nats_server.hpp"
+#include "level.hpp"
 
 namespace {
 
@@ -27,15 +27,7 @@ using Clock = std::chrono::steady_clock;
 // Only reached when something is broken: a bound on waiting, never a synchronisation.
 constexpr auto kGiveUp = 10s;
 
-struct Level {
-  std::int64_t n = 0;
-  friend bool operator==(const Level&, const Level&) = default;
-};
-void to_json(nlohmann::json& j, const Level& l) { j = {{"n", l.n}}; }
-void from_json(const nlohmann::json& j, Level& l) {
-  if (!j.at("n").is_number_integer()) throw std::invalid_argument("Level: n must be an integer");
-  l.n = j.at("n").get<std::int64_t>();
-}
+using nats_test::Level;
 
 nats::connection_options options_for(const custody_test::NatsServer& server) {
   nats::connection_options o;
