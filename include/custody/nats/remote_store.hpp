@@ -386,6 +386,17 @@ class RemoteStore {
     return owner_version{std::string(owner), *version};
   }
 
+  // Not reachable now: waits until the connection changes, or a little longer should
+  // JetStream or the bucket not be ready yet, or a stop. False once the connection closed for
+  // good.
+  bool wait_to_retry(Subscription<connection_state>& link, const std::stop_token& stop) {
+    bool linked = true;
+    select(on_recv(
+               link, [](connection_state&&) {}, [&] { linked = false; }),
+           on_timeout(options_.retry_interval), on_stop(stop));
+    return linked;
+  }
+
   // Watches the key until stopped: a watch that is lost (the server lost its consumer, the
   // link died) or interrupted (the bridge saw a reconnection) is made again, starting with
   // the newest value.
@@ -395,11 +406,7 @@ class RemoteStore {
     bool pause = false;  // the last watch could not be made, or failed at once
     while (!stop.stop_requested() && linked) {
       if (pause || !connection_.connected()) {
-        // Not reachable now: try again once the connection changes, or a little later
-        // should JetStream or the bucket not be ready yet.
-        select(on_recv(
-                   link, [](connection_state&&) {}, [&] { linked = false; }),
-               on_timeout(options_.retry_interval), on_stop(stop));
+        linked = wait_to_retry(link, stop);
         pause = false;
         continue;
       }
@@ -480,9 +487,7 @@ class RemoteStore {
     bool pause = false;
     while (!stop.stop_requested() && linked) {
       if (pause || !connection_.connected()) {
-        select(on_recv(
-                   link, [](connection_state&&) {}, [&] { linked = false; }),
-               on_timeout(options_.retry_interval), on_stop(stop));
+        linked = wait_to_retry(link, stop);
         pause = false;
         continue;
       }
