@@ -238,7 +238,13 @@ TEST_P(CarProgramSignal, StopsPromptlyAndCleanly) {
   const auto summary = parse_summary(car.out().back());
   ASSERT_TRUE(summary) << car.out().back();
   EXPECT_EQ(summary->reason, sig == SIGINT ? "SIGINT" : "SIGTERM");
-  EXPECT_LE(summary->stop_ms, kStopBudgetMs);
+  // The program's own figure lies within what this test saw from the signal to the exit.
+  EXPECT_GE(summary->stop_ms, 0.0);
+  const double seen_ms = std::chrono::duration<double, std::milli>(car.ended() - signalled).count();
+  EXPECT_LE(summary->stop_ms, seen_ms);
+  if (!custody_test::kUnderSanitizer) {
+    EXPECT_LE(summary->stop_ms, kStopBudgetMs);
+  }
   EXPECT_GE(summary->updates, 1u);
   EXPECT_EQ(parse_log(split_lines(read_file(log_path()))).size(), summary->updates);
 }
@@ -256,7 +262,9 @@ TEST_F(CarProgram, DurationStopsOnTime) {
   EXPECT_GE(run.summary.ran_s, 0.3);
   EXPECT_GE(run.seconds, 0.3);
   EXPECT_LT(run.seconds, 3.3) << "generous";
-  EXPECT_LE(run.summary.stop_ms, kStopBudgetMs);
+  if (!custody_test::kUnderSanitizer) {
+    EXPECT_LE(run.summary.stop_ms, kStopBudgetMs);
+  }
 }
 
 TEST_F(CarProgram, SlowDeviceCallsDoNotDelayTheStop) {
@@ -268,7 +276,9 @@ TEST_F(CarProgram, SlowDeviceCallsDoNotDelayTheStop) {
   EXPECT_EQ(car.finish(), 0) << car.err();
   const auto summary = parse_summary(car.out().back());
   ASSERT_TRUE(summary) << car.out().back();
-  EXPECT_LE(summary->stop_ms, kStopBudgetMs) << "a device call in progress is cut short";
+  if (!custody_test::kUnderSanitizer) {
+    EXPECT_LE(summary->stop_ms, kStopBudgetMs) << "a device call in progress is cut short";
+  }
 }
 
 TEST_F(CarProgram, BadFlagsExitWithCode2AndNameTheFlag) {

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -51,7 +52,14 @@ RunEnd RunControl::finish() {
     end.failure = "the " + tasks_.failed_task().value_or("?") + " task failed: " + e.what();
   }
   const SteadyTime ended = std::chrono::steady_clock::now();
-  end.stop_ms = std::chrono::duration<double, std::milli>(ended - stop_requested_.load()).count();
+  // The tasks may have seen the stop and ended while the thread that asked for it still runs
+  // the other stop callbacks (those registered later run first), before the one noting the time.
+  // Asking again runs it here if nobody asked; otherwise wait the moment it takes. Noted after
+  // the tasks ended, the stop took no time of its own: 0, not a negative figure.
+  tasks_.request_stop();
+  stop_requested_.wait(SteadyTime{});
+  end.stop_ms = std::max(
+      0.0, std::chrono::duration<double, std::milli>(ended - stop_requested_.load()).count());
   end.ran_s = std::chrono::duration<double>(ended - started_).count();
   const auto sig = on_signal_.last_signal();
   const char* stopped_because = stop_reason_.load();

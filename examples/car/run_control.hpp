@@ -58,7 +58,10 @@ class RunControl {
  private:
   struct note_time {
     std::atomic<SteadyTime>* at;
-    void operator()() const noexcept { at->store(std::chrono::steady_clock::now()); }
+    void operator()() const noexcept {
+      at->store(std::chrono::steady_clock::now());
+      at->notify_all();
+    }
   };
 
   std::atomic<SteadyTime> stop_requested_{};
