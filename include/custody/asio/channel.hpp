@@ -35,6 +35,9 @@
 //   A send that does not complete with ok destroys its value with the operation.
 // - A receive needs a T whose move constructor cannot throw: the value moves once more, into
 //   the handler's argument, after the channel gave it up.
+// - Inside a custody::asio::Task, the token custody::asio::use_task awaits the operation in the
+//   task's frame, without an allocation, and without a post when the peer is a task on the same
+//   io_context thread (asio/task.hpp); the results and statuses are the same.
 // - Thread-safety: as for the blocking forms; initiate from any thread.
 
 #include <asio/async_result.hpp>
@@ -49,6 +52,7 @@
 #include "../channel.hpp"
 #include "../status.hpp"
 #include "operation.hpp"
+#include "task_channel.hpp"
 
 namespace custody {
 
@@ -124,23 +128,32 @@ struct send_body {
 template <class T, class Token>
 auto initiate_recv(std::shared_ptr<chan_core<T>> core, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
-  return ::asio::async_initiate<Token, void(std::exception_ptr, received<T>)>(
-      [](auto handler, recv_body<T> body) {
-        async_operation<recv_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
-                                                                              std::move(body));
-      },
-      token, recv_body<T>{checked_core(core), std::move(stop), deadline});
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    // Inside a custody::asio::Task: in the coroutine's frame, without an allocation.
+    return task_recv_awaiter<T>(checked_core(core), std::move(stop), deadline);
+  } else {
+    return ::asio::async_initiate<Token, void(std::exception_ptr, received<T>)>(
+        [](auto handler, recv_body<T> body) {
+          async_operation<recv_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
+                                                                                std::move(body));
+        },
+        token, recv_body<T>{checked_core(core), std::move(stop), deadline});
+  }
 }
 
 template <class T, class Token>
 auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
-  return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
-      [](auto handler, send_body<T> body) {
-        async_operation<send_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
-                                                                              std::move(body));
-      },
-      token, send_body<T>{checked_core(core), std::move(value), std::move(stop), deadline});
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_send_awaiter<T>(checked_core(core), std::move(value), std::move(stop), deadline);
+  } else {
+    return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
+        [](auto handler, send_body<T> body) {
+          async_operation<send_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
+                                                                                std::move(body));
+        },
+        token, send_body<T>{checked_core(core), std::move(value), std::move(stop), deadline});
+  }
 }
 
 }  // namespace detail
