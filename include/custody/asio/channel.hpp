@@ -83,7 +83,7 @@ template <class Handle>
 using received_element = typename receiving_handle<std::remove_cvref_t<Handle>>::element;
 
 template <class T>
-std::shared_ptr<chan_core<T>> checked_core(const std::shared_ptr<chan_core<T>>& core) {
+std::shared_ptr<chan_core<T>> checked_core(std::shared_ptr<chan_core<T>> core) {
   if (!core) throw std::logic_error("custody: operation on a nil channel handle");
   return core;
 }
@@ -130,14 +130,14 @@ auto initiate_recv(std::shared_ptr<chan_core<T>> core, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
   if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
     // Inside a custody::asio::Task: in the coroutine's frame, without an allocation.
-    return task_recv_awaiter<T>(checked_core(core), std::move(stop), deadline);
+    return task_recv_awaiter<T>(checked_core(std::move(core)), std::move(stop), deadline);
   } else {
     return ::asio::async_initiate<Token, void(std::exception_ptr, received<T>)>(
         [](auto handler, recv_body<T> body) {
           async_operation<recv_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
                                                                                 std::move(body));
         },
-        token, recv_body<T>{checked_core(core), std::move(stop), deadline});
+        token, recv_body<T>{checked_core(std::move(core)), std::move(stop), deadline});
   }
 }
 
@@ -145,14 +145,16 @@ template <class T, class Token>
 auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
   if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
-    return task_send_awaiter<T>(checked_core(core), std::move(value), std::move(stop), deadline);
+    return task_send_awaiter<T>(checked_core(std::move(core)), std::move(value), std::move(stop),
+                                deadline);
   } else {
     return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
         [](auto handler, send_body<T> body) {
           async_operation<send_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
                                                                                 std::move(body));
         },
-        token, send_body<T>{checked_core(core), std::move(value), std::move(stop), deadline});
+        token,
+        send_body<T>{checked_core(std::move(core)), std::move(value), std::move(stop), deadline});
   }
 }
 

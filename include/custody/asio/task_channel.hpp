@@ -30,15 +30,28 @@ class task_channel_op {
 
   ~task_channel_op() {
     // Destroyed while waiting: the task is being ended unrun (its context shut down).
-    if (run_ && !done_) run_->abandon();
+    if (!done_) {
+      if (run_) run_->abandon();
+      if (direct_) unlink();
+    }
     cancel_timer();
   }
 
  protected:
-  /// Runs the first round with `o` as the only case; true when the task must suspend.
+  /// Runs the first round with `o` as the only case (`slot` its value, sent or received into);
+  /// true when the task must suspend.
   template <class Promise>
-  bool suspend(std::coroutine_handle<Promise> h, op o) {
+  bool suspend(std::coroutine_handle<Promise> h, op o, void* slot, bool sending) {
     root_ = h.promise().root;
+    slot_ = slot;
+    sending_ = sending;
+    // Without a stop token or deadline there is one case only: the task registers on the
+    // channel itself, without the engine's rounds.
+    direct_ = !stop_.stop_possible() && !deadline_;
+    if (direct_) {
+      root_->set_step(&task_channel_op::advance_direct, this);
+      return !direct_round(/*attempt_first=*/false);  // await_ready() attempted
+    }
     parker& word = root_->word();
     // The word is the task's own, and no peer can reach it between operations.
     word.reset();
@@ -93,6 +106,93 @@ class task_channel_op {
     return true;
   }
 
+  // Completes at once, or registers on the channel: true when completed (the task goes on),
+  // false when it waits (the word may be settled, and the task run, at once). A buffered
+  // channel is attempted first; an unbuffered one completes while registering if a peer waits.
+  bool direct_round(bool attempt_first) {
+    parker& word = root_->word();
+    for (;; attempt_first = true) {
+      if (attempt_first && !core_->hands_over()) {
+        const status s = sending_ ? core_->try_send(*static_cast<T*>(slot_))
+                                  : core_->try_recv(*static_cast<std::optional<T>*>(slot_));
+        if (s != status::would_block) {
+          complete(outcome{0, s});
+          return true;
+        }
+      }
+      word.reset();
+      waiter_.owner = &word;
+      waiter_.index = 0;
+      enqueued e;
+      try {
+        e = sending_ ? core_->enqueue_send(waiter_, *static_cast<T*>(slot_))
+                     : core_->enqueue_recv(waiter_, *static_cast<std::optional<T>*>(slot_));
+      } catch (...) {
+        root_->set_step(nullptr, nullptr);
+        done_ = true;
+        throw;
+      }
+      switch (e) {
+        case enqueued::committed_ok:
+          complete(outcome{0, status::ok});
+          return true;
+        case enqueued::committed_closed:
+          complete(outcome{0, status::closed});
+          return true;
+        case enqueued::restart:  // ready meanwhile: look again, unregistered
+          unlink();
+          continue;
+        case enqueued::waiting:
+          if (word.suspend()) return false;
+          [[fallthrough]];
+        case enqueued::settled_elsewhere:
+          if (settled_direct(word.load())) return true;
+          continue;
+      }
+    }
+  }
+
+  // The word was settled: completes and returns true, or false to register again (told to
+  // try again: a peer's move threw).
+  bool settled_direct(std::uint32_t state) {
+    switch (parker::how(state)) {
+      case settled::done:
+        complete(outcome{0, status::ok});
+        return true;
+      case settled::closed:
+        complete(outcome{0, status::closed});
+        return true;
+      case settled::stopped:  // the context's shutdown
+        unlink();
+        complete(outcome{0, status::stopped});
+        return true;
+      default:
+        // Told to try again: whoever did so took the waiter off its list before settling the
+        // word, which this thread has read since.
+        if (waiter_.linked) unlink();
+        return false;
+    }
+  }
+
+  static bool advance_direct(void* self_ptr) noexcept {
+    auto* self = static_cast<task_channel_op*>(self_ptr);
+    try {
+      if (self->settled_direct(self->root_->word().load())) return true;
+      return self->direct_round(/*attempt_first=*/true);
+    } catch (...) {
+      self->error_ = std::current_exception();
+      return true;
+    }
+  }
+
+  void unlink() noexcept {
+    if (sending_) {
+      core_->dequeue_send(waiter_);
+    } else {
+      core_->dequeue_recv(waiter_);
+    }
+  }
+
   void complete(const outcome& o) noexcept {
     root_->set_step(nullptr, nullptr);
     done_ = true;
@@ -110,6 +210,10 @@ class task_channel_op {
 
   std::optional<time_point> deadline_;
   task_root* root_ = nullptr;
+  void* slot_ = nullptr;
+  bool sending_ = false;
+  bool direct_ = false;
+  waiter waiter_;  // the direct form's registration
   op op_{};
   waiter waiters_[1];
   std::uint32_t order_[2];
@@ -140,7 +244,8 @@ class task_recv_awaiter : task_channel_op<T> {
 
   template <task_promise_type Promise>
   bool await_suspend(std::coroutine_handle<Promise> h) {
-    return this->suspend(h, make_recv_op(this->core_.get(), &received_access::value(value_)));
+    std::optional<T>* slot = &received_access::value(value_);
+    return this->suspend(h, make_recv_op(this->core_.get(), slot), slot, false);
   }
 
   received<T> await_resume() {
@@ -181,7 +286,7 @@ class task_send_awaiter : task_channel_op<T> {
 
   template <task_promise_type Promise>
   bool await_suspend(std::coroutine_handle<Promise> h) {
-    return this->suspend(h, make_send_op(this->core_.get(), &value_));
+    return this->suspend(h, make_send_op(this->core_.get(), &value_), &value_, true);
   }
 
   status await_resume() { return this->result_status(); }
