@@ -130,7 +130,8 @@ auto initiate_recv(std::shared_ptr<chan_core<T>> core, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
   if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
     // Inside a custody::asio::Task: in the coroutine's frame, without an allocation.
-    return task_recv_awaiter<T>(checked_core(std::move(core)), std::move(stop), deadline);
+    return task_recv_awaiter<T, task_select_op<T>>(checked_core(std::move(core)), std::move(stop),
+                                                   deadline);
   } else {
     return ::asio::async_initiate<Token, void(std::exception_ptr, received<T>)>(
         [](auto handler, recv_body<T> body) {
@@ -145,8 +146,8 @@ template <class T, class Token>
 auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
   if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
-    return task_send_awaiter<T>(checked_core(std::move(core)), std::move(value), std::move(stop),
-                                deadline);
+    return task_send_awaiter<T, task_select_op<T>>(std::move(value), checked_core(std::move(core)),
+                                                   std::move(stop), deadline);
   } else {
     return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
         [](auto handler, send_body<T> body) {
@@ -158,6 +159,26 @@ auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token 
   }
 }
 
+/// The plain forms (no stop token, no deadline): inside a Task, the direct kind.
+template <class T, class Token>
+auto initiate_plain_recv(std::shared_ptr<chan_core<T>> core, Token&& token) {
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_recv_awaiter<T, task_direct_op<T>>(checked_core(std::move(core)));
+  } else {
+    return initiate_recv(std::move(core), {}, std::nullopt, std::forward<Token>(token));
+  }
+}
+
+template <class T, class Token>
+auto initiate_plain_send(std::shared_ptr<chan_core<T>> core, T value, Token&& token) {
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_send_awaiter<T, task_direct_op<T>>(std::move(value), checked_core(std::move(core)));
+  } else {
+    return initiate_send(std::move(core), std::move(value), {}, std::nullopt,
+                         std::forward<Token>(token));
+  }
+}
+
 }  // namespace detail
 
 /// Receives from `rx` (a Receiver<T> or Channel<T>): completes with ok and the value, or with
@@ -165,7 +186,7 @@ auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token 
 template <class Rx, class Token>
 requires detail::async_receivable<Rx>
 auto async_recv(const Rx& rx, Token&& token) {
-  return detail::initiate_recv(rx.core_ptr(), {}, std::nullopt, std::forward<Token>(token));
+  return detail::initiate_plain_recv(rx.core_ptr(), std::forward<Token>(token));
 }
 /// As async_recv(), and completes with stopped once `stop` is triggered.
 template <class Rx, class Token>
@@ -207,8 +228,7 @@ auto async_recv_for(const Rx& rx, std::chrono::duration<Rep, Period> timeout, To
 /// it (or the buffer did), or with closed (see the top of this header).
 template <class T, class Token>
 auto async_send(const Sender<T>& tx, std::type_identity_t<T> value, Token&& token) {
-  return detail::initiate_send(tx.core_ptr(), std::move(value), {}, std::nullopt,
-                               std::forward<Token>(token));
+  return detail::initiate_plain_send(tx.core_ptr(), std::move(value), std::forward<Token>(token));
 }
 /// As async_send(), and completes with stopped once `stop` is triggered.
 template <class T, class Token>

@@ -239,7 +239,7 @@ class use_task_awaiter {
       if (root_) root_->abandon();
     }
 
-    executor_type get_executor() const noexcept { return root_->executor(); }
+    executor_type get_executor() const { return root_->executor(); }
 
     template <class... Values>
     void operator()(Values&&... values) {

@@ -63,7 +63,7 @@ class task_root {
   /// The word every custody operation of the task waits on.
   resumable_parker& word() noexcept { return word_; }
   /// The executor the task runs on (what an Asio operation it awaits completes on).
-  const ::asio::any_io_executor& executor() const noexcept { return executor_; }
+  ::asio::any_io_executor executor() const { return resumer_.executor(); }
   /// The coroutine to resume next: the innermost one the task is running.
   void set_current(std::coroutine_handle<> h) noexcept { current_ = h; }
 
@@ -102,8 +102,7 @@ class task_root {
 
  protected:
   explicit task_root(const ::asio::any_io_executor& ex)
-      : executor_(ex),
-        resumer_(ex),
+      : resumer_(ex),
         fast_context_(io_context_of(ex)),
         pending_(pending_list_of(resumer_.context())) {
     // Settled until the first operation arms it: the context's shutdown must not take a task
@@ -163,7 +162,6 @@ class task_root {
   bool (*advance_)(void*) = nullptr;
   void* op_ = nullptr;
   task_root* next_ = nullptr;  // in a loop's queue
-  ::asio::any_io_executor executor_;
   // Counts as work while the task lives: an io_context's run() does not return under it.
   resume_executor<::asio::any_io_executor> resumer_;
   const ::asio::execution_context* fast_context_;
