@@ -170,27 +170,62 @@ figures blocked_recv(const char* name, int n, coroutine_kind kind) {
            {wake_ms, "ms_to_wake_all"}}};
 }
 
+// What the subscribers of latest_publish share.
+struct publish_counts {
+  publish_counts(int n, int publishes) : remaining(n), publishes(publishes) {}
+  std::atomic<item> current{0};
+  std::atomic<int> remaining;
+  std::atomic<int> waiting{0};
+  std::atomic<int> wrong{0};
+  custody::Channel<int> all_have{1};  // one token per publish, from its last subscriber
+  const int publishes;
+};
+
+// latest_publish's subscriber as a custody::asio::Task.
+custody::asio::Task<void> task_follow(const char* name, custody::Subscription<item> sub,
+                                      publish_counts& counts) {
+  counts.waiting.fetch_add(1, std::memory_order_relaxed);
+  item last = -1;
+  for (;;) {
+    custody::received<item> r = co_await custody::async_recv(sub, custody::asio::use_task);
+    if (!r) break;
+    if (*r <= last) counts.wrong.fetch_add(1, std::memory_order_relaxed);
+    last = *r;
+    if (*r == counts.current.load(std::memory_order_acquire) &&
+        counts.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        counts.all_have.try_send(1) != custody::status::ok) {
+      fail(name, "a publish was reported reached twice");
+    }
+  }
+  if (last != counts.publishes) counts.wrong.fetch_add(1, std::memory_order_relaxed);
+}
+
 // n policy::latest() subscriptions of one store, each read by a coroutine suspended in its
 // async_recv; the io_context is run by two threads. The owner (this thread) publishes
 // `publishes` values, each timed from the publish until every subscriber has received it, the
 // next once that happened. One op = one publish reaching all n subscribers (the median).
 // Before the timed publishes one untimed publish reaches every subscriber, so the owner has taken
 // the subscriptions into its list when memory is measured (its entries count per subscriber).
-figures latest_publish(const char* name, int n, int publishes) {
+figures latest_publish(const char* name, int n, int publishes, coroutine_kind kind) {
   auto made = custody::make_store<item>(0);
   auto& owner = made.owner;
   asio::io_context ctx(publish_threads);
-  std::atomic<item> current{0};
-  std::atomic<int> remaining{n};
-  std::atomic<int> waiting{0};
-  std::atomic<int> wrong{0};
-  custody::Channel<int> all_have(1);  // one token per publish, from its last subscriber
+  publish_counts counts{n, publishes};
+  std::atomic<item>& current = counts.current;
+  std::atomic<int>& remaining = counts.remaining;
+  std::atomic<int>& waiting = counts.waiting;
+  std::atomic<int>& wrong = counts.wrong;
+  custody::Channel<int>& all_have = counts.all_have;
   const double before = heap_in_use();
   std::vector<custody::Subscription<item>> subs;
   subs.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) subs.push_back(made.store.subscribe(custody::policy::latest()));
   const double subscribed = heap_in_use();
   for (custody::Subscription<item>& s : subs) {
+    if (kind == coroutine_kind::task) {
+      custody::asio::spawn(ctx.get_executor(), task_follow(name, std::move(s), counts), rethrow);
+      continue;
+    }
     asio::co_spawn(
         ctx,
         [&, sub = std::move(s)]() -> asio::awaitable<void> {
@@ -264,12 +299,18 @@ const workload workloads[] = {
     {"scale_100k_blocked_recv",
      [](const char* w) { return blocked_recv(w, scale_tasks, coroutine_kind::awaitable); }},
     {"scale_100k_latest_publish",
-     [](const char* w) { return latest_publish(w, scale_tasks, scale_publishes); }},
+     [](const char* w) {
+       return latest_publish(w, scale_tasks, scale_publishes, coroutine_kind::awaitable);
+     }},
     {"scale_1m_blocked_recv",
      [](const char* w) { return blocked_recv(w, million_tasks, coroutine_kind::awaitable); }},
-    // The same with custody::asio::Task (Go twin: scale_100k_blocked_recv).
+    // The same with custody::asio::Task (Go twins: the rows above without "task").
     {"scale_100k_task_blocked_recv",
      [](const char* w) { return blocked_recv(w, scale_tasks, coroutine_kind::task); }},
+    {"scale_100k_task_latest_publish",
+     [](const char* w) {
+       return latest_publish(w, scale_tasks, scale_publishes, coroutine_kind::task);
+     }},
     {"scale_1m_task_blocked_recv",
      [](const char* w) { return blocked_recv(w, million_tasks, coroutine_kind::task); }},
 };

@@ -466,6 +466,71 @@ TEST(AsioTask, HandOversDoNotStarveTheContextsOtherHandlers) {
   EXPECT_LE(round_trips_before, custody::detail::task_root::ready_budget);
 }
 
+// The seed's owner loop as a Task: a select over the set requests and the stop, answering each;
+// setters and a subscriber are Tasks too. Every custody operation takes use_task.
+Task<int> owner_loop(custody::Owner<int>& owner, std::stop_token stop) {
+  int answered = 0;
+  auto requests = owner.requests();
+  for (;;) {
+    custody::selected s = co_await custody::async_select(
+        custody::on_recv(requests,
+                         [&](custody::SetRequest<int> r) {
+                           owner.accept(std::move(r), r.value() * 10);
+                           ++answered;
+                         }),
+        custody::on_stop(stop), use_task);
+    if (s.status != status::ok) co_return answered;
+  }
+}
+
+Task<int> setter(custody::Setter<int> view, int from, int n) {
+  int accepted = 0;
+  for (int i = from; i < from + n; ++i) {
+    custody::set_result<int> r = co_await custody::async_set(view, i, use_task);
+    if (r.status() == custody::set_status::accepted && r.value() == i * 10) ++accepted;
+  }
+  co_return accepted;
+}
+
+Task<int> last_seen(custody::Subscription<int> sub) {
+  int last = -1;
+  for (;;) {
+    received<int> r = co_await custody::async_recv(sub, use_task);
+    if (!r) co_return last;
+    last = *r;
+  }
+}
+
+TEST(AsioTask, TheSeedsStoreWithEveryPartATask) {
+  asio::io_context io(1);
+  auto made = custody::make_store<int>(0);
+  std::stop_source stop;
+  outcome<int> answered, first, second, seen;
+  spawn(io.get_executor(), owner_loop(made.owner, stop.get_token()),
+        [&](std::exception_ptr e, int n) {
+          into(answered)(e, n);
+          made.owner.close();
+        });
+  spawn(io.get_executor(), last_seen(made.store.subscribe(custody::policy::latest())), into(seen));
+  std::atomic<int> setters_left{2};
+  auto done_setting = [&](outcome<int>& out) {
+    return [&](std::exception_ptr e, int n) {
+      into(out)(e, n);
+      if (--setters_left == 0) stop.request_stop();
+    };
+  };
+  spawn(io.get_executor(), setter(made.store, 0, 50), done_setting(first));
+  spawn(io.get_executor(), setter(made.store, 100, 50), done_setting(second));
+  io.run();
+  EXPECT_FALSE(answered.error);
+  EXPECT_EQ(answered.value, 100);
+  EXPECT_EQ(first.value, 50);
+  EXPECT_EQ(second.value, 50);
+  EXPECT_FALSE(seen.error);
+  // The subscriber ends on the store's last value, whichever setter was answered last.
+  EXPECT_EQ(seen.value, made.store.get());
+}
+
 TEST(AsioTask, RunsOnAStrandToo) {
   asio::io_context io(2);
   auto strand = asio::make_strand(io);

@@ -42,7 +42,7 @@ class task_direct_op {
   bool stop_requested() const noexcept { return false; }
 
   /// Completes at once or waits for `slot` (the value sent, or the optional received into) to
-  /// be handed over; true when the task must suspend. await_ready() has attempted already.
+  /// be handed over; true when the task must suspend.
   template <class Promise>
   bool suspend(std::coroutine_handle<Promise> h, void* slot, bool sending) {
     root_ = h.promise().root;
@@ -51,7 +51,9 @@ class task_direct_op {
     // Set before the word can be reached: whoever settles it next runs the task on through
     // advance().
     root_->set_step(&task_direct_op::advance, this);
-    return !round(/*attempt_first=*/false);
+    // An unbuffered channel completes while registering if a peer waits; await_ready() has
+    // attempted any other kind.
+    return !round(/*attempt=*/false);
   }
 
   status result() {
@@ -63,12 +65,12 @@ class task_direct_op {
 
  private:
   // Completes at once, or registers on the channel: true when completed (the task goes on),
-  // false when it waits (the word may be settled, and the task run, at once). A buffered
-  // channel is attempted first; an unbuffered one completes while registering if a peer waits.
-  bool round(bool attempt_first) {
+  // false when it waits (the word may be settled, and the task run, at once). Attempts first
+  // when `attempt`, and after every registration that found the channel ready meanwhile.
+  bool round(bool attempt) {
     parker& word = root_->word();
-    for (;; attempt_first = true) {
-      if (attempt_first && !core_->hands_over()) {
+    for (;; attempt = true) {
+      if (attempt) {
         const status s = sending_ ? core_->try_send(*static_cast<T*>(slot_))
                                   : core_->try_recv(*static_cast<std::optional<T>*>(slot_));
         if (s != status::would_block) return complete(s);
@@ -126,7 +128,7 @@ class task_direct_op {
   static bool advance(void* self_ptr) noexcept {
     auto* self = static_cast<task_direct_op*>(self_ptr);
     try {
-      return self->settled(self->root_->word().load()) || self->round(/*attempt_first=*/true);
+      return self->settled(self->root_->word().load()) || self->round(/*attempt=*/true);
     } catch (...) {
       self->error_ = std::current_exception();
       return true;
