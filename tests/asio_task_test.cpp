@@ -531,6 +531,58 @@ TEST(AsioTask, TheSeedsStoreWithEveryPartATask) {
   EXPECT_EQ(seen.value, made.store.get());
 }
 
+TEST(AsioTask, PublishesWithUseTask) {
+  asio::io_context io(1);
+  auto made = custody::make_store<int>(0);
+  auto sub = made.store.subscribe(custody::policy::block(1));
+  outcome<status> published;
+  spawn(
+      io.get_executor(),
+      [](custody::Owner<int>& owner) -> Task<status> {
+        co_return co_await custody::async_publish(owner, 5, use_task);
+      }(made.owner),
+      into(published));
+  io.run();
+  EXPECT_EQ(published.value, status::ok);
+  EXPECT_EQ(made.store.get(), 5);
+  EXPECT_EQ(sub.try_recv().value(), 5);
+}
+
+// README.md, "custody's own task", as written there.
+namespace readme {
+using custody::asio::Task;
+using custody::asio::use_task;
+
+Task<long> ping(custody::Channel<int> out, custody::Channel<int> in, int n) {
+  long sum = 0;
+  for (int i = 0; i < n; ++i) {
+    co_await custody::async_send(out, i, use_task);  // a custody::status
+    custody::received<int> r = co_await custody::async_recv(in, use_task);
+    sum += *r;
+  }
+  co_return sum;
+}
+Task<void> echo(custody::Channel<int> in, custody::Channel<int> out) {
+  while (auto r = co_await custody::async_recv(in, use_task)) {
+    co_await custody::async_send(out, *r, use_task);
+  }
+}
+}  // namespace readme
+
+TEST(AsioTask, ReadmeExample) {
+  asio::io_context io;
+  custody::Channel<int> a, b;
+  long total = -1;
+  custody::asio::spawn(io.get_executor(), readme::echo(a, b), [](std::exception_ptr) {});
+  custody::asio::spawn(io.get_executor(), readme::ping(a, b, 1000),
+                       [&](std::exception_ptr, long sum) {
+                         total = sum;
+                         a.close();
+                       });
+  io.run();
+  EXPECT_EQ(total, 999L * 1000 / 2);
+}
+
 TEST(AsioTask, RunsOnAStrandToo) {
   asio::io_context io(2);
   auto strand = asio::make_strand(io);
