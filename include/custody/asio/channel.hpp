@@ -37,7 +37,10 @@
 //   the handler's argument, after the channel gave it up.
 // - Inside a custody::asio::Task, the token custody::asio::use_task awaits the operation in the
 //   task's frame, without an allocation, and without a post when the peer is a task on the same
-//   io_context thread (asio/task.hpp); the results and statuses are the same.
+//   io_context thread (asio/task.hpp); the results and statuses are the same. The plain forms
+//   then refer to the channel through the handle given, which must outlive the operation (as
+//   an Asio I/O object must outlive its operations): `co_await async_recv(rx, use_task)`
+//   guarantees it.
 // - Thread-safety: as for the blocking forms; initiate from any thread.
 
 #include <asio/async_result.hpp>
@@ -159,23 +162,29 @@ auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token 
   }
 }
 
+/// The channel state behind a handle, for an operation that refers to it through the handle.
+template <class T>
+chan_core<T>& checked_core_ref(const std::shared_ptr<chan_core<T>>& core) {
+  if (!core) throw std::logic_error("custody: operation on a nil channel handle");
+  return *core;
+}
+
 /// The plain forms (no stop token, no deadline): inside a Task, the direct kind.
 template <class T, class Token>
-auto initiate_plain_recv(std::shared_ptr<chan_core<T>> core, Token&& token) {
+auto initiate_plain_recv(const std::shared_ptr<chan_core<T>>& core, Token&& token) {
   if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
-    return task_recv_awaiter<T, task_direct_op<T>>(checked_core(std::move(core)));
+    return task_recv_awaiter<T, task_direct_op<T>>(checked_core_ref(core));
   } else {
-    return initiate_recv(std::move(core), {}, std::nullopt, std::forward<Token>(token));
+    return initiate_recv(core, {}, std::nullopt, std::forward<Token>(token));
   }
 }
 
 template <class T, class Token>
-auto initiate_plain_send(std::shared_ptr<chan_core<T>> core, T value, Token&& token) {
+auto initiate_plain_send(const std::shared_ptr<chan_core<T>>& core, T value, Token&& token) {
   if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
-    return task_send_awaiter<T, task_direct_op<T>>(std::move(value), checked_core(std::move(core)));
+    return task_send_awaiter<T, task_direct_op<T>>(std::move(value), checked_core_ref(core));
   } else {
-    return initiate_send(std::move(core), std::move(value), {}, std::nullopt,
-                         std::forward<Token>(token));
+    return initiate_send(core, std::move(value), {}, std::nullopt, std::forward<Token>(token));
   }
 }
 

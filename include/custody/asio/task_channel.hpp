@@ -25,11 +25,13 @@
 
 namespace custody::detail {
 
-/// One send or receive of a task, registered on the channel directly.
+/// One send or receive of a task, registered on the channel directly. It refers to the channel
+/// through the caller's handle, as an Asio operation refers to its I/O object: in
+/// `co_await async_recv(rx, use_task)` the handle outlives the operation.
 template <class T>
 class task_direct_op {
  public:
-  explicit task_direct_op(std::shared_ptr<chan_core<T>> core) : core_(std::move(core)) {}
+  explicit task_direct_op(chan_core<T>& core) : core_(&core) {}
   task_direct_op(const task_direct_op&) = delete;
   task_direct_op& operator=(const task_direct_op&) = delete;
 
@@ -150,7 +152,7 @@ class task_direct_op {
     return true;
   }
 
-  std::shared_ptr<chan_core<T>> core_;
+  chan_core<T>* core_;
   task_root* root_ = nullptr;
   void* slot_ = nullptr;
   waiter waiter_;
