@@ -11,6 +11,7 @@
 #include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -19,6 +20,8 @@
 #include <stop_token>
 #include <system_error>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -34,6 +37,28 @@ using custody::asio::Task;
 using custody::asio::use_task;
 
 namespace {
+
+// A use_task operation suspends only a custody::asio::Task (the compile-fail test
+// asio_task_op_in_awaitable shows asio::awaitable refusing it): any other coroutine's promise
+// is refused by the trait as well.
+struct foreign_promise {};
+template <class Awaiter, class Promise>
+concept suspends = requires(Awaiter& a, std::coroutine_handle<Promise> h) {
+  a.await_suspend(h);
+};
+using recv_op = decltype(custody::async_recv(std::declval<Channel<int>&>(), use_task));
+using send_op = decltype(custody::async_send(std::declval<Channel<int>&>(), 1, use_task));
+using stop_recv_op =
+    decltype(custody::async_recv(std::declval<Channel<int>&>(), std::stop_token(), use_task));
+static_assert(suspends<recv_op, custody::detail::task_promise<void>>);
+static_assert(suspends<send_op, custody::detail::task_promise<int>>);
+static_assert(suspends<stop_recv_op, custody::detail::task_promise<void>>);
+static_assert(!suspends<recv_op, foreign_promise>);
+static_assert(!suspends<send_op, foreign_promise>);
+static_assert(!suspends<stop_recv_op, foreign_promise>);
+// A Task is moved, never copied.
+static_assert(!std::is_copy_constructible_v<Task<int>>);
+static_assert(std::is_nothrow_move_constructible_v<Task<int>>);
 
 // Where a spawned task's completion lands.
 template <class T>
