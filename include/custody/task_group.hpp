@@ -19,14 +19,21 @@
 // Thread names. On Linux a task's thread carries the task's name (its first 15 bytes, the
 // kernel's limit), so that `top -H`, /proc/<pid>/task/*/comm and debuggers show it. An empty
 // name leaves the thread unnamed and costs nothing.
+//
+// Inspection. A group given a name (TaskGroup group("car")) appears in custody::inspect(), with
+// each task's state: running, blocked (in which operation, for how long) or finished. Its tasks
+// mark themselves blocked and running around each sleep in a channel operation; a group
+// without a name keeps no such record and its tasks pay nothing for it.
 
 #if defined(__linux__)
 #include <pthread.h>
 #endif
 
+#include <chrono>
 #include <concepts>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +43,9 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "detail/registry.hpp"
+#include "detail/task_record.hpp"
 
 namespace custody {
 
@@ -70,6 +80,9 @@ concept task_function = std::move_constructible<std::decay_t<F>> &&
 class TaskGroup {
  public:
   TaskGroup() = default;
+  /// A group named for custody::inspect(), which then lists its tasks and their states. An
+  /// empty name makes an unnamed group, as TaskGroup(). Throws std::bad_alloc.
+  explicit TaskGroup(std::string name) { name_.give(std::move(name), this, &describe_named); }
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   TaskGroup(TaskGroup&&) = delete;
@@ -80,6 +93,7 @@ class TaskGroup {
   /// report is dropped. Must not run concurrently with any other member call from outside the
   /// group, nor from one of the group's own tasks (that task would join itself).
   ~TaskGroup() {
+    name_.leave();  // first: a running snapshot must not read the records freed below
     request_stop();
     join_all();
   }
@@ -111,12 +125,27 @@ class TaskGroup {
       throw std::logic_error("custody::TaskGroup::spawn: cannot spawn task '" + name +
                              "': the group's wait() or destructor has already started");
     }
+    // A named group records what each task does; kept until the group is destroyed.
+    detail::task_record* record = nullptr;
+    if (name_) {
+      records_.reserve(records_.size() + 1);  // the push below cannot throw after the thread
+      record = new detail::task_record(name);
+    }
+    std::unique_ptr<detail::task_record> owned(record);
     // Constructed under the lock so that a wait() cannot finish between the phase check and
     // the thread becoming visible to it.
     threads_.emplace_back([this, name = std::move(name), fn = Fn(std::forward<F>(fn)),
-                           token = stop_source_.get_token()]() mutable {
+                           token = stop_source_.get_token(), record]() mutable {
       detail::current_task_group = this;
+      detail::current_task = {&name, record};
       detail::name_current_thread(name);
+      struct finish {
+        detail::task_record* record;
+        ~finish() {
+          detail::current_task = {};
+          if (record) record->finished();
+        }
+      } on_exit{record};
       try {
         if constexpr (std::is_invocable_v<Fn, std::stop_token>) {
           std::invoke(std::move(fn), std::move(token));
@@ -127,6 +156,7 @@ class TaskGroup {
         record_failure(std::move(name), std::current_exception());
       }
     });
+    if (owned) records_.push_back(std::move(owned));
   }
 
   /// Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
@@ -177,6 +207,17 @@ class TaskGroup {
  private:
   enum class Phase { open, joining, finished };
 
+  static void describe_named(const void* object, const detail::registration& self,
+                             inspection& into) {
+    const auto& group = *static_cast<const TaskGroup*>(object);
+    task_group_report r;
+    r.name = self.name();
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(group.mutex_);
+    for (const auto& record : group.records_) r.tasks.push_back(record->report(now));
+    into.task_groups.push_back(std::move(r));
+  }
+
   void record_failure(std::string name, std::exception_ptr error) noexcept {
     {
       std::lock_guard lock(mutex_);
@@ -215,6 +256,8 @@ class TaskGroup {
   std::vector<std::jthread> threads_;  // spawned and not yet taken by join_all()
   std::exception_ptr error_;
   std::optional<std::string> failed_task_;
+  std::vector<std::unique_ptr<detail::task_record>> records_;  // a named group's, in spawn order
+  detail::name_tag name_;  // null unless named; unregistered first thing in the destructor
 };
 
 }  // namespace custody
