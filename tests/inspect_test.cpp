@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <thread>
@@ -147,7 +148,8 @@ TEST(InspectBlocked, BlockedReceiverShowsTaskAndTaskStateShowsOperation) {
   EXPECT_EQ(find(tasks.task_groups, "workers")->tasks[0].operation, "recv on \"jobs\"");
   ASSERT_EQ(jobs.send(1), custody::status::ok);
   group.wait();
-  const custody::task_group_report* g = find(custody::inspect().task_groups, "workers");
+  const custody::inspection after = custody::inspect();
+  const custody::task_group_report* g = find(after.task_groups, "workers");
   EXPECT_EQ(g->tasks[0].state, custody::task_state::finished);
 }
 
@@ -187,6 +189,22 @@ TEST(InspectBlocked, SelectCaseShowsItsIndexAndCaseCount) {
   });
   EXPECT_EQ(find(tasks.task_groups, "selecting")->tasks[0].operation, "select of 2 cases");
   ASSERT_EQ(a.send(1), custody::status::ok);
+  group.wait();
+}
+
+TEST(InspectBlocked, WaitWithoutChannelsIsNamedAsSuch) {
+  custody::TaskGroup group("sleepers");
+  group.spawn("sleeper", [](std::stop_token stop) {
+    (void)custody::select(
+        custody::on_deadline(std::chrono::steady_clock::now() + std::chrono::hours(1)),
+        custody::on_stop(stop));
+  });
+  const custody::inspection now = inspect_until([](const custody::inspection& i) {
+    const custody::task_group_report* g = find(i.task_groups, "sleepers");
+    return g && g->tasks[0].state == custody::task_state::blocked;
+  });
+  EXPECT_EQ(find(now.task_groups, "sleepers")->tasks[0].operation, "wait for a stop or a deadline");
+  group.request_stop();
   group.wait();
 }
 

@@ -55,8 +55,9 @@ enum class task_state { running, blocked, finished };
 struct task_report {
   std::string name;
   task_state state = task_state::running;
-  /// While blocked: "send on <channel>", "recv on <channel>" or "select of <n> cases";
-  /// a channel without a name is shown as "an unnamed channel".
+  /// While blocked: "send on <channel>", "recv on <channel>", "select of <n> cases" or
+  /// "wait for a stop or a deadline" (a select with no channel case); a channel without a name
+  /// is shown as "an unnamed channel".
   std::string operation;
   std::int64_t blocked_ms = 0;  ///< while blocked: for how long
 };

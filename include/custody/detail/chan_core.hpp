@@ -195,10 +195,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     if constexpr (!lone_fits) {
       return std::nullopt;
     } else {
-      // Inspection only: a named channel notes who waits in the slot and since when.
-      channel_registration* const named = this->named();
-      block_note note;
-      if (named) note = {current_task.name, 1, steady_clock::now()};
+      channel_registration* named = nullptr;
       {
         std::unique_lock lock(lock_);
         if (closed_) return status::closed;
@@ -212,12 +209,18 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         if (stop && stop->stop_requested()) return status::stopped;
         if (deadline && steady_clock::now() >= *deadline) return status::timeout;
         lone_taken_.store(true, std::memory_order_relaxed);
-        if (named) named->lone.copy(&note, 0);
+        // Inspection only: a named channel notes who waits in the slot and since when (a clock
+        // read under the lock, for named channels alone: the note must match the slot's user).
+        named = this->named();
+        if (named) {
+          const block_note note{current_task.name, 1, steady_clock::now()};
+          named->lone.copy(&note, 0);
+        }
         lone_.reset();
       }
       std::uint32_t s;
       {
-        const blocked_scope blocked("recv on", named, 1, named ? &note : nullptr);
+        const blocked_scope blocked("recv on", named, 1, named ? &named->lone.since : nullptr);
         // Gone before the slot is given back: a late stop must not settle its next user.
         std::optional<std::stop_callback<stop_settler>> on_stop;
         if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&lone_});

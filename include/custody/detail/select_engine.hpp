@@ -332,11 +332,16 @@ class select_run {
     note_ptr_ = &note_;
   }
 
+  const steady_clock::time_point* since() const noexcept {
+    return note_ptr_ ? &note_ptr_->since : nullptr;
+  }
+
   // What the current task (if it has a record) is blocked in.
   blocked_scope blocked_as() const {
-    if (enabled_ != 1) return blocked_scope("select of", nullptr, enabled_, note_ptr_);
+    if (enabled_ == 0) return blocked_scope("wait for a stop or a deadline", nullptr, 0, since());
+    if (enabled_ != 1) return blocked_scope("select of", nullptr, enabled_, since());
     const op& only = ops_[order_[0] == stop_entry ? order_[1] : order_[0]];
-    return blocked_scope(only.sending ? "send on" : "recv on", only.name, 1, note_ptr_);
+    return blocked_scope(only.sending ? "send on" : "recv on", only.name, 1, since());
   }
 
   // Phase 4: a waiter on every channel case; a channel may complete the case, or ask for a

@@ -25,8 +25,9 @@ class task_record {
 
   const std::string& name() const noexcept { return name_; }
 
-  /// The task sleeps in `operation` ("send on", "recv on", "select of") on `on` (a channel's
-  /// registration, null for an unnamed one), a select of `cases` cases, from `since`. `on`
+  /// The task sleeps in `operation` ("send on", "recv on", "select of", or with `cases` 0 one
+  /// that names no channel) on `on` (a channel's registration, null for an unnamed one), a
+  /// select of `cases` cases, from `since`. `on`
   /// must stay alive until running() is called: a blocked thread holds its channel.
   void blocked(const char* operation, const registration* on, std::size_t cases,
                std::chrono::steady_clock::time_point since) {
@@ -47,7 +48,9 @@ class task_record {
     r.state = state_;
     if (state_ == task_state::blocked) {
       r.operation = operation_;
-      if (cases_ > 1) {
+      if (cases_ == 0) {
+        // No channel: the operation says it all.
+      } else if (cases_ > 1) {
         r.operation += " " + std::to_string(cases_) + " cases";
       } else {
         r.operation += on_ ? " \"" + on_->name() + "\"" : std::string(" an unnamed channel");
@@ -82,15 +85,15 @@ struct task_identity {
 
 inline thread_local task_identity current_task;
 
-/// Marks the current task blocked for the scope of one sleep, when it has a record; `note` is
-/// the operation's note when it wrote one (its time is then reused).
+/// Marks the current task blocked for the scope of one sleep, when it has a record; `since` is
+/// the time the operation noted when it noted one (else the clock is read here).
 class blocked_scope {
  public:
   blocked_scope(const char* operation, const registration* on, std::size_t cases,
-                const block_note* note)
+                const std::chrono::steady_clock::time_point* since)
       : record_(current_task.record) {
     if (!record_) return;
-    record_->blocked(operation, on, cases, note ? note->since : std::chrono::steady_clock::now());
+    record_->blocked(operation, on, cases, since ? *since : std::chrono::steady_clock::now());
   }
   ~blocked_scope() {
     if (record_) record_->running();
