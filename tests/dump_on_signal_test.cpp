@@ -82,6 +82,8 @@ TEST(DumpOnSignal, SignalWritesTheInspectionAndBlockedTasksCarryOn) {
       << text;
   EXPECT_NE(text.find("channel \"jobs\": capacity 0, length 0, open"), std::string::npos) << text;
   EXPECT_NE(text.find("receiver: plain, task \"waiting-worker\""), std::string::npos) << text;
+  // Counted once the text is written: right after our read, or a moment later.
+  while (dump.dumps() < 1) std::this_thread::yield();
   EXPECT_EQ(dump.dumps(), 1u);
   // Not disturbed: the worker still receives what is sent.
   ASSERT_EQ(jobs.send(7), custody::status::ok);

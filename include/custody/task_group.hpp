@@ -93,9 +93,10 @@ class TaskGroup {
   /// report is dropped. Must not run concurrently with any other member call from outside the
   /// group, nor from one of the group's own tasks (that task would join itself).
   ~TaskGroup() {
-    name_.leave();  // first: a running snapshot must not read the records freed below
     request_stop();
     join_all();
+    // Once no task runs (they use their records), and before the members a snapshot reads go.
+    name_.leave();
   }
 
   /// Starts `fn` on a new std::jthread. `fn` (decay-copied on the calling thread) is invoked as
@@ -127,8 +128,9 @@ class TaskGroup {
     }
     // A named group records what each task does; kept until the group is destroyed.
     detail::task_record* record = nullptr;
-    if (name_) {
-      records_.reserve(records_.size() + 1);  // the push below cannot throw after the thread
+    detail::task_group_registration* const named = name_.get();
+    if (named) {
+      named->records.reserve(named->records.size() + 1);  // the push below cannot throw
       record = new detail::task_record(name);
     }
     std::unique_ptr<detail::task_record> owned(record);
@@ -156,7 +158,7 @@ class TaskGroup {
         record_failure(std::move(name), std::current_exception());
       }
     });
-    if (owned) records_.push_back(std::move(owned));
+    if (named) named->records.push_back(std::move(owned));
   }
 
   /// Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
@@ -210,11 +212,12 @@ class TaskGroup {
   static void describe_named(const void* object, const detail::registration& self,
                              inspection& into) {
     const auto& group = *static_cast<const TaskGroup*>(object);
+    const auto& records = static_cast<const detail::task_group_registration&>(self).records;
     task_group_report r;
     r.name = self.name();
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(group.mutex_);
-    for (const auto& record : group.records_) r.tasks.push_back(record->report(now));
+    for (const auto& record : records) r.tasks.push_back(record->report(now));
     into.task_groups.push_back(std::move(r));
   }
 
@@ -256,8 +259,9 @@ class TaskGroup {
   std::vector<std::jthread> threads_;  // spawned and not yet taken by join_all()
   std::exception_ptr error_;
   std::optional<std::string> failed_task_;
-  std::vector<std::unique_ptr<detail::task_record>> records_;  // a named group's, in spawn order
-  detail::name_tag name_;  // null unless named; unregistered first thing in the destructor
+  // Null unless named; a named group's task records live in it, guarded by mutex_.
+  // Unregistered by the destructor once every task has ended.
+  detail::basic_name_tag<detail::task_group_registration> name_;
 };
 
 }  // namespace custody

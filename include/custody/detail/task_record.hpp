@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "../inspection.hpp"
 #include "block_note.hpp"
@@ -74,6 +76,14 @@ class task_record {
   const registration* on_ CUSTODY_GUARDED_BY(mutex_) = nullptr;
   std::size_t cases_ CUSTODY_GUARDED_BY(mutex_) = 1;
   std::chrono::steady_clock::time_point since_ CUSTODY_GUARDED_BY(mutex_);
+};
+
+/// A named TaskGroup's registration: the records of its tasks, in spawn order, guarded by the
+/// group's mutex. Kept here so that an unnamed group holds nothing but a null pointer.
+class task_group_registration : public registration {
+ public:
+  using registration::registration;
+  std::vector<std::unique_ptr<task_record>> records;
 };
 
 /// The task the current thread runs: its name (any TaskGroup task) and its record (a named
