@@ -25,7 +25,7 @@ TEST(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
   custody_test::TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   custody_test::Process car("custody-car", CUSTODY_CAR_BINARY,
-                            {"--log-file", dir.path() + "/log.txt", "--poll-interval", "20ms"},
+                            {"--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms"},
                             dir.path(), {kTimeout, 0, {}});
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
   car.signal(SIGUSR1);
@@ -40,7 +40,12 @@ TEST(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
   // Still running: readings go on after the dump.
   ASSERT_TRUE(car.read_until(kScreenReading)) << err;
   car.signal(SIGINT);
-  EXPECT_EQ(car.finish(), 0) << car.err();
+  // Ends as a SIGINT makes it end, with its summary (exit 0, or 3 if a loaded machine made the
+  // screen skip readings: that is not the dump's doing).
+  const int exit_code = car.finish();
+  EXPECT_TRUE(exit_code == 0 || exit_code == 3) << exit_code << "\n" << car.err();
+  ASSERT_FALSE(car.out().empty());
+  EXPECT_NE(car.out().back().find("stopped by SIGINT"), std::string::npos) << car.out().back();
 
   EXPECT_NE(err.find("custody: inspection on signal " + std::to_string(SIGUSR1)), std::string::npos)
       << err;
