@@ -24,8 +24,10 @@ struct channel_report {
   std::size_t capacity = 0;
   std::size_t length = 0;  ///< values buffered
   bool closed = false;
-  std::vector<blocked_report> senders;    ///< blocked senders, oldest first
-  std::vector<blocked_report> receivers;  ///< blocked receivers, oldest first
+  /// Blocked senders, in the order they queued.
+  std::vector<blocked_report> senders;
+  /// Blocked receivers: an unbuffered channel's lone-slot receiver first, then in queue order.
+  std::vector<blocked_report> receivers;
   /// Blocked cases beyond the ones listed: a snapshot lists a bounded number per list.
   std::size_t unlisted = 0;
 };

@@ -7,10 +7,12 @@
 // it reads every object) never sees a destroyed object: a destructor waits for a running
 // snapshot to finish.
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../inspection.hpp"
 #include "mutex.hpp"
@@ -47,8 +49,6 @@ class registration {
   const std::string context_;
   const void* const object_;
   const describe_fn describe_;
-  registration* prev_ = nullptr;  // links guarded by the registry's mutex
-  registration* next_ = nullptr;
 };
 
 /// The list of registrations, guarded by one mutex: registering, unregistering and taking a
@@ -60,28 +60,28 @@ class registry {
     return the_registry;
   }
 
+  /// Throws std::bad_alloc (nothing is registered then).
   void add(registration& r) {
     std::lock_guard lock(mutex_);
-    r.next_ = head_;
-    if (head_) head_->prev_ = &r;
-    head_ = &r;
+    entries_.push_back(&r);
   }
 
-  void remove(registration& r) {
+  void remove(registration& r) noexcept {
     std::lock_guard lock(mutex_);
-    (r.prev_ ? r.prev_->next_ : head_) = r.next_;
-    if (r.next_) r.next_->prev_ = r.prev_;
+    entries_.erase(std::find(entries_.begin(), entries_.end(), &r));
   }
 
-  /// Every registered object describes itself into `into`, oldest registration last.
+  /// Every registered object describes itself into `into`, newest registration first.
   void describe_all(inspection& into) {
     std::lock_guard lock(mutex_);
-    for (registration* r = head_; r; r = r->next_) r->describe_(r->object_, *r, into);
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+      (*it)->describe_((*it)->object_, **it, into);
+    }
   }
 
  private:
   mutex mutex_;
-  registration* head_ CUSTODY_GUARDED_BY(mutex_) = nullptr;
+  std::vector<registration*> entries_ CUSTODY_GUARDED_BY(mutex_);
 };
 
 /// What a nameable object holds: null (unnamed: one pointer, nothing else) or its registration,
