@@ -22,6 +22,7 @@ RunControl::RunControl()
   sigemptyset(&watched);
   sigaddset(&watched, SIGINT);
   sigaddset(&watched, SIGTERM);
+  sigaddset(&watched, SIGUSR1);
   pthread_sigmask(SIG_UNBLOCK, &watched, nullptr);
 }
 

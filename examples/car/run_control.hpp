@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include <custody/dump_on_signal.hpp>
 #include <custody/signals.hpp>
 #include <custody/task_group.hpp>
 
@@ -66,8 +67,9 @@ class RunControl {
 
   std::atomic<SteadyTime> stop_requested_{};
   std::atomic<const char*> stop_reason_{nullptr};  // set by stop(), if it came first
-  custody::TaskGroup tasks_;
+  custody::TaskGroup tasks_{"tasks"};  // named: custody::inspect() and the dump list its tasks
   custody::SignalStop on_signal_;
+  custody::DumpOnSignal dump_on_signal_{SIGUSR1};  // kill -USR1 <pid>: what every task is doing
   std::stop_callback<note_time> note_stop_;
   const SteadyTime started_;
   bool duration_over_ = false;

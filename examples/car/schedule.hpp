@@ -59,9 +59,9 @@ class Schedule {
   const SteadyTime start_;
   std::atomic<SteadyTime> now_;
   // One slot each: a tick is sent only once the one before was acted on, so a send never waits.
-  custody::Channel<SteadyTime> poll_{1}, increase_{1};
+  custody::Channel<SteadyTime> poll_{1, "poll ticks"}, increase_{1, "increase ticks"};
   // One slot: one tick is under way at a time, and each is acted on once.
-  custody::Channel<Done> done_{1};
+  custody::Channel<Done> done_{1, "tick done"};
 };
 
 }  // namespace car

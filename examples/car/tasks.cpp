@@ -470,9 +470,9 @@ void write_data_into_file(std::stop_token stop, custody::Subscription<CarData> r
 
 CarStores fireup_car_communication(custody::TaskGroup& tasks, std::unique_ptr<CarDevice> device,
                                    Ticks poll, RunStats& stats, WallClock now, TickDone polled) {
-  auto [data_owner, data] = custody::make_store<CarData>(CarData{});
-  auto [status_owner, status] = custody::make_store<CarStatus>(CarStatus{});
-  custody::Channel<CarStores::Go> go;
+  auto [data_owner, data] = custody::make_store<CarData>(CarData{}, {.name = "car data"});
+  auto [status_owner, status] = custody::make_store<CarStatus>(CarStatus{}, {.name = "car status"});
+  custody::Channel<CarStores::Go> go(0, "go");
   // Heap-allocated: the Joint inside refers to the owners next to it, which must not move.
   auto task = std::make_unique<Communication>(
       std::move(device), std::move(data_owner), std::move(status_owner), go.receiver(),
@@ -494,8 +494,10 @@ void fireup_print_out_data(custody::TaskGroup& tasks, custody::Subscriber<CarDat
                            custody::GetSubscriber<CarStatus> status, LineSink out, RunStats& stats,
                            bool quiet) {
   // Subscribed here, not in the task, so no update published after this returns is missed.
-  auto readings = data.subscribe(custody::policy::buffer(kScreenBacklog).with_current());
-  auto changes = status.subscribe(custody::policy::buffer(kLinkBacklog).with_current());
+  auto readings =
+      data.subscribe(custody::policy::buffer(kScreenBacklog).with_current(), "screen readings");
+  auto changes =
+      status.subscribe(custody::policy::buffer(kLinkBacklog).with_current(), "screen link");
   tasks.spawn("print out data", [=, &stats](std::stop_token stop) {
     print_out_data(std::move(stop), readings, changes, out, stats, quiet);
   });
@@ -503,7 +505,7 @@ void fireup_print_out_data(custody::TaskGroup& tasks, custody::Subscriber<CarDat
 
 void fireup_write_data_into_file(custody::TaskGroup& tasks, custody::Subscriber<CarData> data,
                                  std::unique_ptr<LineWriter> file, LineSink err, RunStats& stats) {
-  auto readings = data.subscribe(custody::policy::buffer(kLogBacklog).with_current());
+  auto readings = data.subscribe(custody::policy::buffer(kLogBacklog).with_current(), "log file");
   tasks.spawn("write data into file",
               [readings, file = std::move(file), err, &stats](std::stop_token stop) {
                 write_data_into_file(std::move(stop), readings, *file, err, stats);

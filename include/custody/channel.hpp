@@ -350,6 +350,11 @@ class Channel : public Sender<T> {
   /// An unbuffered channel (capacity 0), or one that buffers exactly `capacity` values.
   /// Throws std::bad_alloc if the buffer cannot be allocated.
   explicit Channel(std::size_t capacity = 0) : Sender<T>(detail::make_core<T>(capacity)) {}
+  /// As Channel(capacity), naming the channel for custody::inspect() (an empty name leaves it
+  /// unnamed). Throws std::bad_alloc.
+  Channel(std::size_t capacity, std::string name) : Sender<T>(detail::make_core<T>(capacity)) {
+    this->core_->give_name(std::move(name));
+  }
 
   /// The sending end alone, to hand out.
   Sender<T> sender() const noexcept { return Sender<T>(this->core_); }

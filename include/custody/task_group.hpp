@@ -19,14 +19,21 @@
 // Thread names. On Linux a task's thread carries the task's name (its first 15 bytes, the
 // kernel's limit), so that `top -H`, /proc/<pid>/task/*/comm and debuggers show it. An empty
 // name leaves the thread unnamed and costs nothing.
+//
+// Inspection. A group given a name (TaskGroup group("car")) appears in custody::inspect(), with
+// each task's state: running, blocked (in which operation, for how long) or finished. Its tasks
+// mark themselves blocked and running around each sleep in a channel operation; a group
+// without a name keeps no such record and its tasks pay nothing for it.
 
 #if defined(__linux__)
 #include <pthread.h>
 #endif
 
+#include <chrono>
 #include <concepts>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +43,9 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "detail/registry.hpp"
+#include "detail/task_record.hpp"
 
 namespace custody {
 
@@ -70,6 +80,9 @@ concept task_function = std::move_constructible<std::decay_t<F>> &&
 class TaskGroup {
  public:
   TaskGroup() = default;
+  /// A group named for custody::inspect(), which then lists its tasks and their states. An
+  /// empty name makes an unnamed group, as TaskGroup(). Throws std::bad_alloc.
+  explicit TaskGroup(std::string name) { name_.give(std::move(name), this, &describe_named); }
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   TaskGroup(TaskGroup&&) = delete;
@@ -82,6 +95,8 @@ class TaskGroup {
   ~TaskGroup() {
     request_stop();
     join_all();
+    // Once no task runs (they use their records), and before the members a snapshot reads go.
+    name_.leave();
   }
 
   /// Starts `fn` on a new std::jthread. `fn` (decay-copied on the calling thread) is invoked as
@@ -111,12 +126,28 @@ class TaskGroup {
       throw std::logic_error("custody::TaskGroup::spawn: cannot spawn task '" + name +
                              "': the group's wait() or destructor has already started");
     }
+    // A named group records what each task does; kept until the group is destroyed.
+    detail::task_record* record = nullptr;
+    detail::task_group_registration* const named = name_.get();
+    if (named) {
+      named->records.reserve(named->records.size() + 1);  // the push below cannot throw
+      record = new detail::task_record(name);
+    }
+    std::unique_ptr<detail::task_record> owned(record);
     // Constructed under the lock so that a wait() cannot finish between the phase check and
     // the thread becoming visible to it.
     threads_.emplace_back([this, name = std::move(name), fn = Fn(std::forward<F>(fn)),
-                           token = stop_source_.get_token()]() mutable {
+                           token = stop_source_.get_token(), record]() mutable {
       detail::current_task_group = this;
+      detail::current_task = {&name, record};
       detail::name_current_thread(name);
+      struct finish {
+        detail::task_record* record;
+        ~finish() {
+          detail::current_task = {};
+          if (record) record->finished();
+        }
+      } on_exit{record};
       try {
         if constexpr (std::is_invocable_v<Fn, std::stop_token>) {
           std::invoke(std::move(fn), std::move(token));
@@ -127,6 +158,7 @@ class TaskGroup {
         record_failure(std::move(name), std::current_exception());
       }
     });
+    if (named) named->records.push_back(std::move(owned));
   }
 
   /// Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
@@ -177,6 +209,18 @@ class TaskGroup {
  private:
   enum class Phase { open, joining, finished };
 
+  static void describe_named(const void* object, const detail::registration& self,
+                             inspection& into) {
+    const auto& group = *static_cast<const TaskGroup*>(object);
+    const auto& records = static_cast<const detail::task_group_registration&>(self).records;
+    task_group_report r;
+    r.name = self.name();
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(group.mutex_);
+    for (const auto& record : records) r.tasks.push_back(record->report(now));
+    into.task_groups.push_back(std::move(r));
+  }
+
   void record_failure(std::string name, std::exception_ptr error) noexcept {
     {
       std::lock_guard lock(mutex_);
@@ -215,6 +259,9 @@ class TaskGroup {
   std::vector<std::jthread> threads_;  // spawned and not yet taken by join_all()
   std::exception_ptr error_;
   std::optional<std::string> failed_task_;
+  // Null unless named; a named group's task records live in it, guarded by mutex_.
+  // Unregistered by the destructor once every task has ended.
+  detail::basic_name_tag<detail::task_group_registration> name_;
 };
 
 }  // namespace custody

@@ -8,13 +8,18 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <type_traits>
 #include <utility>
 
+#include "../inspection.hpp"
+#include "block_note.hpp"
 #include "interleave.hpp"
 #include "parker.hpp"
+#include "registry.hpp"
 #include "ring.hpp"
 #include "status.hpp"
+#include "task_record.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {
@@ -28,10 +33,26 @@ enum class enqueued : std::uint8_t {
   restart,            ///< the owner settled itself to retry: something became ready
 };
 
+/// A named channel's registration. `lone` holds the facts of the receiver waiting in an
+/// unbuffered channel's lone slot: written and read under that channel's lock.
+class channel_registration : public registration {
+ public:
+  using registration::registration;
+  waiter_fact lone{};
+};
+
 template <class T>
 class chan_core {
  public:
   virtual ~chan_core() = default;
+
+  /// Names the channel for custody::inspect(): once, before the channel is shared. An empty
+  /// name leaves it unnamed. `context` is what it belongs to (a subscription's store).
+  void give_name(std::string name, std::string context = {}) {
+    name_.give(std::move(name), this, &describe_named, std::move(context));
+  }
+  /// The channel's registration; null while it is unnamed.
+  const channel_registration* name_registration() const noexcept { return name_.get(); }
 
   /// True when blocked peers meet and move the value between them (unbuffered): spinning
   /// before registering would then only delay the meeting.
@@ -74,8 +95,35 @@ class chan_core {
   chan_core() = default;
   explicit chan_core(bool hands_over) noexcept : hands_over_(hands_over) {}
 
+  /// The first thing a kind of channel's destructor does: a running snapshot must not read
+  /// the members destroyed after it. Waits for that snapshot.
+  void leave_registry() noexcept { name_.leave(); }
+  channel_registration* named() const noexcept { return name_.get(); }
+
+  /// Copies the blocked senders' and receivers' notes, under the kind's own locks.
+  virtual void copy_blocked(waiter_facts&, waiter_facts&) const noexcept {}
+
+  /// Adds this named channel to `into`; a subscription adds itself as a subscriber instead.
+  virtual void describe(const registration& self, inspection& into) const {
+    waiter_facts senders, receivers;
+    copy_blocked(senders, receivers);
+    const auto now = steady_clock::now();
+    channel_report r;
+    r.name = self.name();
+    r.capacity = capacity();
+    r.length = size();
+    r.closed = is_closed();
+    r.unlisted = senders.report(r.senders, now) + receivers.report(r.receivers, now);
+    into.channels.push_back(std::move(r));
+  }
+
  private:
+  static void describe_named(const void* object, const registration& self, inspection& into) {
+    static_cast<const chan_core*>(object)->describe(self, into);
+  }
+
   bool hands_over_ = false;
+  basic_name_tag<channel_registration> name_;  // null unless named
 };
 
 /// Unbuffered channel: a send completes only when a receiver takes the value, so the two sides
@@ -103,6 +151,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     lone_waiter_.owner = &lone_;
     if constexpr (lone_fits) lone_waiter_.slot = &lone_value_;
   }
+  ~rendezvous_core() override { this->leave_registry(); }
 
   bool try_send_to_lone(T& value) override {
     if constexpr (!lone_fits) {
@@ -146,6 +195,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     if constexpr (!lone_fits) {
       return std::nullopt;
     } else {
+      channel_registration* named = nullptr;
       {
         std::unique_lock lock(lock_);
         if (closed_) return status::closed;
@@ -159,10 +209,18 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         if (stop && stop->stop_requested()) return status::stopped;
         if (deadline && steady_clock::now() >= *deadline) return status::timeout;
         lone_taken_.store(true, std::memory_order_relaxed);
+        // Inspection only: a named channel notes who waits in the slot and since when (a clock
+        // read under the lock, for named channels alone: the note must match the slot's user).
+        named = this->named();
+        if (named) {
+          const block_note note{current_task.name, 1, steady_clock::now()};
+          named->lone.copy(&note, 0);
+        }
         lone_.reset();
       }
       std::uint32_t s;
       {
+        const blocked_scope blocked("recv on", named, 1, named ? &named->lone.since : nullptr);
         // Gone before the slot is given back: a late stop must not settle its next user.
         std::optional<std::stop_callback<stop_settler>> on_stop;
         if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&lone_});
@@ -235,6 +293,14 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   bool is_closed() const noexcept override { return closed_flag_.load(std::memory_order_acquire); }
   std::size_t size() const noexcept override { return 0; }
   std::size_t capacity() const noexcept override { return 0; }
+
+ protected:
+  void copy_blocked(waiter_facts& senders, waiter_facts& receivers) const noexcept override {
+    std::lock_guard lock(lock_);
+    senders_.copy_facts(senders);
+    if (lone_.is_waiting()) receivers.add(this->named()->lone);
+    receivers_.copy_facts(receivers);
+  }
 
  private:
   /// Whether `queue` is empty, judged without the lock: a try finding nobody waiting answers
@@ -327,7 +393,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   }
 
   // The first cache line: everything a hand-over to a lone receiver touches.
-  spinlock lock_;
+  mutable spinlock lock_;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
   parker lone_;  // the lone slot's state word: `waiting` only while its receiver waits
   [[no_unique_address]] std::conditional_t<lone_fits, std::optional<T>, no_slot> lone_value_;
@@ -349,6 +415,7 @@ template <class T, class Ring>
 class buffered_core final : public chan_core<T> {
  public:
   explicit buffered_core(std::size_t capacity) : ring_(capacity) {}
+  ~buffered_core() override { this->leave_registry(); }
 
   status try_send(T& value) override {
     const status s = ring_.try_push(value);
@@ -392,6 +459,12 @@ class buffered_core final : public chan_core<T> {
   bool is_closed() const noexcept override { return ring_.is_closed(); }
   std::size_t size() const noexcept override { return ring_.size(); }
   std::size_t capacity() const noexcept override { return ring_.capacity(); }
+
+ protected:
+  void copy_blocked(waiter_facts& senders, waiter_facts& receivers) const noexcept override {
+    senders_.copy_facts(senders);
+    receivers_.copy_facts(receivers);
+  }
 
  private:
   /// The ring became ready between the caller's attempt and its registration.

@@ -29,6 +29,7 @@
 #include "chan_core.hpp"
 #include "parker.hpp"
 #include "status.hpp"
+#include "task_record.hpp"
 #include "waiter.hpp"
 
 namespace custody::detail {
@@ -45,11 +46,14 @@ struct op {
   // Receive from an unbuffered channel only: chan_core::recv_alone.
   std::optional<status> (*recv_alone)(op&, const std::stop_token*,
                                       std::optional<steady_clock::time_point>) = nullptr;
+  // For inspection only: the channel's registration (null: unnamed) and the case's direction.
+  const registration* name = nullptr;
+  bool sending = false;
 };
 
 template <class T>
 op make_send_op(chan_core<T>* core, T* value) noexcept {
-  return {
+  op made{
       core,
       value,
       core->hands_over(),
@@ -61,6 +65,9 @@ op make_send_op(chan_core<T>* core, T* value) noexcept {
         return static_cast<chan_core<T>*>(o.core)->enqueue_send(w, *static_cast<T*>(o.slot));
       },
       [](op& o, waiter& w) noexcept { static_cast<chan_core<T>*>(o.core)->dequeue_send(w); }};
+  made.name = core->name_registration();
+  made.sending = true;
+  return made;
 }
 
 template <class T>
@@ -81,6 +88,7 @@ op make_recv_op(chan_core<T>* core, std::optional<T>* out) noexcept {
                 w, *static_cast<std::optional<T>*>(o.slot));
           },
           [](op& o, waiter& w) noexcept { static_cast<chan_core<T>*>(o.core)->dequeue_recv(w); }};
+  made.name = core->name_registration();
   if (core->hands_over()) {
     made.recv_alone = [](op& o, const std::stop_token* stop,
                          std::optional<steady_clock::time_point> deadline) {
@@ -184,7 +192,12 @@ class select_run {
   outcome run() {
     for (;;) {
       if (const std::optional<outcome> done = advance()) return *done;
-      if (settled_with(self_.wait(limits_.deadline, !spun_))) return ready_;
+      std::uint32_t s;
+      {
+        const blocked_scope blocked = blocked_as();
+        s = self_.wait(limits_.deadline, !spun_);
+      }
+      if (settled_with(s)) return ready_;
     }
   }
 
@@ -303,11 +316,40 @@ class select_run {
     return false;
   }
 
+  // For inspection: the first time this select registers, it writes its note if someone can
+  // read it (a named channel among its cases, or a named group's task). Nothing otherwise.
+  void note_once() {
+    if (noted_) return;
+    noted_ = true;
+    bool inspectable = current_task.record != nullptr;
+    for (std::size_t k = 0; k < candidates_ && !inspectable; ++k) {
+      inspectable = order_[k] != stop_entry && ops_[order_[k]].name != nullptr;
+    }
+    if (!inspectable) return;
+    note_.task = current_task.name;
+    note_.cases = static_cast<std::uint32_t>(enabled_);
+    note_.since = steady_clock::now();
+    note_ptr_ = &note_;
+  }
+
+  const steady_clock::time_point* since() const noexcept {
+    return note_ptr_ ? &note_ptr_->since : nullptr;
+  }
+
+  // What the current task (if it has a record) is blocked in.
+  blocked_scope blocked_as() const {
+    if (enabled_ == 0) return blocked_scope("wait for a stop or a deadline", nullptr, 0, since());
+    if (enabled_ != 1) return blocked_scope("select of", nullptr, enabled_, since());
+    const op& only = ops_[order_[0] == stop_entry ? order_[1] : order_[0]];
+    return blocked_scope(only.sending ? "send on" : "recv on", only.name, 1, since());
+  }
+
   // Phase 4: a waiter on every channel case; a channel may complete the case, or ask for a
   // new round, while we register.
   registration register_all() {
     std::optional<outcome> committed;
     bool restart = false;
+    note_once();
     try {
       for (std::size_t k = 0; k < candidates_; ++k) {
         const std::uint32_t i = order_[k];
@@ -316,6 +358,7 @@ class select_run {
         w = waiter{};
         w.owner = &self_;
         w.index = i;
+        w.note = note_ptr_;
         const enqueued e = ops_[i].enqueue(ops_[i], w);
         // Counted even when not left waiting: a buffered channel links `w` before re-checking.
         registered_ = k + 1;
@@ -394,6 +437,9 @@ class select_run {
   bool spun_ = false;
   std::size_t preferred_ = outcome::none;  // the case whose channel notified us
   outcome ready_{outcome::none, status::would_block};
+  bool noted_ = false;
+  block_note note_;
+  const block_note* note_ptr_ = nullptr;  // &note_ once written
   // Declared after everything it may touch: its destructor waits for a running callback.
   std::optional<std::stop_callback<stop_settler>> on_stop_;
 };

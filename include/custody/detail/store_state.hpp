@@ -11,12 +11,15 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "../inspection.hpp"
 #include "channel_ops.hpp"
 #include "interleave.hpp"
+#include "registry.hpp"
 #include "select_engine.hpp"
 #include "set_request.hpp"
 #include "set_result.hpp"
@@ -57,6 +60,7 @@ class store_state {
   store_state& operator=(const store_state&) = delete;
 
   ~store_state() {
+    name_.leave();  // first: a running snapshot must not read what follows
     // Normally the owner closed the store; this covers an owner that was never completed.
     for (sub_core<T>* s : subs_) s->release();
     const std::uintptr_t head = new_subs_.load(std::memory_order_acquire);
@@ -74,6 +78,12 @@ class store_state {
   std::function<void(SetRequest<T>&&)> forward_requests;
 
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  /// Names the store for custody::inspect(): once, before it is shared. An empty name leaves
+  /// it unnamed.
+  void give_name(std::string name) { name_.give(std::move(name), this, &describe_named); }
+  /// The store's name, or "" when unnamed.
+  const std::string& name() const noexcept { return name_.name(); }
 
   // --- consumers (any thread) ---------------------------------------------------------
 
@@ -163,10 +173,12 @@ class store_state {
     return call.finish(receive_value(ready, call.reply(), stop, deadline));
   }
 
-  std::shared_ptr<chan_core<T>> subscribe(const policy& p) {
+  /// `name`: the subscription's name for custody::inspect(); empty leaves it unnamed.
+  std::shared_ptr<chan_core<T>> subscribe(const policy& p, std::string name = {}) {
     auto* core = new sub_core<T>(p.lossless(), p.capacity());
     // If this throws, the deleter runs and frees the core.
     std::shared_ptr<chan_core<T>> handle(core, sub_detacher<T>{});
+    if (!name.empty()) core->give_name(std::move(name), this->name());
     core->retain();  // the store's reference
     // Both this push and the owner's take after each commit are read-modify-writes of one
     // word: if the owner's take comes first, the push synchronises with it and the snapshot
@@ -413,6 +425,20 @@ class store_state {
     c->linked = false;
   }
 
+  static void describe_named(const void* object, const registration& self, inspection& into) {
+    const auto& s = *static_cast<const store_state*>(object);
+    store_report r;
+    r.name = self.name();
+    if constexpr (requires { s.cell.sequence(); }) {
+      r.version = s.cell.sequence() >> 1;  // a seqlock's word: twice the version, +1 mid-write
+    } else {
+      r.version = s.cell.version();
+    }
+    r.pending_sets = s.requests->size();
+    r.closed = s.closed();
+    into.stores.push_back(std::move(r));
+  }
+
   atomic<bool> closed_{false};
   // Callers waiting for an answer, so that closing can answer them at once.
   spinlock registry_lock_;
@@ -425,6 +451,7 @@ class store_state {
   std::vector<sub_core<T>*> blocked_;
   room_wait room_;                    // the owner waiting for the full ones among blocked_
   std::shared_ptr<const T> offered_;  // the committed value, from offer_all to wait_blocked
+  name_tag name_;                     // null unless named
 };
 
 }  // namespace detail

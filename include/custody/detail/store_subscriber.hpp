@@ -44,6 +44,7 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <utility>
 
 #include "chan_core.hpp"
@@ -200,6 +201,7 @@ class sub_core final : public chan_core<T> {
 
   sub_core(const sub_core&) = delete;
   sub_core& operator=(const sub_core&) = delete;
+  ~sub_core() override { this->leave_registry(); }
 
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -391,6 +393,26 @@ class sub_core final : public chan_core<T> {
     return size_;
   }
   std::size_t capacity() const noexcept override { return capacity_; }
+
+ protected:
+  /// A named subscription is reported as a subscriber of its store (the registration's
+  /// context), not as a channel.
+  void describe(const registration& self, inspection& into) const override {
+    subscriber_report r;
+    r.name = self.name();
+    r.store = self.context();
+    if (lossless_) {
+      r.policy = "block(" + std::to_string(capacity_) + ")";
+    } else if (capacity_ == 1) {
+      r.policy = "latest";
+    } else {
+      r.policy = "buffer(" + std::to_string(capacity_) + ")";
+    }
+    r.backlog = size();
+    r.missed = missed();
+    r.closed = is_closed();
+    into.subscribers.push_back(std::move(r));
+  }
 
  private:
   std::uint32_t next(std::uint32_t i) const noexcept CUSTODY_REQUIRES(lock_) {

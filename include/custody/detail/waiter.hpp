@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "block_note.hpp"
 #include "interleave.hpp"
 #include "parker.hpp"
 #include "spin.hpp"
@@ -20,6 +21,7 @@ struct waiter {
   waiter* prev = nullptr;
   waiter* next = nullptr;
   bool linked = false;
+  const block_note* note = nullptr;  // null unless the operation is inspectable (block_note.hpp)
 };
 
 /// Intrusive FIFO of waiters. Not synchronised: its owner holds a lock around every call,
@@ -55,6 +57,11 @@ class waiter_queue {
     (w.next ? w.next->prev : tail_) = w.prev;
     w.prev = w.next = nullptr;
     w.linked = false;
+  }
+
+  /// The blocked cases' notes, in order, copied into `into`. Under the owner's lock.
+  void copy_facts(waiter_facts& into) const noexcept {
+    for (const waiter* w = front(); w; w = w->next) into.add(w->note, w->index);
   }
 
   waiter* pop_front() noexcept {
@@ -109,6 +116,12 @@ class wait_list {
     nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
   }
 
+  /// Copies the blocked cases' notes; the lock is held only while copying.
+  void copy_facts(waiter_facts& into) const noexcept {
+    std::lock_guard lock(lock_);
+    queue_.copy_facts(into);
+  }
+
   /// Tells every waiter to try again (used on close), waking them a few at a time between
   /// holds of the lock.
   void notify_all() noexcept {
@@ -121,7 +134,7 @@ class wait_list {
   }
 
  private:
-  spinlock lock_;
+  mutable spinlock lock_;
   waiter_queue queue_ CUSTODY_GUARDED_BY(lock_);
   atomic<bool> nonempty_{false};
 };

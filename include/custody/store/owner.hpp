@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -39,6 +40,9 @@ struct store_options {
   /// Set requests that may wait in the owner's request channel before set() callers block
   /// sending them (0: each set() waits until the owner takes its request).
   std::size_t request_capacity = 16;
+  /// The store's name for custody::inspect(); empty (the default) leaves it unnamed, and an
+  /// unnamed store costs nothing for inspection.
+  std::string name = {};
 };
 
 /// The one owner of a store: the only party that changes its value. Move-only; there is
@@ -333,6 +337,7 @@ template <class T>
 store_pair<T> make_store(T initial, store_options options = {}) {
   static_assert(check_store_value<T>());
   auto state = std::make_shared<detail::store_state<T>>(initial, options.request_capacity);
+  state->give_name(std::move(options.name));
   Store<T> consumer = detail::store_access::view<T>(state);
   return store_pair<T>{detail::store_access::owner<T>(std::move(state)), std::move(consumer)};
 }

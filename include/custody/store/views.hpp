@@ -16,6 +16,7 @@
 #include <memory>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -196,6 +197,12 @@ class StoreView {
   /// and is closed. Throws std::bad_alloc.
   Subscription<T> subscribe(custody::policy p) const requires capability::can_subscribe<Caps> {
     return Subscription<T>(state().subscribe(p), p);
+  }
+  /// As subscribe(p), naming the subscription for custody::inspect() (an empty name leaves it
+  /// unnamed). Throws std::bad_alloc.
+  Subscription<T> subscribe(custody::policy p,
+                            std::string name) const requires capability::can_subscribe<Caps> {
+    return Subscription<T>(state().subscribe(p, std::move(name)), p);
   }
 
   /// Two views are equal when they refer to the same store.

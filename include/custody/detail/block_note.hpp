@@ -1,0 +1,101 @@
+#pragma once
+// What a blocked operation tells a snapshot about itself: who blocked and since when.
+//
+// A blocked send, receive or select writes one block_note on its own stack and points its
+// waiters at it, but only when someone can read it: when one of its channels is named, or its
+// thread runs a task of a named task group. Otherwise its waiters carry a null note and the
+// operation pays nothing beyond that null pointer.
+//
+// A snapshot reads the notes of linked waiters under the channel's spinlock, so it copies them
+// into a fixed-size waiter_facts (no allocation, no user code under the lock) and formats them
+// after unlocking.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../inspection.hpp"
+
+namespace custody::detail {
+
+/// One blocked operation's facts; lives on the blocked thread's stack while it waits.
+struct block_note {
+  const std::string* task = nullptr;  // the blocked thread's task name; null outside a task
+  std::uint32_t cases = 1;            // the cases of its select (1: a plain send or receive)
+  std::chrono::steady_clock::time_point since;
+};
+
+/// A blocked case's facts, copied by value: the note may be gone once the lock is released.
+struct waiter_fact {
+  char task[32];  // the task name's first 31 bytes, NUL-terminated
+  std::uint32_t case_index;
+  std::uint32_t cases;
+  std::chrono::steady_clock::time_point since;
+
+  /// Copies `note` (case `index`); a null note (nobody recorded it) leaves the facts empty.
+  void copy(const block_note* note, std::uint32_t index) noexcept {
+    task[0] = '\0';
+    case_index = index;
+    cases = 1;
+    since = {};
+    if (!note) return;
+    if (note->task) {
+      const std::size_t n = std::min(note->task->size(), sizeof task - 1);
+      std::memcpy(task, note->task->data(), n);
+      task[n] = '\0';
+    }
+    cases = note->cases;
+    since = note->since;
+  }
+
+  blocked_report report(std::chrono::steady_clock::time_point now) const {
+    blocked_report r;
+    r.task = task;
+    r.case_index = case_index;
+    r.cases = cases;
+    if (since != std::chrono::steady_clock::time_point{}) {
+      r.blocked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count();
+    }
+    return r;
+  }
+};
+
+/// The blocked cases of one list, copied under its lock: at most `capacity`, and the count of
+/// the others.
+class waiter_facts {
+ public:
+  static constexpr std::size_t capacity = 16;
+
+  void add(const block_note* note, std::uint32_t index) noexcept {
+    if (listed_ < capacity) {
+      facts_[listed_++].copy(note, index);
+    } else {
+      ++unlisted_;
+    }
+  }
+  void add(const waiter_fact& fact) noexcept {
+    if (listed_ < capacity) {
+      facts_[listed_++] = fact;
+    } else {
+      ++unlisted_;
+    }
+  }
+
+  /// After unlocking: appends the listed ones to `out`, returns how many were left out.
+  std::size_t report(std::vector<blocked_report>& out,
+                     std::chrono::steady_clock::time_point now) const {
+    for (std::size_t i = 0; i < listed_; ++i) out.push_back(facts_[i].report(now));
+    return unlisted_;
+  }
+
+ private:
+  waiter_fact facts_[capacity];
+  std::size_t listed_ = 0;
+  std::size_t unlisted_ = 0;
+};
+
+}  // namespace custody::detail

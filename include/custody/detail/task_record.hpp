@@ -1,0 +1,118 @@
+#pragma once
+// What a task of a named TaskGroup is doing, for custody::inspect(); and which task the current
+// thread runs, for the notes of its blocked operations (block_note.hpp).
+//
+// Only tasks of a named group have a record. A task marks itself blocked before it sleeps and
+// running when it wakes, under the record's own mutex: the only cost, paid by named groups'
+// tasks and only on the way to sleep.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../inspection.hpp"
+#include "block_note.hpp"
+#include "mutex.hpp"
+#include "registry.hpp"
+#include "thread_annotations.hpp"
+
+namespace custody::detail {
+
+class task_record {
+ public:
+  explicit task_record(std::string name) : name_(std::move(name)) {}
+
+  const std::string& name() const noexcept { return name_; }
+
+  /// The task sleeps in `operation` ("send on", "recv on", "select of", or with `cases` 0 one
+  /// that names no channel) on `on` (a channel's registration, null for an unnamed one), a
+  /// select of `cases` cases, from `since`. `on`
+  /// must stay alive until running() is called: a blocked thread holds its channel.
+  void blocked(const char* operation, const registration* on, std::size_t cases,
+               std::chrono::steady_clock::time_point since) {
+    std::lock_guard lock(mutex_);
+    state_ = task_state::blocked;
+    operation_ = operation;
+    on_ = on;
+    cases_ = cases;
+    since_ = since;
+  }
+  void running() { set(task_state::running); }
+  void finished() { set(task_state::finished); }
+
+  task_report report(std::chrono::steady_clock::time_point now) const {
+    task_report r;
+    r.name = name_;
+    std::lock_guard lock(mutex_);
+    r.state = state_;
+    if (state_ == task_state::blocked) {
+      r.operation = operation_;
+      if (cases_ == 0) {
+        // No channel: the operation says it all.
+      } else if (cases_ > 1) {
+        r.operation += " " + std::to_string(cases_) + " cases";
+      } else {
+        r.operation += on_ ? " \"" + on_->name() + "\"" : std::string(" an unnamed channel");
+      }
+      r.blocked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since_).count();
+    }
+    return r;
+  }
+
+ private:
+  void set(task_state s) {
+    std::lock_guard lock(mutex_);
+    state_ = s;
+    on_ = nullptr;
+  }
+
+  const std::string name_;
+  mutable mutex mutex_;
+  task_state state_ CUSTODY_GUARDED_BY(mutex_) = task_state::running;
+  const char* operation_ CUSTODY_GUARDED_BY(mutex_) = "";
+  const registration* on_ CUSTODY_GUARDED_BY(mutex_) = nullptr;
+  std::size_t cases_ CUSTODY_GUARDED_BY(mutex_) = 1;
+  std::chrono::steady_clock::time_point since_ CUSTODY_GUARDED_BY(mutex_);
+};
+
+/// A named TaskGroup's registration: the records of its tasks, in spawn order, guarded by the
+/// group's mutex. Kept here so that an unnamed group holds nothing but a null pointer.
+class task_group_registration : public registration {
+ public:
+  using registration::registration;
+  std::vector<std::unique_ptr<task_record>> records;
+};
+
+/// The task the current thread runs: its name (any TaskGroup task) and its record (a named
+/// group's task only). Both null outside a task.
+struct task_identity {
+  const std::string* name = nullptr;
+  task_record* record = nullptr;
+};
+
+inline thread_local task_identity current_task;
+
+/// Marks the current task blocked for the scope of one sleep, when it has a record; `since` is
+/// the time the operation noted when it noted one (else the clock is read here).
+class blocked_scope {
+ public:
+  blocked_scope(const char* operation, const registration* on, std::size_t cases,
+                const std::chrono::steady_clock::time_point* since)
+      : record_(current_task.record) {
+    if (!record_) return;
+    record_->blocked(operation, on, cases, since ? *since : std::chrono::steady_clock::now());
+  }
+  ~blocked_scope() {
+    if (record_) record_->running();
+  }
+  blocked_scope(const blocked_scope&) = delete;
+  blocked_scope& operator=(const blocked_scope&) = delete;
+
+ private:
+  task_record* record_;
+};
+
+}  // namespace custody::detail

@@ -1,0 +1,204 @@
+#pragma once
+// DumpOnSignal: writes custody::inspect()'s text when a signal arrives, as Go prints its
+// goroutines on SIGQUIT, and the program goes on:
+//
+//   custody::DumpOnSignal dump(SIGUSR1);   // then: kill -USR1 <pid>
+//
+// The handler only write(2)s the signal's number to a non-blocking self-pipe. A watcher thread
+// blocked in read(2) on that pipe (no polling) takes the snapshot and writes it, so the
+// snapshot's locks and allocations never run inside the handler. The handler is installed
+// with SA_RESTART, and custody's own blocking calls go back to sleep after it, so the
+// program's threads carry on as if nothing happened.
+//
+// POSIX only.
+
+#if defined(__unix__) || defined(__APPLE__)
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "inspect.hpp"
+
+namespace custody {
+
+namespace detail::dump_on_signal {
+
+static_assert(std::atomic<int>::is_always_lock_free);
+
+// Process-wide because a signal handler has no other way to find its state.
+inline std::atomic<bool> active{false};       // a DumpOnSignal exists
+inline std::atomic<int> write_fd{-1};         // the self-pipe's write end; -1 while none
+inline std::atomic<int> handlers_running{0};  // handlers in flight, drained before close()
+
+inline void handler(int sig) noexcept {
+  const int saved_errno = errno;
+  handlers_running.fetch_add(1);
+  if (const int fd = write_fd.load(); fd >= 0) {
+    const auto byte = static_cast<unsigned char>(sig);
+    // Non-blocking: a full pipe already holds a request for a dump, which is enough.
+    [[maybe_unused]] const auto written = ::write(fd, &byte, 1);
+  }
+  handlers_running.fetch_sub(1);
+  errno = saved_errno;
+}
+
+// Writes all of `text` to `fd`, going on after a signal interrupts it.
+inline void write_all(int fd, const std::string& text) noexcept {
+  for (std::size_t done = 0; done < text.size();) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return;  // nowhere to write: the dump is lost, the program goes on
+    }
+  }
+}
+
+}  // namespace detail::dump_on_signal
+
+/// RAII guard: while alive, `signal` makes a watcher thread write custody::inspect().to_text()
+/// to `fd` (stderr by default), framed by a first line "custody: inspection on signal <n>" and
+/// a last line "custody: end of inspection". Signals arriving while a dump is written are
+/// merged into the next one.
+///
+/// Only one DumpOnSignal may exist in the process at a time; it may live beside a
+/// custody::SignalStop watching other signals. Signals that every thread blocks never reach
+/// it.
+class DumpOnSignal {
+ public:
+  /// Installs the handler (sigaction, SA_RESTART), remembering the previous disposition, and
+  /// starts the watcher. Throws std::logic_error if another DumpOnSignal is alive;
+  /// std::invalid_argument if `signal` is SIGKILL, SIGSTOP or outside 1..255;
+  /// std::system_error if the pipe, thread or handler cannot be set up (anything already done
+  /// is undone first).
+  explicit DumpOnSignal(int signal = SIGUSR1, int fd = STDERR_FILENO) : signal_(signal), fd_(fd) {
+    namespace state = detail::dump_on_signal;
+    // The number travels through the pipe as one byte.
+    if (signal <= 0 || signal > 255 || signal == SIGKILL || signal == SIGSTOP) {
+      throw std::invalid_argument("custody::DumpOnSignal: cannot handle signal " +
+                                  std::to_string(signal));
+    }
+    bool expected = false;
+    if (!state::active.compare_exchange_strong(expected, true)) {
+      throw std::logic_error("custody::DumpOnSignal: another DumpOnSignal is already active");
+    }
+    try {
+      open_pipe();
+      watcher_ = std::thread([this] { watch(); });
+      state::write_fd.store(write_end_);
+      install_handler();
+    } catch (...) {
+      teardown();
+      throw;
+    }
+  }
+
+  DumpOnSignal(const DumpOnSignal&) = delete;
+  DumpOnSignal& operator=(const DumpOnSignal&) = delete;
+  DumpOnSignal(DumpOnSignal&&) = delete;
+  DumpOnSignal& operator=(DumpOnSignal&&) = delete;
+
+  /// Restores the previous handler, then stops and joins the watcher. Blocks until a handler
+  /// running on another thread returns and a dump being written is finished. Never throws.
+  ~DumpOnSignal() { teardown(); }
+
+  /// Dumps written so far. Thread-safe, non-blocking.
+  [[nodiscard]] unsigned long dumps() const noexcept { return dumps_.load(); }
+
+ private:
+  static void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+  }
+
+  void open_pipe() {
+    int fds[2];
+    if (::pipe(fds) != 0) throw_errno("custody::DumpOnSignal: pipe");
+    read_end_ = fds[0];
+    write_end_ = fds[1];
+    const int flags = ::fcntl(write_end_, F_GETFL);
+    // Close-on-exec: a child must not inherit the pipe. Only the write end is non-blocking:
+    // the handler must never block, the watcher should.
+    if (::fcntl(read_end_, F_SETFD, FD_CLOEXEC) != 0 ||
+        ::fcntl(write_end_, F_SETFD, FD_CLOEXEC) != 0 || flags < 0 ||
+        ::fcntl(write_end_, F_SETFL, flags | O_NONBLOCK) != 0) {
+      throw_errno("custody::DumpOnSignal: fcntl");
+    }
+  }
+
+  void install_handler() {
+    struct sigaction action {};
+    action.sa_handler = &detail::dump_on_signal::handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (::sigaction(signal_, &action, &previous_) != 0) {
+      throw_errno("custody::DumpOnSignal: sigaction");
+    }
+    installed_ = true;
+  }
+
+  // One byte per signal; EOF means the destructor closed the write end.
+  void watch() noexcept {
+    for (;;) {
+      unsigned char byte = 0;
+      const auto n = ::read(read_end_, &byte, 1);
+      if (n == 1) {
+        dump(byte);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        return;
+      }
+    }
+  }
+
+  void dump(int sig) noexcept {
+    try {
+      const std::string text = "custody: inspection on signal " + std::to_string(sig) + "\n" +
+                               inspect().to_text() + "custody: end of inspection\n";
+      detail::dump_on_signal::write_all(fd_, text);
+    } catch (...) {
+      detail::dump_on_signal::write_all(fd_, "custody: inspection failed (out of memory)\n");
+    }
+    dumps_.fetch_add(1);
+  }
+
+  void teardown() noexcept {
+    namespace state = detail::dump_on_signal;
+    if (installed_) ::sigaction(signal_, &previous_, nullptr);
+    installed_ = false;
+    // No new handler picks the fd up after this; wait out any that already did, so the fd
+    // number cannot be reused under a late write().
+    state::write_fd.store(-1);
+    while (state::handlers_running.load() != 0) std::this_thread::yield();
+    if (write_end_ >= 0) ::close(write_end_);
+    write_end_ = -1;
+    if (watcher_.joinable()) watcher_.join();
+    if (read_end_ >= 0) ::close(read_end_);
+    read_end_ = -1;
+    state::active.store(false);
+  }
+
+  const int signal_;
+  const int fd_;
+  int read_end_ = -1;
+  int write_end_ = -1;
+  bool installed_ = false;
+  struct sigaction previous_ {};
+  std::atomic<unsigned long> dumps_{0};
+  std::thread watcher_;
+};
+
+}  // namespace custody
+
+#endif  // defined(__unix__) || defined(__APPLE__)

@@ -1,0 +1,101 @@
+#pragma once
+// What custody::inspect() reports: plain values copied from the live named objects at one
+// moment, safe to keep, print and compare after those objects are gone.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace custody {
+
+/// One blocked case on a channel: a plain send or receive (cases == 1) or one case of a select.
+struct blocked_report {
+  std::string task;             ///< the blocked thread's task name; empty outside a task
+  std::size_t case_index = 0;   ///< the case's position in its select (0 for a plain operation)
+  std::size_t cases = 1;        ///< the cases of its select; 1 for a plain send or receive
+  std::int64_t blocked_ms = 0;  ///< how long it has been blocked when the snapshot was taken
+};
+
+/// A named channel.
+struct channel_report {
+  std::string name;
+  std::size_t capacity = 0;
+  std::size_t length = 0;  ///< values buffered
+  bool closed = false;
+  /// Blocked senders, in the order they queued.
+  std::vector<blocked_report> senders;
+  /// Blocked receivers: an unbuffered channel's lone-slot receiver first, then in queue order.
+  std::vector<blocked_report> receivers;
+  /// Blocked cases beyond the ones listed: a snapshot lists a bounded number per list.
+  std::size_t unlisted = 0;
+};
+
+/// A named store.
+struct store_report {
+  std::string name;
+  std::uint64_t version = 0;     ///< grows by one with every publish
+  std::size_t pending_sets = 0;  ///< set requests queued for the owner, not yet taken
+  bool closed = false;           ///< the owner is gone
+};
+
+/// A named subscription.
+struct subscriber_report {
+  std::string name;
+  std::string store;         ///< the store's name; empty for an unnamed store
+  std::string policy;        ///< "block(256)", "buffer(8)" or "latest"
+  std::size_t backlog = 0;   ///< updates delivered and not yet received
+  std::uint64_t missed = 0;  ///< Subscription::missed() at the snapshot
+  bool closed = false;       ///< the store is closed (what it holds can still be received)
+};
+
+/// What a task of a named task group is doing.
+enum class task_state { running, blocked, finished };
+
+/// One task of a named task group.
+struct task_report {
+  std::string name;
+  task_state state = task_state::running;
+  /// While blocked: "send on <channel>", "recv on <channel>", "select of <n> cases" or
+  /// "wait for a stop or a deadline" (a select with no channel case); a channel without a name
+  /// is shown as "an unnamed channel".
+  std::string operation;
+  std::int64_t blocked_ms = 0;  ///< while blocked: for how long
+};
+
+/// A named task group and its tasks, in the order they were spawned.
+struct task_group_report {
+  std::string name;
+  std::vector<task_report> tasks;
+};
+
+/// A snapshot of every live named object (custody::inspect()).
+struct inspection {
+  std::vector<channel_report> channels;
+  std::vector<store_report> stores;
+  std::vector<subscriber_report> subscribers;
+  std::vector<task_group_report> task_groups;
+
+  /// Readable lines, one object per paragraph.
+  std::string to_text() const;
+  /// One JSON object: {"channels":[...],"stores":[...],"subscribers":[...],"task_groups":[...]}.
+  std::string to_json() const;
+};
+
+/// "running", "blocked" or "finished".
+constexpr std::string_view to_string(task_state s) noexcept {
+  switch (s) {
+    case task_state::running:
+      return "running";
+    case task_state::blocked:
+      return "blocked";
+    case task_state::finished:
+      return "finished";
+  }
+  return "running";
+}
+
+}  // namespace custody
+
+#include "detail/inspection_render.hpp"

@@ -1,0 +1,73 @@
+// custody-car answers SIGUSR1 with a dump of its named tasks, stores, subscriptions and
+// channels on standard error, and goes on running until it is stopped.
+
+#include <signal.h>
+
+#include <chrono>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "support/child_process.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using custody_test::Clock;
+
+constexpr auto kTimeout = 30s;
+
+const std::regex kScreenReading(R"(^\d{2}:\d{2}:\d{2}\.\d{3}  speed )");
+
+TEST(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
+  custody_test::TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  custody_test::Process car("custody-car", CUSTODY_CAR_BINARY,
+                            {"--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms"},
+                            dir.path(), {kTimeout, 0, {}});
+  ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
+  car.signal(SIGUSR1);
+  // The dump goes to standard error, which the child writes to a file: read it until it ends.
+  const auto give_up = Clock::now() + kTimeout;
+  std::string err;
+  for (err = car.err(); err.find("custody: end of inspection\n") == std::string::npos;
+       err = car.err()) {
+    ASSERT_LT(Clock::now(), give_up) << "no dump on standard error: " << err;
+    std::this_thread::yield();
+  }
+  // Still running: readings go on after the dump.
+  ASSERT_TRUE(car.read_until(kScreenReading)) << err;
+  car.signal(SIGINT);
+  // Ends as a SIGINT makes it end, with its summary (exit 0, or 3 if a loaded machine made the
+  // screen skip readings: that is not the dump's doing).
+  const int exit_code = car.finish();
+  EXPECT_TRUE(exit_code == 0 || exit_code == 3) << exit_code << "\n" << car.err();
+  ASSERT_FALSE(car.out().empty());
+  EXPECT_NE(car.out().back().find("stopped by SIGINT"), std::string::npos) << car.out().back();
+
+  EXPECT_NE(err.find("custody: inspection on signal " + std::to_string(SIGUSR1)), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("task group \"tasks\""), std::string::npos) << err;
+  for (const char* task : {"car communication", "increase speed", "print out data",
+                           "write data into file", "schedule"}) {
+    EXPECT_NE(err.find("  task \"" + std::string(task) + "\": "), std::string::npos) << task << "\n"
+                                                                                     << err;
+  }
+  EXPECT_NE(err.find("store \"car data\": version "), std::string::npos) << err;
+  EXPECT_NE(err.find("store \"car status\": version "), std::string::npos) << err;
+  for (const char* sub :
+       {"screen readings\" of store \"car data\"", "screen link\" of store \"car status\"",
+        "log file\" of store \"car data\""}) {
+    EXPECT_NE(err.find("subscriber \"" + std::string(sub)), std::string::npos) << sub << "\n"
+                                                                               << err;
+  }
+  for (const char* channel : {"poll ticks", "increase ticks", "tick done", "go"}) {
+    EXPECT_NE(err.find("channel \"" + std::string(channel) + "\": capacity"), std::string::npos)
+        << channel << "\n"
+        << err;
+  }
+}
+
+}  // namespace
