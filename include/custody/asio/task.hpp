@@ -63,7 +63,7 @@ namespace custody::detail {
 /// What every Task's promise has: the task it belongs to and whom to resume when it finishes.
 class task_promise_base {
  public:
-  detail::task_root* root = nullptr;
+  task_root* root = nullptr;
   std::coroutine_handle<> continuation;  // none: the top coroutine of its task
   std::exception_ptr error;
 
@@ -268,7 +268,7 @@ namespace custody::asio {
 template <class T>
 class [[nodiscard]] Task {
  public:
-  using promise_type = detail::task_promise<T>;
+  using promise_type = custody::detail::task_promise<T>;
   using value_type = T;
 
   Task(Task&& other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
@@ -287,14 +287,14 @@ class [[nodiscard]] Task {
   auto operator co_await() && noexcept { return awaiter{h_}; }
 
  private:
-  friend class detail::task_promise<T>;
+  friend class custody::detail::task_promise<T>;
 
   struct awaiter {
     std::coroutine_handle<promise_type> child;
     bool await_ready() const noexcept { return false; }
-    template <detail::task_promise_type Promise>
+    template <custody::detail::task_promise_type Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
-      detail::task_root* root = parent.promise().root;
+      custody::detail::task_root* root = parent.promise().root;
       child.promise().root = root;
       child.promise().continuation = parent;
       root->set_current(child);
@@ -307,7 +307,7 @@ class [[nodiscard]] Task {
     }
   };
 
-  friend struct detail::task_access;
+  friend struct custody::detail::task_access;
 
   explicit Task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
 
@@ -320,11 +320,11 @@ class [[nodiscard]] Task {
 /// Throws std::bad_alloc if the task's state cannot be allocated (the task is destroyed unrun).
 template <class T, class Executor, class Token>
 auto spawn(const Executor& ex, Task<T> task, Token&& token) {
-  return ::asio::async_initiate<Token, typename detail::task_completion<T>::signature>(
+  return ::asio::async_initiate<Token, typename custody::detail::task_completion<T>::signature>(
       [](auto handler, const ::asio::any_io_executor& executor, Task<T> t) {
         using handler_type = std::decay_t<decltype(handler)>;
-        auto* root = new detail::spawned_task<T, handler_type>(executor, std::move(handler),
-                                                               detail::task_access::release(t));
+        auto* root = new custody::detail::spawned_task<T, handler_type>(
+            executor, std::move(handler), custody::detail::task_access::release(t));
         root->post();
       },
       token, ::asio::any_io_executor(ex), std::move(task));
