@@ -222,12 +222,7 @@ class Exporter {
       // The subscription only says "there is something new": the newest value is read from
       // the store together with its version.
       select(on_recv(
-                 updates_,
-                 [&](T&&) {
-                   wait_for_answer(stop);
-                   write_newest();
-                 },
-                 [&] { store_open = false; }),
+                 updates_, [&](T&&) { write_newest(); }, [&] { store_open = false; }),
              on_recv(
                  link,
                  [&](connection_state&& s) {
@@ -257,17 +252,6 @@ class Exporter {
     // Going away: the bucket keeps the newest value, even one published just before.
     if (!lease_lost_.load(std::memory_order_relaxed)) write_newest(options_.final_write_timeout);
     (void)writer_done_.try_send(true);
-  }
-
-  // A value published while a set request is being answered is most likely that request's,
-  // and the owner answers right after publishing it: the answer goes out first, so that the
-  // write does not compete with it for the CPU and the server (measured: the set's p50 gains
-  // most of what writing nothing at all would). The write waits answer_first_wait at most, so
-  // a value the owner published on its own while a request waits is written little later.
-  void wait_for_answer(const std::stop_token& stop) {
-    (void)answered_.try_recv();  // the notice of an earlier answer, which nobody waited for
-    if (!answering_.load(std::memory_order_acquire)) return;
-    (void)answered_.recv_until(std::chrono::steady_clock::now() + answer_first_wait, stop);
   }
 
   // Renews the lease; returns when to renew it next. Lost: nothing is written any more.
@@ -469,7 +453,6 @@ class Exporter {
       expected = v;
     }
     requests_served_.fetch_add(1, std::memory_order_relaxed);
-    const answering_guard answering(*this);
     auto result = expected
                       ? setter_.set_if_for(*expected, std::move(*value), options_.set_timeout, stop)
                       : setter_.set_for(std::move(*value), options_.set_timeout, stop);
@@ -527,24 +510,6 @@ class Exporter {
         return;
     }
   }
-
-  // While it lives a request is with the owner or being answered; its end lets the writer
-  // write the value the owner published for it (wait_for_answer).
-  class answering_guard {
-   public:
-    explicit answering_guard(Exporter& e) : e_(e) {
-      e_.answering_.store(true, std::memory_order_release);
-    }
-    ~answering_guard() {
-      e_.answering_.store(false, std::memory_order_release);
-      (void)e_.answered_.try_send(true);
-    }
-    answering_guard(const answering_guard&) = delete;
-    answering_guard& operator=(const answering_guard&) = delete;
-
-   private:
-    Exporter& e_;
-  };
 
   struct header {
     const char* name;
@@ -609,12 +574,8 @@ class Exporter {
   std::atomic<std::uint64_t> requests_served_{0};
   std::atomic<std::uint64_t> invalid_{0};
   std::atomic<std::uint64_t> buckets_made_{0};
-  // How long a write waits for the answer to the request being served (wait_for_answer).
-  static constexpr std::chrono::milliseconds answer_first_wait{1};
-  std::atomic<bool> answering_{false};  // a set request is with the owner or being answered
-  Channel<bool> answered_{1};           // ...and its answer was sent since
-  Channel<bool> writer_done_{1};        // the writer thread has made its final write
-  std::jthread writer_;                 // last: starts after, and stops before, everything it uses
+  Channel<bool> writer_done_{1};  // the writer thread has made its final write
+  std::jthread writer_;           // last: starts after, and stops before, everything it uses
 };
 
 }  // namespace custody::nats
