@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -186,6 +187,35 @@ inline NatsLink connect_nats(const std::vector<std::string>& servers, const Nats
 /// destroyed. A connection's threads outlive it for a moment, and one still freeing its TLS
 /// state while the process exits races OpenSSL's cleanup at exit.
 inline void close_nats_client() { nats_CloseAndWait(1000); }
+
+/// Waits until another owner takes over the lease of either key (the message to stop with) or
+/// `stop` is requested (nothing). A car stopped for longer than the lease's ttl (SIGSTOP) may
+/// find its keys owned by another car: its exporters then publish nothing more, and the car
+/// stops, as a second owner at start is refused.
+inline std::optional<std::string> wait_until_deposed(
+    const std::string& bucket, const custody::GetSubscriber<custody::nats::lease_status>& data,
+    const custody::GetSubscriber<custody::nats::lease_status>& status, std::stop_token stop) {
+  auto data_lease = data.subscribe(custody::policy::latest().with_current());
+  auto status_lease = status.subscribe(custody::policy::latest().with_current());
+  const char* lost = nullptr;
+  bool data_open = true;
+  bool status_open = true;
+  const auto on = [&](const char* key) {
+    return [&lost, key](custody::nats::lease_status l) {
+      if (l == custody::nats::lease_status::deposed) lost = key;
+    };
+  };
+  while (lost == nullptr && !stop.stop_requested() && (data_open || status_open)) {
+    custody::select(
+        custody::on_recv(data_lease, on(kDataKey), [&] { data_open = false; }).when(data_open),
+        custody::on_recv(status_lease, on(kStatusKey), [&] { status_open = false; })
+            .when(status_open),
+        custody::on_stop(stop));
+  }
+  if (lost == nullptr) return std::nullopt;
+  return "bucket " + bucket + ": key " + lost + " was taken over by another owner (its lease " +
+         custody::nats::wire::lease_key(lost) + " is no longer this car's); no longer publishing";
+}
 
 /// Writes `value` under `key` unless the bucket holds it already, with the fencing token
 /// `fence` of the exporter that still holds the key's lease (consumers ignore entries without

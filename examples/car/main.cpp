@@ -12,6 +12,7 @@
 // processes (custody-car-monitor, or any NATS client) read them and send set requests, which
 // reach the communication task exactly like the increase task's. It stays the only owner.
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -134,7 +135,8 @@ int run(const Options& o) {
   // status store without. Made before the go-ahead, so they write the first readings too.
   std::optional<custody::nats::Exporter<CarData>> data_export;
   std::optional<custody::nats::Exporter<CarStatus>> status_export;
-  bool refused = false;  // another custody-car owns the bucket's keys
+  bool refused = false;               // another custody-car owns the bucket's keys
+  std::atomic<bool> deposed = false;  // ...since it took them over from this one
   if (nats) {
     // A bucket the exporters make again (the server lost it) keeps --nats-replicas.
     const auto out = [&](const char* key) {
@@ -151,6 +153,16 @@ int run(const Options& o) {
       refused = true;
       control.stop("another owner of the bucket");
     } catch (const custody::nats::lease_wait_ended&) {  // stopped: the run is ending anyway
+    }
+    if (data_export && status_export) {
+      tasks.spawn("nats-lease", [&](std::stop_token stop) {
+        if (auto why = wait_until_deposed(o.nats_bucket, data_export->lease(),
+                                          status_export->lease(), stop)) {
+          console.err("custody-car: " + *why + "; stopping");
+          deposed = true;
+          control.stop("another owner taking a key over");
+        }
+      });
     }
   }
 #endif
@@ -171,7 +183,7 @@ int run(const Options& o) {
   if (nats) {
     // The bucket must end with the owner's final values, written while the exporters still
     // hold the keys' leases; then the exporters stop at once and release them.
-    if (data_export && status_export) {
+    if (data_export && status_export && !deposed) {
       for (const auto& problem :
            {publish_final(*nats, kDataKey, stores.data.get(), data_export->fence()),
             publish_final(*nats, kStatusKey, stores.status.get(), status_export->fence())}) {
@@ -197,7 +209,7 @@ int run(const Options& o) {
   // A terminal that does not keep up gets a short grace period, and then loses what is left.
   const int status = exit_status(end, lines_lost(stats, console.finish()));
 #ifdef CUSTODY_CAR_WITH_NATS
-  if (refused) return kExitFailed;
+  if (refused || deposed) return kExitFailed;
 #endif
   return status;
 }

@@ -318,6 +318,35 @@ TEST_F(CarOverNats, ASecondCarOnTheSameBucketExitsNamingTheBucketAndTheFirst) {
   EXPECT_EQ(first->err(), "");
 }
 
+TEST_F(CarOverNats, ACarWhoseLeaseIsTakenOverExits1NamingTheKey) {
+  auto car = start_owner();
+  ASSERT_TRUE(car->read_until(kScreenReading)) << car->err();
+
+  // Another owner takes the data key over: its lease entry replaces the car's, and it writes
+  // the key with its own token, as an exporter that took the lease does.
+  custody::nats::connection_options options;
+  options.servers = {server.url()};
+  custody::nats::Connection c(options);
+  custody::nats::bucket_options b;
+  b.name = "car";
+  const custody::nats::KeyValue bucket(c, b);
+  const std::uint64_t fence = bucket.put(custody::nats::wire::lease_key("data"),
+                                         R"({"holder":"another car","ttl_ms":60000,)"
+                                         R"("renew_ms":20000})");
+  const std::uint64_t taken = bucket.put(
+      "data", R"({"speed":1})", {{custody::nats::wire::fence_header, std::to_string(fence)}});
+
+  // Its next write (a poll every 50 ms) is refused, and it stops.
+  EXPECT_EQ(car->finish(), 1) << car->err();
+  const std::string err = car->err();
+  EXPECT_NE(err.find("bucket car: key data was taken over by another owner"), std::string::npos)
+      << err;
+  // Its values stopped there: the bucket holds the other owner's entry.
+  const auto last = bucket.last("data");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->revision, taken);
+}
+
 TEST_F(CarOverNats, TheMonitorStopsOnItsDuration) {
   auto owner = start_owner();
   ASSERT_TRUE(owner->read_until(kScreenReading)) << owner->err();

@@ -69,14 +69,25 @@ struct export_stats {
   bool lease_lost = false;  ///< another owner took the lease over: nothing is written since
 };
 
+/// Whether an exporter still holds its key's lease.
+enum class lease_status {
+  held,     ///< this exporter holds the lease: it writes the key's values
+  deposed,  ///< another owner took the lease over: nothing more is written, requests are
+            ///< answered "owner gone"
+};
+
 /// Publishes a store over NATS while it lives.
 ///
 /// - One owner: the exporter holds the key's lease (lease.hpp, wire.hpp) while it lives,
 ///   renews it every third of export_options::lease_ttl and deletes it when destroyed. A
 ///   second exporter of the same key is refused with lease_held. Every entry it writes carries
-///   the lease's fencing token; should another owner take the lease over (this process was
-///   stopped for longer than the lease_ttl), the exporter writes nothing more and answers
-///   requests "owner gone" (stats().lease_lost).
+///   the lease's fencing token. Each value is written on the key's last revision the exporter
+///   knows (a conditional write): refused because another write came in between, the exporter
+///   renews the lease, and while it is still its own writes again on the new revision. Should
+///   another owner have taken the lease over (this process was stopped for longer than the
+///   lease_ttl, or the lease was deleted or overwritten), the exporter is deposed: found at
+///   its next write or renewal, it writes nothing more and answers requests "owner gone"
+///   (lease() says deposed, stats().lease_lost).
 ///
 /// - Values: every value the owner publishes is written to the bucket under the key, in order,
 ///   each with its revision. Writes never hold the owner back: should the owner publish faster
@@ -144,6 +155,12 @@ class Exporter {
     }
     // Subscribed before the threads start, so that nothing published from now on is missed.
     updates_ = view_.subscribe(policy::latest().with_current());
+    // The first write follows the key's last entry, whoever wrote it; unknown (the server did
+    // not answer), it is refused and learnt then (write_fenced).
+    try {
+      known_revision_ = key_revision();
+    } catch (const error&) {
+    }
     // The current value is in the bucket before this returns, so that a consumer started
     // afterwards reads the owner's value, never its own default.
     write_newest();
@@ -178,6 +195,13 @@ class Exporter {
                         lease_renewals_.load(std::memory_order_relaxed),
                         lease_lost_.load(std::memory_order_relaxed)};
   }
+
+  /// Whether this exporter still holds its lease: a store a task can read or subscribe to, to
+  /// learn that another owner took the lease over (lease_status::deposed, final: an exporter
+  /// never takes its lease back). Deposition is found at the next write of a value (its
+  /// conditional write is refused, and the lease is another's) or the next renewal, so within
+  /// a third of lease_ttl even while the owner publishes nothing.
+  GetSubscriber<lease_status> lease() const { return lease_view_; }
 
   /// The fencing token its entries carry (wire.hpp); it changes when the bucket is made again.
   std::uint64_t fence() const { return fence_.load(std::memory_order_acquire); }
@@ -240,12 +264,19 @@ class Exporter {
         set_fence();  // a new one when the bucket was made again
         return now + lease_.renew_interval();
       case Lease::renewal::lost:
-        lease_lost_.store(true, std::memory_order_relaxed);
+        depose();
         return now;
       case Lease::renewal::failed:
         break;
     }
     return now + options_.retry_interval;
+  }
+
+  // Another owner holds the lease: nothing more is written (the writer thread ends), requests
+  // are answered "owner gone", and whoever follows lease() learns it.
+  void depose() {
+    if (lease_lost_.exchange(true, std::memory_order_relaxed)) return;
+    (void)lease_owner_.publish(lease_status::deposed);
   }
 
   void set_fence() {
@@ -264,12 +295,9 @@ class Exporter {
       const std::string bytes = Codec::encode(value);
       dirty_ = true;
       if (write_connection_.connected()) {  // else written on reconnection
-        // Tagged, so that readers can tell older entries from a value an answer brought.
-        const std::uint64_t revision = kv_.put(options_.key, bytes,
-                                               {{wire::owner_header, owner_tag_},
-                                                {wire::version_header, std::to_string(version)},
-                                                {wire::fence_header, fence_text_}},
-                                               timeout);
+        const auto written = write_fenced(bytes, version, timeout);
+        if (!written) return;  // deposed
+        const std::uint64_t revision = *written;
         writes_.fetch_add(1, std::memory_order_relaxed);
         dirty_ = false;
         written_version_ = version;
@@ -287,6 +315,58 @@ class Exporter {
     }
   }
 
+  // Writes `bytes` on the key's last revision this exporter knows, so that a deposed owner's
+  // write is refused once the new owner has written. Refused (another write came in between,
+  // or the bucket was made again): the lease is renewed, and while it is still this
+  // exporter's, that write was its own (stored, though its answer did not come), its
+  // process's or a forged one, and the value is written again on the revision there now; once
+  // another owner holds the lease (or it was deleted), this exporter is deposed and nothing is
+  // written. A lease taken over between that renewal and the write again lets one more entry
+  // through, which consumers that read the new lease ignore (its token is old).
+  // Throws error as KeyValue::put does.
+  std::optional<std::uint64_t> write_fenced(const std::string& bytes, std::uint64_t version,
+                                            std::chrono::milliseconds timeout) {
+    const std::string version_text = std::to_string(version);
+    for (int attempt = 1;; ++attempt) {
+      // Tagged, so that readers can tell older entries from a value an answer brought.
+      const auto revision = kv_.put_if(options_.key, bytes, known_revision_,
+                                       {{wire::owner_header, owner_tag_},
+                                        {wire::version_header, version_text},
+                                        {wire::fence_header, fence_text_}},
+                                       timeout);
+      if (revision) {
+        known_revision_ = *revision;
+        return revision;
+      }
+      // Renewed: still this exporter's (or taken anew in a bucket made again, whose revisions
+      // start again at 1: its fence changes).
+      switch (lease_.renew(timeout)) {
+        case Lease::renewal::renewed:
+          lease_renewals_.fetch_add(1, std::memory_order_relaxed);
+          set_fence();
+          break;
+        case Lease::renewal::lost:
+          depose();
+          return std::nullopt;
+        case Lease::renewal::failed:
+          throw error(NATS_ERR, "writing " + options_.bucket.name + "/" + options_.key +
+                                    ": the lease could not be renewed");
+      }
+      known_revision_ = key_revision();
+      // Another writer keeps moving the key on: a failed write, tried again later.
+      if (attempt == max_write_attempts) {
+        throw error(NATS_ERR, "writing " + options_.bucket.name + "/" + options_.key +
+                                  ": another writer moved the key on each time");
+      }
+    }
+  }
+
+  // The revision of the key's last entry (0: none). Throws error.
+  std::uint64_t key_revision() const {
+    const auto last = kv_.last(options_.key);
+    return last ? last->revision : 0;
+  }
+
   // The bucket holds the last value written, at its revision.
   bool bucket_has_last_write() const {
     try {
@@ -301,10 +381,10 @@ class Exporter {
     try {
       kv_ = KeyValue(write_connection_, options_.bucket);
       first_revision_.store(0, std::memory_order_release);
+      known_revision_ = 0;  // revisions start again at 1
       buckets_made_.fetch_add(1, std::memory_order_relaxed);
       // The lease went with the bucket: taken anew, before the value is written again.
-      if (lease_.renew() == Lease::renewal::lost)
-        lease_lost_.store(true, std::memory_order_relaxed);
+      if (lease_.renew() == Lease::renewal::lost) depose();
       set_fence();
     } catch (const error&) {  // not now: tried again at the next failed write
     }
@@ -470,6 +550,10 @@ class Exporter {
   std::string fence_text_;  // writer thread only: the fence header's value
   std::atomic<std::uint64_t> fence_{lease_.fence()};
   std::atomic<bool> lease_lost_{false};
+  // What lease() shows; its owner is used by the constructor, then by the writer thread.
+  store_pair<lease_status> lease_store_ = make_store<lease_status>(lease_status::held);
+  Owner<lease_status> lease_owner_ = std::move(lease_store_.owner);
+  GetSubscriber<lease_status> lease_view_ = lease_store_.store;
   std::atomic<std::uint64_t> lease_renewals_{0};
   GetSubscriber<T> view_;
   Setter<T> setter_;
@@ -477,8 +561,12 @@ class Exporter {
   MessageSubscription subscription_;
   Subscription<T> updates_;
   // Writer thread only:
-  bool dirty_ = false;                            // the bucket lacks the latest value
-  std::uint64_t written_version_ = 0;             // the store version of the last write
+  bool dirty_ = false;                 // the bucket lacks the latest value
+  std::uint64_t written_version_ = 0;  // the store version of the last write
+  std::uint64_t known_revision_ = 0;   // the key's last revision known (0: none)
+  // Conditional writes refused while the lease is still this exporter's before a write counts
+  // as failed (and is tried again after retry_interval).
+  static constexpr int max_write_attempts = 3;
   std::atomic<std::uint64_t> first_revision_{0};  // of this exporter's first write (0: none yet)
   std::atomic<std::uint64_t> last_revision_{0};
   std::atomic<std::uint64_t> writes_{0};

@@ -16,7 +16,11 @@
 //   renew_ms with a write expecting its own last revision, and deletes it when it stops. The
 //   fencing token is the revision of the write that took the lease: "fence" in later
 //   renewals, absent in that first write (whose own revision it is). Readers apply only
-//   entries whose Custody-Fence is the current lease's token, once a lease exists.
+//   entries whose Custody-Fence is the current lease's token, once a lease exists. The owner
+//   writes each value expecting the key's last revision it knows (Nats-Expected-Last-Subject-
+//   Sequence), and a new owner writes the key right after taking the lease, so that a deposed
+//   owner's writes are refused from then on; a refused owner renews its lease, and stops
+//   writing when the lease is another's (or deleted).
 // - A set request is a NATS request to request_subject(bucket, key) (by default
 //   "custody.<bucket>.<key>.set") whose payload is the encoded value asked for.
 // - A conditional set (set_if) also carries Custody-Expected-Owner and
