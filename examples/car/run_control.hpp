@@ -47,8 +47,8 @@ const char* stop_reason(bool failed, bool duration_over, std::optional<int> sign
 /// had them blocked is handled then too.
 ///
 /// `Group` is custody::TaskGroup (tasks on threads: RunControl) or custody::asio::TaskGroup
-/// (coroutines: coro_tasks.hpp). Its member functions are called from one thread, which must
-/// not run the group's tasks: it blocks.
+/// (coroutines: coro_tasks.hpp). run_until_stopped() and finish() block: call them from one
+/// thread, which runs none of the group's tasks.
 template <class Group>
 class BasicRunControl {
  public:
