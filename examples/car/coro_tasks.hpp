@@ -9,11 +9,13 @@
 // request cuts it short as it does for the threads) and the log file's write(2). Standard output
 // and error are not: Console hands lines to writer threads of their own without waiting.
 
-#include <asio/io_context.hpp>
 #include <functional>
 #include <memory>
 #include <thread>
 
+// Brings asio::io_context too. Asio only after a standard header: Asio 1.22 picks its
+// allocation functions by whether the standard library's configuration is defined already, and
+// every translation unit must pick the same (AddressSanitizer reports the mix).
 #include <custody/asio/task_group.hpp>
 
 #include "car_device.hpp"
