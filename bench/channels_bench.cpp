@@ -347,6 +347,88 @@ nanoseconds coro_spsc_cap1(std::int64_t n) {
   expect_sum(name, sum, n);
   return elapsed;
 }
+
+// The same two workloads with custody's own coroutine task (custody::asio::Task, the token
+// custody::asio::use_task) for asio::awaitable.
+custody::asio::Task<void> task_echo(custody::Channel<item> a, custody::Channel<item> b) {
+  using custody::asio::use_task;
+  for (;;) {
+    auto r = co_await custody::async_recv(a, use_task);
+    if (!r) break;
+    must_send("task echo", co_await custody::async_send(b, *r, use_task));
+  }
+  b.close();
+}
+
+custody::asio::Task<item> task_ping(custody::Channel<item> a, custody::Channel<item> b,
+                                    std::int64_t n) {
+  using custody::asio::use_task;
+  constexpr const char* name = "task_pingpong";
+  item sum = 0;
+  for (item i = 0; i < n; ++i) {
+    must_send(name, co_await custody::async_send(a, i, use_task));
+    auto r = co_await custody::async_recv(b, use_task);
+    if (!r) fail(name, "echo channel closed early");
+    sum += *r;
+  }
+  a.close();
+  if ((co_await custody::async_recv(b, use_task))) fail(name, "unexpected extra echo");
+  co_return sum;
+}
+
+// unbuffered_pingpong between two tasks on an io_context run by `threads` threads.
+nanoseconds task_pingpong(std::int64_t n, int threads) {
+  asio::io_context ctx(threads);
+  custody::Channel<item> a(0), b(0);
+  item sum = 0;
+  custody::asio::spawn(ctx.get_executor(), task_echo(a, b), rethrow);
+  custody::asio::spawn(ctx.get_executor(), task_ping(a, b, n), [&](std::exception_ptr e, item s) {
+    rethrow(e);
+    sum = s;
+  });
+  auto start = bench_clock::now();
+  std::vector<std::jthread> helpers;
+  for (int t = 1; t < threads; ++t) helpers.emplace_back([&] { ctx.run(); });
+  ctx.run();
+  helpers.clear();
+  auto elapsed = since(start);
+  expect_sum("task_pingpong", sum, n);
+  return elapsed;
+}
+
+custody::asio::Task<void> task_produce(custody::Channel<item> ch, std::int64_t n) {
+  for (item i = 0; i < n; ++i) {
+    must_send("task_spsc_cap1", co_await custody::async_send(ch, i, custody::asio::use_task));
+  }
+  ch.close();
+}
+
+custody::asio::Task<item> task_consume(custody::Channel<item> ch) {
+  item sum = 0;
+  for (;;) {
+    auto r = co_await custody::async_recv(ch, custody::asio::use_task);
+    if (!r) break;
+    sum += *r;
+  }
+  co_return sum;
+}
+
+// spsc_cap1 between two tasks on one io_context thread.
+nanoseconds task_spsc_cap1(std::int64_t n) {
+  asio::io_context ctx(1);
+  custody::Channel<item> ch(1);
+  item sum = 0;
+  custody::asio::spawn(ctx.get_executor(), task_produce(ch, n), rethrow);
+  custody::asio::spawn(ctx.get_executor(), task_consume(ch), [&](std::exception_ptr e, item s) {
+    rethrow(e);
+    sum = s;
+  });
+  auto start = bench_clock::now();
+  ctx.run();
+  auto elapsed = since(start);
+  expect_sum("task_spsc_cap1", sum, n);
+  return elapsed;
+}
 #endif
 
 // Output order; names match bench/go/main.go.
@@ -364,6 +446,9 @@ const bench::workload workloads[] = {
     {"coro_pingpong", round_trips, [](std::int64_t n) { return coro_pingpong(n, 1); }},
     {"coro_spsc_cap1", handover_items, coro_spsc_cap1},
     {"coro_pool2_pingpong", round_trips, [](std::int64_t n) { return coro_pingpong(n, 2); }},
+    {"task_pingpong", round_trips, [](std::int64_t n) { return task_pingpong(n, 1); }},
+    {"task_spsc_cap1", handover_items, task_spsc_cap1},
+    {"task_pool2_pingpong", round_trips, [](std::int64_t n) { return task_pingpong(n, 2); }},
 #endif
 };
 

@@ -73,18 +73,38 @@ void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
 }
 
+// What a receiving coroutine counts, shared by all of them.
+struct receive_counts {
+  std::atomic<int> waiting{0};
+  std::atomic<int> received{0};
+  std::atomic<item> sum{0};
+};
+
+custody::asio::Task<void> task_receive_once(const char* name, custody::Receiver<item> rx,
+                                            receive_counts& counts) {
+  counts.waiting.fetch_add(1, std::memory_order_relaxed);
+  custody::received<item> r = co_await custody::async_recv(rx, custody::asio::use_task);
+  if (!r) fail(name, "a receive ended without a value");
+  counts.sum.fetch_add(*r, std::memory_order_relaxed);
+  counts.received.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Which coroutine a workload runs: asio::awaitable (co_spawn) or custody::asio::Task (spawn).
+enum class coroutine_kind { awaitable, task };
+
 // n coroutines on one io_context, each suspended in async_recv on its own unbuffered channel;
 // then one blocking send to each from this thread while another thread runs the io_context.
 // One op = waking one coroutine (from the first send until all have received, divided by n).
 // Memory per task: its coroutine frames, its pending receive, its channel and its slots in the
 // vectors of handles.
-figures blocked_recv(const char* name, int n) {
+figures blocked_recv(const char* name, int n, coroutine_kind kind) {
   asio::io_context ctx(1);
   std::vector<custody::Sender<item>> senders;
   std::vector<custody::Receiver<item>> receivers;
-  std::atomic<int> waiting{0};
-  std::atomic<int> received{0};
-  std::atomic<item> sum{0};
+  receive_counts counts;
+  std::atomic<int>& waiting = counts.waiting;
+  std::atomic<int>& received = counts.received;
+  std::atomic<item>& sum = counts.sum;
   const double before = heap_in_use();
   const auto spawn_start = bench_clock::now();
   senders.reserve(static_cast<std::size_t>(n));
@@ -96,6 +116,11 @@ figures blocked_recv(const char* name, int n) {
   }
   const double channels = heap_in_use();
   for (custody::Receiver<item>& rx : receivers) {
+    if (kind == coroutine_kind::task) {
+      custody::asio::spawn(ctx.get_executor(), task_receive_once(name, std::move(rx), counts),
+                           rethrow);
+      continue;
+    }
     asio::co_spawn(
         ctx,
         [&, rx = std::move(rx)]() -> asio::awaitable<void> {
@@ -145,27 +170,62 @@ figures blocked_recv(const char* name, int n) {
            {wake_ms, "ms_to_wake_all"}}};
 }
 
+// What the subscribers of latest_publish share.
+struct publish_counts {
+  publish_counts(int n, int publishes) : remaining(n), publishes(publishes) {}
+  std::atomic<item> current{0};
+  std::atomic<int> remaining;
+  std::atomic<int> waiting{0};
+  std::atomic<int> wrong{0};
+  custody::Channel<int> all_have{1};  // one token per publish, from its last subscriber
+  const int publishes;
+};
+
+// latest_publish's subscriber as a custody::asio::Task.
+custody::asio::Task<void> task_follow(const char* name, custody::Subscription<item> sub,
+                                      publish_counts& counts) {
+  counts.waiting.fetch_add(1, std::memory_order_relaxed);
+  item last = -1;
+  for (;;) {
+    custody::received<item> r = co_await custody::async_recv(sub, custody::asio::use_task);
+    if (!r) break;
+    if (*r <= last) counts.wrong.fetch_add(1, std::memory_order_relaxed);
+    last = *r;
+    if (*r == counts.current.load(std::memory_order_acquire) &&
+        counts.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        counts.all_have.try_send(1) != custody::status::ok) {
+      fail(name, "a publish was reported reached twice");
+    }
+  }
+  if (last != counts.publishes) counts.wrong.fetch_add(1, std::memory_order_relaxed);
+}
+
 // n policy::latest() subscriptions of one store, each read by a coroutine suspended in its
 // async_recv; the io_context is run by two threads. The owner (this thread) publishes
 // `publishes` values, each timed from the publish until every subscriber has received it, the
 // next once that happened. One op = one publish reaching all n subscribers (the median).
 // Before the timed publishes one untimed publish reaches every subscriber, so the owner has taken
 // the subscriptions into its list when memory is measured (its entries count per subscriber).
-figures latest_publish(const char* name, int n, int publishes) {
+figures latest_publish(const char* name, int n, int publishes, coroutine_kind kind) {
   auto made = custody::make_store<item>(0);
   auto& owner = made.owner;
   asio::io_context ctx(publish_threads);
-  std::atomic<item> current{0};
-  std::atomic<int> remaining{n};
-  std::atomic<int> waiting{0};
-  std::atomic<int> wrong{0};
-  custody::Channel<int> all_have(1);  // one token per publish, from its last subscriber
+  publish_counts counts{n, publishes};
+  std::atomic<item>& current = counts.current;
+  std::atomic<int>& remaining = counts.remaining;
+  std::atomic<int>& waiting = counts.waiting;
+  std::atomic<int>& wrong = counts.wrong;
+  custody::Channel<int>& all_have = counts.all_have;
   const double before = heap_in_use();
   std::vector<custody::Subscription<item>> subs;
   subs.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) subs.push_back(made.store.subscribe(custody::policy::latest()));
   const double subscribed = heap_in_use();
   for (custody::Subscription<item>& s : subs) {
+    if (kind == coroutine_kind::task) {
+      custody::asio::spawn(ctx.get_executor(), task_follow(name, std::move(s), counts), rethrow);
+      continue;
+    }
     asio::co_spawn(
         ctx,
         [&, sub = std::move(s)]() -> asio::awaitable<void> {
@@ -234,12 +294,25 @@ struct workload {
   figures (*run)(const char* name);
 };
 
-// Output order; the first two are bench/go/scale.go's, the million has no Go twin.
+// Output order; the first two are bench/go/scale.go's, the millions have no Go twin.
 const workload workloads[] = {
-    {"scale_100k_blocked_recv", [](const char* w) { return blocked_recv(w, scale_tasks); }},
+    {"scale_100k_blocked_recv",
+     [](const char* w) { return blocked_recv(w, scale_tasks, coroutine_kind::awaitable); }},
     {"scale_100k_latest_publish",
-     [](const char* w) { return latest_publish(w, scale_tasks, scale_publishes); }},
-    {"scale_1m_blocked_recv", [](const char* w) { return blocked_recv(w, million_tasks); }},
+     [](const char* w) {
+       return latest_publish(w, scale_tasks, scale_publishes, coroutine_kind::awaitable);
+     }},
+    {"scale_1m_blocked_recv",
+     [](const char* w) { return blocked_recv(w, million_tasks, coroutine_kind::awaitable); }},
+    // The same with custody::asio::Task (Go twins: the rows above without "task").
+    {"scale_100k_task_blocked_recv",
+     [](const char* w) { return blocked_recv(w, scale_tasks, coroutine_kind::task); }},
+    {"scale_100k_task_latest_publish",
+     [](const char* w) {
+       return latest_publish(w, scale_tasks, scale_publishes, coroutine_kind::task);
+     }},
+    {"scale_1m_task_blocked_recv",
+     [](const char* w) { return blocked_recv(w, million_tasks, coroutine_kind::task); }},
 };
 
 }  // namespace

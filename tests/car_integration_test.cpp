@@ -259,7 +259,9 @@ TEST_P(CarProgramSignal, StopsPromptlyAndCleanly) {
   // The seed's default periods: the first reading still shows at once.
   CarProcess car(runtime(), {"--log-file", log_path()}, dir.path());
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
-  EXPECT_LT(Clock::now() - car.started(), 2s) << "output appears within 2 s";
+  if (!custody_test::kUnderSanitizer) {
+    EXPECT_LT(Clock::now() - car.started(), 2s) << "output appears within 2 s";
+  }
 
   const auto signalled = Clock::now();
   car.signal(sig);

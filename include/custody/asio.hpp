@@ -14,4 +14,5 @@
 #include "asio/channel.hpp"
 #include "asio/select.hpp"
 #include "asio/store.hpp"
+#include "asio/task.hpp"
 #include "asio/task_group.hpp"

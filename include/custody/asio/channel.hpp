@@ -35,6 +35,9 @@
 //   A send that does not complete with ok destroys its value with the operation.
 // - A receive needs a T whose move constructor cannot throw: the value moves once more, into
 //   the handler's argument, after the channel gave it up.
+// - Inside a custody::asio::Task, the token custody::asio::use_task awaits the operation in the
+//   task's frame, without an allocation, and without a post when the peer is a task on the same
+//   io_context thread (asio/task.hpp); the results and statuses are the same.
 // - Thread-safety: as for the blocking forms; initiate from any thread.
 
 #include <asio/async_result.hpp>
@@ -49,6 +52,7 @@
 #include "../channel.hpp"
 #include "../status.hpp"
 #include "operation.hpp"
+#include "task_channel.hpp"
 
 namespace custody {
 
@@ -79,7 +83,7 @@ template <class Handle>
 using received_element = typename receiving_handle<std::remove_cvref_t<Handle>>::element;
 
 template <class T>
-std::shared_ptr<chan_core<T>> checked_core(const std::shared_ptr<chan_core<T>>& core) {
+std::shared_ptr<chan_core<T>> checked_core(std::shared_ptr<chan_core<T>> core) {
   if (!core) throw std::logic_error("custody: operation on a nil channel handle");
   return core;
 }
@@ -124,23 +128,55 @@ struct send_body {
 template <class T, class Token>
 auto initiate_recv(std::shared_ptr<chan_core<T>> core, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
-  return ::asio::async_initiate<Token, void(std::exception_ptr, received<T>)>(
-      [](auto handler, recv_body<T> body) {
-        async_operation<recv_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
-                                                                              std::move(body));
-      },
-      token, recv_body<T>{checked_core(core), std::move(stop), deadline});
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    // Inside a custody::asio::Task: in the coroutine's frame, without an allocation.
+    return task_recv_awaiter<T, task_select_op<T>>(checked_core(std::move(core)), std::move(stop),
+                                                   deadline);
+  } else {
+    return ::asio::async_initiate<Token, void(std::exception_ptr, received<T>)>(
+        [](auto handler, recv_body<T> body) {
+          async_operation<recv_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
+                                                                                std::move(body));
+        },
+        token, recv_body<T>{checked_core(std::move(core)), std::move(stop), deadline});
+  }
 }
 
 template <class T, class Token>
 auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token stop,
                    std::optional<time_point> deadline, Token&& token) {
-  return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
-      [](auto handler, send_body<T> body) {
-        async_operation<send_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
-                                                                              std::move(body));
-      },
-      token, send_body<T>{checked_core(core), std::move(value), std::move(stop), deadline});
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_send_awaiter<T, task_select_op<T>>(std::move(value), checked_core(std::move(core)),
+                                                   std::move(stop), deadline);
+  } else {
+    return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
+        [](auto handler, send_body<T> body) {
+          async_operation<send_body<T>, std::decay_t<decltype(handler)>>::start(std::move(handler),
+                                                                                std::move(body));
+        },
+        token,
+        send_body<T>{checked_core(std::move(core)), std::move(value), std::move(stop), deadline});
+  }
+}
+
+/// The plain forms (no stop token, no deadline): inside a Task, the direct kind.
+template <class T, class Token>
+auto initiate_plain_recv(std::shared_ptr<chan_core<T>> core, Token&& token) {
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_recv_awaiter<T, task_direct_op<T>>(checked_core(std::move(core)));
+  } else {
+    return initiate_recv(std::move(core), {}, std::nullopt, std::forward<Token>(token));
+  }
+}
+
+template <class T, class Token>
+auto initiate_plain_send(std::shared_ptr<chan_core<T>> core, T value, Token&& token) {
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_send_awaiter<T, task_direct_op<T>>(std::move(value), checked_core(std::move(core)));
+  } else {
+    return initiate_send(std::move(core), std::move(value), {}, std::nullopt,
+                         std::forward<Token>(token));
+  }
 }
 
 }  // namespace detail
@@ -150,7 +186,7 @@ auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token 
 template <class Rx, class Token>
 requires detail::async_receivable<Rx>
 auto async_recv(const Rx& rx, Token&& token) {
-  return detail::initiate_recv(rx.core_ptr(), {}, std::nullopt, std::forward<Token>(token));
+  return detail::initiate_plain_recv(rx.core_ptr(), std::forward<Token>(token));
 }
 /// As async_recv(), and completes with stopped once `stop` is triggered.
 template <class Rx, class Token>
@@ -192,8 +228,7 @@ auto async_recv_for(const Rx& rx, std::chrono::duration<Rep, Period> timeout, To
 /// it (or the buffer did), or with closed (see the top of this header).
 template <class T, class Token>
 auto async_send(const Sender<T>& tx, std::type_identity_t<T> value, Token&& token) {
-  return detail::initiate_send(tx.core_ptr(), std::move(value), {}, std::nullopt,
-                               std::forward<Token>(token));
+  return detail::initiate_plain_send(tx.core_ptr(), std::move(value), std::forward<Token>(token));
 }
 /// As async_send(), and completes with stopped once `stop` is triggered.
 template <class T, class Token>

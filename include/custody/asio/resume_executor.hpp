@@ -86,6 +86,9 @@ class resume_executor<::asio::any_io_executor> {
 
   ::asio::execution_context* context() const { return io_ ? context_of(*io_) : context_of(*any_); }
 
+  /// The executor itself, type-erased again.
+  ::asio::any_io_executor executor() const { return io_ ? ::asio::any_io_executor(*io_) : *any_; }
+
  private:
   std::optional<io_resume> io_;
   std::optional<::asio::any_io_executor> any_;
