@@ -29,7 +29,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
-#include <custody/asio/task_group.hpp>
+#include <custody/asio.hpp>
 
 #include "coro_tasks.hpp"
 #endif

@@ -13,10 +13,12 @@
 #include <memory>
 #include <thread>
 
-// Brings asio::io_context too. Asio only after a standard header: Asio 1.22 picks its
-// allocation functions by whether the standard library's configuration is defined already, and
-// every translation unit must pick the same (AddressSanitizer reports the mix).
-#include <custody/asio/task_group.hpp>
+// The whole of custody::asio, in the order its umbrella header includes it (asio/task.hpp does
+// not compile after asio/task_group.hpp alone), with asio::io_context. Asio only after a
+// standard header: Asio 1.22 picks its allocation functions by whether the standard library's
+// configuration is defined already, and every translation unit must pick the same
+// (AddressSanitizer reports the mix).
+#include <custody/asio.hpp>
 
 #include "car_device.hpp"
 #include "log_file.hpp"
