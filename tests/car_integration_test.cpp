@@ -23,6 +23,7 @@
 
 #include <gtest/gtest.h>
 
+#include "options.hpp"
 #include "support/child_process.hpp"
 
 namespace {
@@ -39,12 +40,21 @@ using custody_test::read_file;
 using custody_test::split_lines;
 using custody_test::TempDir;
 
-// custody-car as a child process (see support/child_process.hpp).
+// `args` after `--runtime runtime`: first, since `--` may end the flags.
+std::vector<std::string> with_runtime(const std::string& runtime,
+                                      const std::vector<std::string>& args) {
+  std::vector<std::string> all{"--runtime", runtime};
+  all.insert(all.end(), args.begin(), args.end());
+  return all;
+}
+
+// custody-car as a child process (see support/child_process.hpp), with its tasks run as
+// `runtime` says (--runtime).
 class CarProcess : public custody_test::Process {
  public:
-  CarProcess(const std::vector<std::string>& args, const std::string& dir,
-             custody_test::ProcessOptions options = {kTimeout, 0, {}})
-      : Process("custody-car", CUSTODY_CAR_BINARY, args, dir, options) {}
+  CarProcess(const std::string& runtime, const std::vector<std::string>& args,
+             const std::string& dir, custody_test::ProcessOptions options = {kTimeout, 0, {}})
+      : Process("custody-car", CUSTODY_CAR_BINARY, with_runtime(runtime, args), dir, options) {}
 };
 
 struct Summary {
@@ -94,9 +104,9 @@ struct CarRun {
   double seconds = 0;  // from start to exit, as seen from outside
 };
 
-CarRun run_car(const std::vector<std::string>& args, const std::string& dir,
-               bool expect_summary = true) {
-  CarProcess car(args, dir);
+CarRun run_car(const std::string& runtime, const std::vector<std::string>& args,
+               const std::string& dir, bool expect_summary = true) {
+  CarProcess car(runtime, args, dir);
   CarRun run;
   run.exit_code = car.finish();
   run.out = car.out();
@@ -144,17 +154,34 @@ std::vector<LogEntry> parse_log(const std::vector<std::string>& lines) {
   return entries;
 }
 
-class CarProgram : public ::testing::Test {
+// Every test of the program runs once per runtime (--runtime threads and coroutines): both
+// must behave alike in everything a user sees.
+// (Threads only in a build without custody::asio.)
+const std::vector<std::string> kRuntimes = car::coroutines_available()
+                                               ? std::vector<std::string>{"threads", "coroutines"}
+                                               : std::vector<std::string>{"threads"};
+
+class CarProgramBase : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(dir.path().empty()) << "no temporary directory"; }
   std::string log_path() const { return dir.path() + "/log.txt"; }
+  virtual std::string runtime() const = 0;
 
   TempDir dir;
 };
 
-TEST_F(CarProgram, LogsOneIsoLinePerUpdateAndAppends) {
+class CarProgram : public CarProgramBase, public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::string runtime() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, CarProgram, ::testing::ValuesIn(kRuntimes),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(CarProgram, LogsOneIsoLinePerUpdateAndAppends) {
   std::ofstream(log_path()) << "an earlier run\n";
-  const CarRun run = run_car({"--poll-interval", "20ms", "--increase-every", "100ms", "--duration",
+  const CarRun run = run_car(runtime(),
+                             {"--poll-interval", "20ms", "--increase-every", "100ms", "--duration",
                               "600ms", "--log-file", log_path(), "--seed", "1"},
                              dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -181,9 +208,10 @@ TEST_F(CarProgram, LogsOneIsoLinePerUpdateAndAppends) {
   EXPECT_EQ(run.summary.write_errors, 0u);
 }
 
-TEST_F(CarProgram, SpeedRisesOneStepPerIncreasePeriod) {
+TEST_P(CarProgram, SpeedRisesOneStepPerIncreasePeriod) {
   const CarRun run =
-      run_car({"--poll-interval", "25ms", "--increase-every", "100ms", "--speed-step", "2.5",
+      run_car(runtime(),
+              {"--poll-interval", "25ms", "--increase-every", "100ms", "--speed-step", "2.5",
                "--duration", "1050ms", "--log-file", log_path()},
               dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -220,12 +248,16 @@ TEST_F(CarProgram, SpeedRisesOneStepPerIncreasePeriod) {
   }
 }
 
-class CarProgramSignal : public CarProgram, public ::testing::WithParamInterface<int> {};
+class CarProgramSignal : public CarProgramBase,
+                         public ::testing::WithParamInterface<std::tuple<std::string, int>> {
+ protected:
+  std::string runtime() const override { return std::get<0>(GetParam()); }
+};
 
 TEST_P(CarProgramSignal, StopsPromptlyAndCleanly) {
-  const int sig = GetParam();
+  const int sig = std::get<1>(GetParam());
   // The seed's default periods: the first reading still shows at once.
-  CarProcess car({"--log-file", log_path()}, dir.path());
+  CarProcess car(runtime(), {"--log-file", log_path()}, dir.path());
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
   if (!custody_test::kUnderSanitizer) {
     EXPECT_LT(Clock::now() - car.started(), 2s) << "output appears within 2 s";
@@ -251,14 +283,18 @@ TEST_P(CarProgramSignal, StopsPromptlyAndCleanly) {
   EXPECT_EQ(parse_log(split_lines(read_file(log_path()))).size(), summary->updates);
 }
 
-INSTANTIATE_TEST_SUITE_P(Signals, CarProgramSignal, ::testing::Values(SIGINT, SIGTERM),
+INSTANTIATE_TEST_SUITE_P(Signals, CarProgramSignal,
+                         ::testing::Combine(::testing::ValuesIn(kRuntimes),
+                                            ::testing::Values(SIGINT, SIGTERM)),
                          [](const auto& info) {
-                           return std::string(info.param == SIGINT ? "SIGINT" : "SIGTERM");
+                           return std::get<0>(info.param) +
+                                  (std::get<1>(info.param) == SIGINT ? "_SIGINT" : "_SIGTERM");
                          });
 
-TEST_F(CarProgram, DurationStopsOnTime) {
+TEST_P(CarProgram, DurationStopsOnTime) {
   const CarRun run = run_car(
-      {"--duration", "300ms", "--poll-interval", "50ms", "--log-file", log_path()}, dir.path());
+      runtime(), {"--duration", "300ms", "--poll-interval", "50ms", "--log-file", log_path()},
+      dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.summary.reason, "--duration");
   EXPECT_GE(run.summary.ran_s, 0.3);
@@ -269,8 +305,9 @@ TEST_F(CarProgram, DurationStopsOnTime) {
   }
 }
 
-TEST_F(CarProgram, SlowDeviceCallsDoNotDelayTheStop) {
-  CarProcess car({"--device-latency", "300ms", "--poll-interval", "50ms", "--log-file", log_path()},
+TEST_P(CarProgram, SlowDeviceCallsDoNotDelayTheStop) {
+  CarProcess car(runtime(),
+                 {"--device-latency", "300ms", "--poll-interval", "50ms", "--log-file", log_path()},
                  dir.path());
   // Connecting and a first reading take three slow calls.
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
@@ -283,7 +320,7 @@ TEST_F(CarProgram, SlowDeviceCallsDoNotDelayTheStop) {
   }
 }
 
-TEST_F(CarProgram, BadFlagsExitWithCode2AndNameTheFlag) {
+TEST_P(CarProgram, BadFlagsExitWithCode2AndNameTheFlag) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--poll-interval", "-1s"}, "--poll-interval"},
       {{"--poll-interval", "soon"}, "--poll-interval"},
@@ -295,7 +332,7 @@ TEST_F(CarProgram, BadFlagsExitWithCode2AndNameTheFlag) {
       {{"--log-file"}, "--log-file"},
   };
   for (const auto& [args, flag] : cases) {
-    const CarRun run = run_car(args, dir.path(), false);
+    const CarRun run = run_car(runtime(), args, dir.path(), false);
     EXPECT_EQ(run.exit_code, 2) << flag;
     EXPECT_TRUE(run.out.empty()) << flag << ": nothing starts";
     EXPECT_EQ(run.err.rfind("custody-car: " + flag, 0) == 0 ||
@@ -306,29 +343,31 @@ TEST_F(CarProgram, BadFlagsExitWithCode2AndNameTheFlag) {
   }
 }
 
-TEST_F(CarProgram, HelpExitsWith0) {
-  const CarRun run = run_car({"--help"}, dir.path(), false);
+TEST_P(CarProgram, HelpExitsWith0) {
+  const CarRun run = run_car(runtime(), {"--help"}, dir.path(), false);
   EXPECT_EQ(run.exit_code, 0);
   ASSERT_FALSE(run.out.empty());
   EXPECT_EQ(run.out.front(), "usage: custody-car [flags]");
+  EXPECT_EQ(count_matching(run.out, std::regex(R"(^  --runtime R  .*threads.*coroutines)")), 1u);
   EXPECT_EQ(run.err, "");
 }
 
-TEST_F(CarProgram, UnopenableLogFileExitsWith1BeforeStartingAnything) {
+TEST_P(CarProgram, UnopenableLogFileExitsWith1BeforeStartingAnything) {
   const std::string missing = dir.path() + "/no-such-dir/log.txt";
-  CarRun run = run_car({"--log-file", missing, "--duration", "10s"}, dir.path(), false);
+  CarRun run = run_car(runtime(), {"--log-file", missing, "--duration", "10s"}, dir.path(), false);
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_TRUE(run.out.empty()) << "nothing started: " << run.out.front();
   EXPECT_EQ(run.err, "custody-car: cannot open log file " + missing +
                          ": No such file or directory; nothing was started\n");
 
-  run = run_car({"--log-file", dir.path(), "--duration", "10s"}, dir.path(), false);
+  run = run_car(runtime(), {"--log-file", dir.path(), "--duration", "10s"}, dir.path(), false);
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("Is a directory"), std::string::npos) << run.err;
 }
 
-TEST_F(CarProgram, WriteErrorIsReportedOnceCountedAndSurvived) {
-  const CarRun run = run_car({"--log-file", "/dev/full", "--poll-interval", "20ms",
+TEST_P(CarProgram, WriteErrorIsReportedOnceCountedAndSurvived) {
+  const CarRun run = run_car(runtime(),
+                             {"--log-file", "/dev/full", "--poll-interval", "20ms",
                               "--increase-every", "60ms", "--duration", "500ms"},
                              dir.path());
   EXPECT_EQ(run.exit_code, 3) << "log lines were lost: " << run.err;
@@ -345,9 +384,10 @@ TEST_F(CarProgram, WriteErrorIsReportedOnceCountedAndSurvived) {
   EXPECT_GE(run.summary.accepted, 2u);
 }
 
-TEST_F(CarProgram, InjectedDisconnectsRejectSetsUntilTheCarReconnects) {
+TEST_P(CarProgram, InjectedDisconnectsRejectSetsUntilTheCarReconnects) {
   const CarRun run =
-      run_car({"--disconnect-rate", "0.05", "--seed", "7", "--poll-interval", "10ms",
+      run_car(runtime(),
+              {"--disconnect-rate", "0.05", "--seed", "7", "--poll-interval", "10ms",
                "--increase-every", "25ms", "--duration", "2s", "--log-file", log_path()},
               dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -393,9 +433,10 @@ TEST_F(CarProgram, InjectedDisconnectsRejectSetsUntilTheCarReconnects) {
   }
 }
 
-TEST_F(CarProgram, RefusedSetsAreReportedWithTheCarsReason) {
+TEST_P(CarProgram, RefusedSetsAreReportedWithTheCarsReason) {
   const CarRun run =
-      run_car({"--set-failure-rate", "0.5", "--seed", "3", "--poll-interval", "20ms",
+      run_car(runtime(),
+              {"--set-failure-rate", "0.5", "--seed", "3", "--poll-interval", "20ms",
                "--increase-every", "20ms", "--duration", "600ms", "--log-file", log_path()},
               dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -408,7 +449,7 @@ TEST_F(CarProgram, RefusedSetsAreReportedWithTheCarsReason) {
   EXPECT_GE(count_matching(run.out, std::regex(R"(km/h: rejected)")), 1u);
 }
 
-TEST_F(CarProgram, BadInputEdges) {
+TEST_P(CarProgram, BadInputEdges) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--speed-step", "1e300"},
        "--speed-step: '1e300' is not a speed step in km/h (more than 0, at most 1000)"},
@@ -418,24 +459,26 @@ TEST_F(CarProgram, BadInputEdges) {
       {{"--", "--duration", "1s"}, "unexpected argument '--duration' (flags only)"},
   };
   for (const auto& [args, message] : cases) {
-    const CarRun run = run_car(args, dir.path(), false);
+    const CarRun run = run_car(runtime(), args, dir.path(), false);
     EXPECT_EQ(run.exit_code, 2) << message;
     EXPECT_TRUE(run.out.empty()) << message;
     EXPECT_EQ(run.err.rfind("custody-car: " + message + "\n", 0), 0u) << run.err;
   }
   // `--` ends the flags; nothing after it is fine too.
-  const CarRun run = run_car({"--duration", "50ms", "--log-file", log_path(), "--"}, dir.path());
+  const CarRun run =
+      run_car(runtime(), {"--duration", "50ms", "--log-file", log_path(), "--"}, dir.path());
   EXPECT_EQ(run.exit_code, 0) << run.err;
 }
 
-TEST_F(CarProgram, VersionAndQuiet) {
-  const CarRun version = run_car({"--version"}, dir.path(), false);
+TEST_P(CarProgram, VersionAndQuiet) {
+  const CarRun version = run_car(runtime(), {"--version"}, dir.path(), false);
   EXPECT_EQ(version.exit_code, 0);
   ASSERT_EQ(version.out.size(), 1u);
   EXPECT_TRUE(std::regex_match(version.out[0], std::regex(R"(custody-car \d+\.\d+\.\d+)")))
       << version.out[0];
 
-  const CarRun quiet = run_car({"--quiet", "--poll-interval", "10ms", "--increase-every", "30ms",
+  const CarRun quiet = run_car(runtime(),
+                               {"--quiet", "--poll-interval", "10ms", "--increase-every", "30ms",
                                 "--duration", "300ms", "--log-file", log_path()},
                                dir.path());
   ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
@@ -448,7 +491,7 @@ TEST_F(CarProgram, VersionAndQuiet) {
 
 // Ctrl-C never waits on the terminal: standard output is a pipe nobody reads, full long before
 // the signal, and the program still stops at once, with the lost lines in its exit status.
-TEST_F(CarProgram, StopsPromptlyWhileNobodyReadsItsOutput) {
+TEST_P(CarProgram, StopsPromptlyWhileNobodyReadsItsOutput) {
   // The log is a FIFO the test reads: it tells how far the program got without a clock.
   const std::string fifo = dir.path() + "/log.fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
@@ -456,7 +499,8 @@ TEST_F(CarProgram, StopsPromptlyWhileNobodyReadsItsOutput) {
   ASSERT_GE(log_fd, 0);
   ASSERT_EQ(::fcntl(log_fd, F_SETFL, 0), 0);  // blocking reads from here on
   custody_test::ProcessOptions options{5s, 4096, {}};
-  CarProcess car({"--poll-interval", "1ms", "--increase-every", "5ms", "--log-file", fifo},
+  CarProcess car(runtime(),
+                 {"--poll-interval", "1ms", "--increase-every", "5ms", "--log-file", fifo},
                  dir.path(), options);
   // Each update is a line in the log and one on standard output: 300 of them are far more than
   // the 4 KiB pipe holds.
@@ -488,9 +532,9 @@ TEST_F(CarProgram, StopsPromptlyWhileNobodyReadsItsOutput) {
 
 // A SIGINT that arrives before the program is ready for it (here: blocked by the parent, and
 // pending when the program starts) still stops it with a summary.
-TEST_F(CarProgram, ASignalBeforeAnythingStartsStillEndsWithASummary) {
+TEST_P(CarProgram, ASignalBeforeAnythingStartsStillEndsWithASummary) {
   custody_test::ProcessOptions options{kTimeout, 0, {SIGINT}};
-  CarProcess car({"--duration", "10s", "--log-file", log_path()}, dir.path(), options);
+  CarProcess car(runtime(), {"--duration", "10s", "--log-file", log_path()}, dir.path(), options);
   car.signal(SIGINT);
   EXPECT_EQ(car.finish(), 0) << car.err();
   ASSERT_FALSE(car.out().empty());
@@ -538,7 +582,7 @@ struct FaultPoint {
 // one step, it rises no more often than sets were accepted, timed out or unconfirmed (a
 // rejected set never changes the car), every accepted speed is in the log, and the program
 // stops within its budget.
-TEST_F(CarProgram, FaultMatrixTellsOneStory) {
+TEST_P(CarProgram, FaultMatrixTellsOneStory) {
   const std::vector<FaultPoint> matrix = {
       {"0", "0", "0s", "5ms", "20ms", "800ms"},       {"0.3", "0.3", "0s", "2ms", "5ms", "1s"},
       {"0", "1", "0s", "5ms", "10ms", "500ms"},       {"1", "0", "0s", "5ms", "10ms", "500ms"},
@@ -548,6 +592,7 @@ TEST_F(CarProgram, FaultMatrixTellsOneStory) {
   for (std::size_t i = 0; i < matrix.size(); ++i) {
     const FaultPoint& f = matrix[i];
     cars.push_back(std::make_unique<CarProcess>(
+        runtime(),
         std::vector<std::string>{"--disconnect-rate", f.disconnect_rate, "--set-failure-rate",
                                  f.set_failure_rate, "--device-latency", f.latency,
                                  "--poll-interval", f.poll, "--increase-every", f.increase,
@@ -651,10 +696,11 @@ ScreenStory screen_story(const std::vector<std::string>& out) {
 // The same seed, flags and number of readings give the same run under any load: the same
 // values in the log, the same answers and link changes on screen, the same counts in the
 // summary; only times differ (README: "Reproducible runs").
-TEST_F(CarProgram, TheSameSeedGivesTheSameRunUnderLoad) {
+TEST_P(CarProgram, TheSameSeedGivesTheSameRunUnderLoad) {
   const auto run_once = [&](unsigned spinners, const std::string& log) {
     CpuLoad load(spinners);
-    return run_car({"--disconnect-rate", "0.05", "--set-failure-rate", "0.3", "--device-latency",
+    return run_car(runtime(),
+                   {"--disconnect-rate", "0.05", "--set-failure-rate", "0.3", "--device-latency",
                     "1ms", "--poll-interval", "2ms", "--increase-every", "7ms", "--readings", "150",
                     "--seed", "7", "--log-file", log},
                    dir.path());
@@ -697,11 +743,11 @@ TEST_F(CarProgram, TheSameSeedGivesTheSameRunUnderLoad) {
 // `custody-car | head -n 1`: once standard output's reader has gone, the program stops and ends
 // as documented, with its last reading and summary on standard error and exit status 3 (the
 // lines after the first were lost).
-TEST_F(CarProgram, AClosedStandardOutputStopsTheRunWithASummaryOnStandardError) {
+TEST_P(CarProgram, AClosedStandardOutputStopsTheRunWithASummaryOnStandardError) {
   custody_test::Process pipeline(
       "pipeline", "/bin/bash",
-      {"-c", R"("$0" "$@" | head -n 1; exit "${PIPESTATUS[0]}")", CUSTODY_CAR_BINARY,
-       "--poll-interval", "5ms", "--log-file", log_path()},
+      {"-c", R"("$0" "$@" | head -n 1; exit "${PIPESTATUS[0]}")", CUSTODY_CAR_BINARY, "--runtime",
+       runtime(), "--poll-interval", "5ms", "--log-file", log_path()},
       dir.path());
   const int exit_code = pipeline.finish();
   EXPECT_EQ(exit_code, 3) << "128 + 13 would be SIGPIPE\n" << pipeline.err();
@@ -714,6 +760,109 @@ TEST_F(CarProgram, AClosedStandardOutputStopsTheRunWithASummaryOnStandardError) 
   ASSERT_TRUE(summary) << err.back();
   EXPECT_EQ(summary->reason, "a closed standard output");
   EXPECT_EQ(parse_log(split_lines(read_file(log_path()))).size(), summary->updates);
+}
+
+// --- the two runtimes --------------------------------------------------------------------
+
+// The names of a running process's threads (Linux keeps 15 bytes of each).
+std::vector<std::string> thread_names(pid_t pid) {
+  std::vector<std::string> names;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(tasks)) {
+    const auto lines = split_lines(read_file(entry.path().string() + "/comm"));
+    if (!lines.empty()) names.push_back(lines.front());
+  }
+  return names;
+}
+
+bool has(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Threads name their threads after their tasks; coroutines all run on the one thread named
+// "coroutines", and no task has a thread. Without --runtime the tasks are threads.
+TEST(CarRuntimeFlag, ChoosesWhereTheTasksRun) {
+  const TempDir dir;
+  const std::vector<std::string> task_threads = {"car communicati", "increase speed",
+                                                 "print out data", "write data into", "schedule"};
+  for (const std::string runtime : {"", "threads", "coroutines"}) {
+    SCOPED_TRACE("--runtime '" + runtime + "'");
+    const std::vector<std::string> log{"--log-file", dir.path() + "/log.txt"};
+    custody_test::Process car("custody-car", CUSTODY_CAR_BINARY,
+                              runtime.empty() ? log : with_runtime(runtime, log), dir.path());
+    // Every task has started: the first reading went through all of them.
+    ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
+    const std::vector<std::string> names = thread_names(car.pid());
+    car.signal(SIGINT);
+    EXPECT_EQ(car.finish(), 0) << car.err();
+    const bool coroutines = runtime == "coroutines";
+    EXPECT_EQ(has(names, "coroutines"), coroutines);
+    for (const std::string& task : task_threads) EXPECT_EQ(has(names, task), !coroutines) << task;
+  }
+}
+
+TEST(CarRuntimeFlag, BadValuesExitWithCode2AndSayWhy) {
+  const TempDir dir;
+  const auto refused = [&](const std::vector<std::string>& args, const std::string& message) {
+    custody_test::Process car("custody-car", CUSTODY_CAR_BINARY, args, dir.path());
+    EXPECT_EQ(car.finish(), 2) << message;
+    EXPECT_TRUE(car.out().empty()) << message << ": nothing starts";
+    EXPECT_EQ(car.err().rfind("custody-car: " + message + "\n\nusage: custody-car", 0), 0u)
+        << car.err();
+  };
+  refused({"--runtime", "fibers"}, "--runtime: 'fibers' is not a runtime (threads or coroutines)");
+  refused({"--runtime", "Threads"},
+          "--runtime: 'Threads' is not a runtime (threads or coroutines)");
+  refused({"--runtime"}, "--runtime needs a value");
+  // Only a build with NATS takes --nats at all (car_nats_flags_test covers one without).
+  if (car::nats_available()) {
+    refused({"--runtime", "coroutines", "--nats", "nats://127.0.0.1:4222"},
+            "--runtime coroutines: not available with --nats (publishing over NATS runs with "
+            "--runtime threads only)");
+  }
+}
+
+// The runtimes differ in how the tasks wait, not in what they do: the same seed gives the same
+// run in both (README: "Reproducible runs"), as it does twice in one runtime.
+TEST(CarRuntimes, TheSameSeedGivesTheSameRunInBoth) {
+  // A directory each, with a log.txt each: the headers differ only in the directory.
+  const TempDir dirs[2];
+  std::vector<CarRun> runs;
+  std::vector<std::vector<std::pair<double, double>>> logs;
+  for (std::size_t i = 0; i < kRuntimes.size(); ++i) {
+    const std::string& runtime = kRuntimes[i];
+    runs.push_back(
+        run_car(runtime,
+                {"--disconnect-rate", "0.05", "--set-failure-rate", "0.3", "--device-latency",
+                 "1ms", "--poll-interval", "2ms", "--increase-every", "7ms", "--readings", "150",
+                 "--seed", "11", "--log-file", dirs[i].path() + "/log.txt"},
+                dirs[i].path()));
+    const std::string log = dirs[i].path() + "/log.txt";
+    EXPECT_EQ(runs.back().exit_code, 0) << runtime << ": " << runs.back().err;
+    EXPECT_EQ(runs.back().summary.timed_out, 0u) << runtime << ": the run is comparable";
+    logs.emplace_back();
+    for (const LogEntry& e : parse_log(split_lines(read_file(log)))) {
+      logs.back().emplace_back(e.speed, e.location);
+    }
+    EXPECT_EQ(logs.back().size(), 150u) << runtime;
+  }
+  EXPECT_EQ(logs[0], logs[1]) << "the same speeds and locations, line by line";
+  const Summary &a = runs[0].summary, &b = runs[1].summary;
+  EXPECT_EQ(std::tie(a.updates, a.accepted, a.rejected, a.unconfirmed, a.disconnects, a.reason),
+            std::tie(b.updates, b.accepted, b.rejected, b.unconfirmed, b.disconnects, b.reason));
+  // Faults did happen, so the comparison says something.
+  EXPECT_GE(a.accepted, 3u);
+  EXPECT_GE(a.rejected, 3u);
+  EXPECT_GE(a.disconnects, 2u);
+  const ScreenStory x = screen_story(runs[0].out), y = screen_story(runs[1].out);
+  EXPECT_EQ(x.answers, y.answers);
+  EXPECT_EQ(x.link_changes, y.link_changes);
+  // The header names no runtime: the screens differ only in times and interleaving.
+  const auto header = [&](std::size_t i) {
+    std::string line = runs[i].out.front();
+    return line.replace(line.find(dirs[i].path()), dirs[i].path().size(), "<dir>");
+  };
+  EXPECT_EQ(header(0), header(1));
 }
 
 }  // namespace

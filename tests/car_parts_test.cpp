@@ -97,6 +97,23 @@ TEST(CarOptions, QuietAndTheLargestValues) {
   EXPECT_FALSE(parse({}).options->quiet);
 }
 
+TEST(CarOptions, RuntimeChoosesThreadsOrCoroutines) {
+  EXPECT_EQ(parse({}).options->runtime, car::Runtime::threads) << "threads unless asked for";
+  const auto threads = parse({"--runtime", "threads"});
+  ASSERT_TRUE(threads.options) << threads.error;
+  EXPECT_EQ(threads.options->runtime, car::Runtime::threads);
+  const auto coroutines = parse({"--runtime=coroutines"});
+  if (car::coroutines_available()) {
+    ASSERT_TRUE(coroutines.options) << coroutines.error;
+    EXPECT_EQ(coroutines.options->runtime, car::Runtime::coroutines);
+  } else {
+    EXPECT_FALSE(coroutines.options);
+    EXPECT_EQ(coroutines.error,
+              "--runtime: 'coroutines' is not available: this build has no coroutine support "
+              "(standalone Asio was not found)");
+  }
+}
+
 TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
   struct Case {
     std::vector<std::string_view> args;
@@ -136,6 +153,9 @@ TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
       {{"--bogus=1"}, "unknown flag '--bogus'"},
       {{"fast"}, "unexpected argument 'fast'"},
       {{"--", "--duration", "1s"}, "unexpected argument '--duration' (flags only)"},
+      {{"--runtime", "fibers"}, "--runtime: 'fibers' is not a runtime (threads or coroutines)"},
+      {{"--runtime", ""}, "--runtime: '' is not a runtime"},
+      {{"--runtime"}, "--runtime needs a value"},
   };
   for (const Case& c : cases) {
     const auto p = parse(c.args);
@@ -148,9 +168,10 @@ TEST(CarOptions, ErrorsNameTheFlagAndTheProblem) {
 
 TEST(CarOptions, UsageListsEveryFlag) {
   const std::string text = car::usage();
-  for (const char* flag : {"--poll-interval", "--increase-every", "--speed-step", "--log-file",
-                           "--duration", "--readings", "--disconnect-rate", "--set-failure-rate",
-                           "--device-latency", "--seed", "--quiet", "--version", "--help"}) {
+  for (const char* flag :
+       {"--poll-interval", "--increase-every", "--speed-step", "--log-file", "--duration",
+        "--readings", "--disconnect-rate", "--set-failure-rate", "--device-latency", "--seed",
+        "--quiet", "--runtime", "--version", "--help"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
 }

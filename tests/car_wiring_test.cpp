@@ -1,6 +1,8 @@
 // The car example's four tasks wired together in-process, with a fake car, a fake log file, a
 // fixed wall clock and ticks the test sends itself. Every step waits for the output it causes
-// (over channels), never for time to pass.
+// (over channels), never for time to pass. Each test runs with the tasks as threads and again as
+// coroutines on one io_context thread (custody-car --runtime threads|coroutines), unless it
+// says why it cannot.
 
 #include <pthread.h>
 
@@ -23,11 +25,21 @@
 #include <custody/store.hpp>
 #include <custody/task_group.hpp>
 
+#ifdef CUSTODY_CAR_WITH_ASIO
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include <custody/asio.hpp>
+
+#include "coro_tasks.hpp"
+#endif
+
 #include "car_data.hpp"
 #include "car_device.hpp"
 #include "format.hpp"
 #include "log_file.hpp"
 #include "tasks.hpp"
+#include "thread_name.hpp"
 
 namespace {
 
@@ -192,7 +204,75 @@ std::string logged(double speed, double location) {
   return car::log_line(car::CarData{speed, location, t0()});
 }
 
-class CarWiring : public ::testing::Test {
+#ifdef CUSTODY_CAR_WITH_ASIO
+// Where the tasks run: a thread each (custody::TaskGroup), or coroutines on one io_context thread
+// named "coroutines" (custody::asio::TaskGroup), as custody-car's --runtime chooses.
+class Runtime {
+ public:
+  explicit Runtime(const std::string& runtime) : coroutines_(runtime == "coroutines") {
+    if (coroutines_) {
+      runner_ = std::thread([this] {
+        car::name_this_thread("coroutines");
+        io_.run();
+      });
+    }
+  }
+  ~Runtime() {
+    request_stop();
+    wait();
+    work_.reset();
+    if (runner_.joinable()) runner_.join();
+  }
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  bool coroutines() const { return coroutines_; }
+  std::stop_token stop_token() const {
+    return coroutines_ ? coros_.stop_token() : threads_.stop_token();
+  }
+  void request_stop() { coroutines_ ? coros_.request_stop() : threads_.request_stop(); }
+  void wait() { coroutines_ ? coros_.wait() : threads_.wait(); }
+  // Calls `fire` with where the tasks go: the fire-up functions take either.
+  template <class Fire>
+  decltype(auto) fire(Fire&& fire) {
+    if (coroutines_) return fire(car::Coroutines{coros_, io_});
+    return fire(threads_);
+  }
+
+ private:
+  const bool coroutines_;
+  custody::TaskGroup threads_;
+  custody::asio::TaskGroup coros_;
+  asio::io_context io_{1};
+  // The runner waits for tasks spawned after it started.
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::thread runner_;
+};
+
+const std::vector<std::string> kRuntimes = {"threads", "coroutines"};
+#else
+// Without custody::asio, threads only.
+class Runtime {
+ public:
+  explicit Runtime(const std::string&) {}
+  bool coroutines() const { return false; }
+  std::stop_token stop_token() const { return threads_.stop_token(); }
+  void request_stop() { threads_.request_stop(); }
+  void wait() { threads_.wait(); }
+  template <class Fire>
+  decltype(auto) fire(Fire&& fire) {
+    return fire(threads_);
+  }
+
+ private:
+  custody::TaskGroup threads_;
+};
+
+const std::vector<std::string> kRuntimes = {"threads"};
+#endif
+const auto kRuntimeName = [](const auto& info) { return info.param; };
+
+class CarWiring : public ::testing::TestWithParam<std::string> {
  protected:
   // Declared before the task group, so they outlive the tasks that use them.
   CarControl car;
@@ -202,21 +282,28 @@ class CarWiring : public ::testing::Test {
   // Unbuffered: a send returns once the task has taken the tick, which also means it has
   // finished with the one before.
   custody::Channel<car::SteadyTime> poll_ticks, increase_ticks;
-  custody::TaskGroup tasks;
+  Runtime tasks{GetParam()};
   car::CarStores stores;
 
   void start(car::IncreaseSettings settings = {1, kTimeout}, bool quiet = false) {
     const car::WallClock clock = [] { return t0(); };
     car.cancel = tasks.stop_token();
-    stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car), poll_ticks, stats,
-                                           clock);
-    car::fireup_increase_speed(tasks, stores.data, increase_ticks, settings, answers.sink(), stats,
-                               clock);
-    car::fireup_print_out_data(tasks, stores.data, stores.status, screen.sink(), stats, quiet);
-    car::fireup_write_data_into_file(tasks, stores.data, std::make_unique<FakeLog>(log, log_fails),
-                                     errors.sink(), stats);
+    tasks.fire([&](auto&& where) {
+      stores = car::fireup_car_communication(where, std::make_unique<FakeCar>(car), poll_ticks,
+                                             stats, clock);
+      car::fireup_increase_speed(where, stores.data, increase_ticks, settings, answers.sink(),
+                                 stats, clock);
+      car::fireup_print_out_data(where, stores.data, stores.status, screen.sink(), stats, quiet);
+      car::fireup_write_data_into_file(
+          where, stores.data, std::make_unique<FakeLog>(log, log_fails), errors.sink(), stats);
+    });
     stores.start();
   }
+
+  // For a test that holds a task in a call (a Gate) and expects the others to go on: coroutines
+  // share one thread, which the held call holds too. The device calls and the log's writes run
+  // on it by design (examples/car/README.md: "Two runtimes").
+  bool needs_a_thread_per_task() { return tasks.coroutines(); }
 
   // Starts, and sees the first reading, taken at once on connecting, on screen and in the log.
   void start_connected(car::IncreaseSettings settings = {1, kTimeout}) {
@@ -254,7 +341,9 @@ class CarWiring : public ::testing::Test {
   }
 };
 
-TEST_F(CarWiring, EveryReadingReachesTheScreenAndTheLog) {
+INSTANTIATE_TEST_SUITE_P(Runtimes, CarWiring, ::testing::ValuesIn(kRuntimes), kRuntimeName);
+
+TEST_P(CarWiring, EveryReadingReachesTheScreenAndTheLog) {
   start_connected();
   car.set(12.5, 100);
   tick(poll_ticks);
@@ -266,10 +355,11 @@ TEST_F(CarWiring, EveryReadingReachesTheScreenAndTheLog) {
   EXPECT_TRUE(stores.data.owner_gone()) << "the owner closes its stores when it ends";
   // Read under the first link status: connected.
   EXPECT_EQ(stores.data.get(), (car::CarData{12.5, 100, t0(), 1}));
-  EXPECT_EQ(car.caller_name, "car communicati") << "the task's name, cut to 15 characters";
+  EXPECT_EQ(car.caller_name, tasks.coroutines() ? "coroutines" : "car communicati")
+      << "the task's name, cut to 15 characters; or the one thread of the coroutines";
 }
 
-TEST_F(CarWiring, IncreaseAsksForOneStepMoreEachTick) {
+TEST_P(CarWiring, IncreaseAsksForOneStepMoreEachTick) {
   start_connected({2.5, kTimeout});
   tick(increase_ticks);
   answers.expect({at("set speed 2.50 km/h: accepted")});
@@ -287,7 +377,7 @@ TEST_F(CarWiring, IncreaseAsksForOneStepMoreEachTick) {
   EXPECT_EQ(stats.updates, 3u);
 }
 
-TEST_F(CarWiring, DisconnectedCarRejectsSetsAndReconnectsWithBackoff) {
+TEST_P(CarWiring, DisconnectedCarRejectsSetsAndReconnectsWithBackoff) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -347,7 +437,7 @@ TEST_F(CarWiring, DisconnectedCarRejectsSetsAndReconnectsWithBackoff) {
   EXPECT_EQ(stores.status.get().disconnects, 1u);
 }
 
-TEST_F(CarWiring, FirstConnectionMayTakeRetries) {
+TEST_P(CarWiring, FirstConnectionMayTakeRetries) {
   {
     std::lock_guard lock(car.mutex);
     car.connect_ok = false;
@@ -366,7 +456,7 @@ TEST_F(CarWiring, FirstConnectionMayTakeRetries) {
   EXPECT_EQ(stats.disconnects, 0u) << "never connected, so nothing was lost";
 }
 
-TEST_F(CarWiring, RefusedAndInterruptedSetsAreRejectedWithTheReason) {
+TEST_P(CarWiring, RefusedAndInterruptedSetsAreRejectedWithTheReason) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -392,7 +482,8 @@ TEST_F(CarWiring, RefusedAndInterruptedSetsAreRejectedWithTheReason) {
   EXPECT_TRUE(sets().empty());
 }
 
-TEST_F(CarWiring, SlowLogHoldsUpNeitherTheScreenNorTheOwner) {
+TEST_P(CarWiring, SlowLogHoldsUpNeitherTheScreenNorTheOwner) {
+  if (needs_a_thread_per_task()) GTEST_SKIP() << "holds one task while the others go on";
   start_connected();
   log.gate.arm();
   car.set(0, 1);
@@ -412,7 +503,8 @@ TEST_F(CarWiring, SlowLogHoldsUpNeitherTheScreenNorTheOwner) {
   log.expect({logged(0, 1), logged(0, 2), logged(0, 3), logged(0, 4), logged(1, 4)});
 }
 
-TEST_F(CarWiring, SlowScreenHoldsUpNeitherTheLogNorTheOwnerAndSaysWhatItSkipped) {
+TEST_P(CarWiring, SlowScreenHoldsUpNeitherTheLogNorTheOwnerAndSaysWhatItSkipped) {
+  if (needs_a_thread_per_task()) GTEST_SKIP() << "holds one task while the others go on";
   start_connected();
   screen.gate.arm();
   car.set(0, 1);
@@ -443,7 +535,7 @@ TEST_F(CarWiring, SlowScreenHoldsUpNeitherTheLogNorTheOwnerAndSaysWhatItSkipped)
   EXPECT_EQ(stats.lines_missed, 0u);
 }
 
-TEST_F(CarWiring, WriteErrorsAreReportedOnceCountedAndSurvived) {
+TEST_P(CarWiring, WriteErrorsAreReportedOnceCountedAndSurvived) {
   start_connected();
   log_fails = true;
   for (int i = 1; i <= 3; ++i) {
@@ -468,7 +560,8 @@ TEST_F(CarWiring, WriteErrorsAreReportedOnceCountedAndSurvived) {
   EXPECT_EQ(stats.write_errors, 3u);
 }
 
-TEST_F(CarWiring, SlowDeviceNeitherBlocksReadersNorGetsAbandonedRequests) {
+TEST_P(CarWiring, SlowDeviceNeitherBlocksReadersNorGetsAbandonedRequests) {
+  if (needs_a_thread_per_task()) GTEST_SKIP() << "holds one task while the others go on";
   start_connected({1, 10ms});
   car.gate.arm();
   tick(poll_ticks);
@@ -495,17 +588,19 @@ TEST_F(CarWiring, SlowDeviceNeitherBlocksReadersNorGetsAbandonedRequests) {
   EXPECT_EQ(stats.sets_rejected, 0u);
 }
 
-TEST_F(CarWiring, TheOwnerWaitsForTheGoAhead) {
+TEST_P(CarWiring, TheOwnerWaitsForTheGoAhead) {
   const car::WallClock clock = [] { return t0(); };
-  stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car), poll_ticks, stats,
+  stores = tasks.fire([&](auto&& where) {
+    return car::fireup_car_communication(where, std::make_unique<FakeCar>(car), poll_ticks, stats,
                                          clock);
+  });
   finish();  // stopped before start(): it never talked to the car
   EXPECT_EQ(connects(), 0);
   EXPECT_TRUE(stores.data.owner_gone());
   EXPECT_FALSE(stores.data.get().measured());
 }
 
-TEST_F(CarWiring, WhenTheOwnerEndsEveryTaskEnds) {
+TEST_P(CarWiring, WhenTheOwnerEndsEveryTaskEnds) {
   start_connected();
   // No stop request: the owner ends when its ticks end, closing the stores, which ends the
   // subscribers; the increase task ends with its own ticks.
@@ -520,7 +615,7 @@ TEST_F(CarWiring, WhenTheOwnerEndsEveryTaskEnds) {
 // After a set the car may have taken, the owner reads the car again before it answers: the
 // answer finds the store holding what the car does, and the next request asks for one step
 // more than that.
-TEST_F(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackAtOnce) {
+TEST_P(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackAtOnce) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -559,7 +654,7 @@ TEST_F(CarWiring, ASetTheCarTookButCouldNotConfirmIsUnconfirmedAndReadBackAtOnce
   EXPECT_EQ(stats.disconnects, 1u);
 }
 
-TEST_F(CarWiring, ALinkDroppedDuringASetIsUnconfirmedAndReadBackAtOnce) {
+TEST_P(CarWiring, ALinkDroppedDuringASetIsUnconfirmedAndReadBackAtOnce) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -581,7 +676,7 @@ TEST_F(CarWiring, ALinkDroppedDuringASetIsUnconfirmedAndReadBackAtOnce) {
 }
 
 // The car cannot be reached again at once: requests are rejected until a reconnect has read it.
-TEST_F(CarWiring, AnUnconfirmedSetWhoseReReadFailsWaitsForTheReconnect) {
+TEST_P(CarWiring, AnUnconfirmedSetWhoseReReadFailsWaitsForTheReconnect) {
   start_connected();
   {
     std::lock_guard lock(car.mutex);
@@ -615,7 +710,7 @@ TEST_F(CarWiring, AnUnconfirmedSetWhoseReReadFailsWaitsForTheReconnect) {
   EXPECT_EQ(stats.sets_rejected, 1u);
 }
 
-TEST_F(CarWiring, AStopCutsASlowSetShortAndTheCarKeepsItsSpeed) {
+TEST_P(CarWiring, AStopCutsASlowSetShortAndTheCarKeepsItsSpeed) {
   start_connected();
   car.gate.arm();
   // Without a stop token of its own: it waits for the owner's answer.
@@ -634,7 +729,8 @@ TEST_F(CarWiring, AStopCutsASlowSetShortAndTheCarKeepsItsSpeed) {
   EXPECT_EQ(stats.updates, 1u) << "no reading after the stop";
 }
 
-TEST_F(CarWiring, ReadingsShowTheLinkTheyWereReadUnderAndEveryLinkChangeOnce) {
+TEST_P(CarWiring, ReadingsShowTheLinkTheyWereReadUnderAndEveryLinkChangeOnce) {
+  if (needs_a_thread_per_task()) GTEST_SKIP() << "holds one task while the others go on";
   start_connected();
   screen.gate.arm();
   car.set(0, 1);
@@ -678,7 +774,7 @@ TEST_F(CarWiring, ReadingsShowTheLinkTheyWereReadUnderAndEveryLinkChangeOnce) {
                  at("car reconnected after 1 failed attempt"), reading(0, 3), lost});
 }
 
-TEST_F(CarWiring, QuietShowsLinkChangesButNoReadings) {
+TEST_P(CarWiring, QuietShowsLinkChangesButNoReadings) {
   start({1, kTimeout}, true);
   screen.expect({at("car connected")});
   log.expect({logged(0, 0)});
@@ -698,15 +794,19 @@ TEST_F(CarWiring, QuietShowsLinkChangesButNoReadings) {
 
 // A stop request and a set request ready at the same instant: the owner must not take the set.
 // Repeated, because a select picks among ready cases at random.
-TEST(CarOwner, TakesNoRequestAfterAStop) {
+class CarOwner : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CarOwner, TakesNoRequestAfterAStop) {
   const car::WallClock clock = [] { return t0(); };
   for (int round = 0; round < 20; ++round) {
     CarControl car;
     car::RunStats stats;
     custody::Channel<car::SteadyTime> poll_ticks;
-    custody::TaskGroup tasks;
-    car::CarStores stores = car::fireup_car_communication(tasks, std::make_unique<FakeCar>(car),
-                                                          poll_ticks, stats, clock);
+    Runtime tasks(GetParam());
+    car::CarStores stores = tasks.fire([&](auto&& where) {
+      return car::fireup_car_communication(where, std::make_unique<FakeCar>(car), poll_ticks, stats,
+                                           clock);
+    });
     auto readings = stores.data.subscribe(custody::policy::buffer(4));
     stores.start();
     ASSERT_TRUE(readings.recv_for(kTimeout)) << "the first reading";
@@ -731,8 +831,12 @@ TEST(CarOwner, TakesNoRequestAfterAStop) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Runtimes, CarOwner, ::testing::ValuesIn(kRuntimes), kRuntimeName);
+
 // The monitor's +1 is a conditional set: a reading published between its read and the
-// owner's answer makes it a conflict, reported as such, and nothing is applied.
+// owner's answer makes it a conflict, reported as such, and nothing is applied. Threads only:
+// custody-car-monitor runs its increase task as a thread, and the coroutine one has no
+// conditional set (custody::asio has no asynchronous set_if).
 TEST(CarIncrease, AConditionalIncreaseUnderAConcurrentChangeIsAConflict) {
   Lines answers;
   car::RunStats stats;

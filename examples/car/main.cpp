@@ -8,6 +8,9 @@
 //
 // and main() is task 4: Ctrl-C, SIGTERM, --duration or a failing task stops them all.
 //
+// With --runtime coroutines the four tasks (and the schedule that paces them) run as coroutines
+// on one io_context thread (coro_tasks.hpp) instead of a thread each, with the same output.
+//
 // With --nats URL the two stores are also published over NATS (custody::nats::Exporter): other
 // processes (custody-car-monitor, or any NATS client) read them and send set requests, which
 // reach the communication task exactly like the increase task's. It stays the only owner.
@@ -36,6 +39,10 @@
 #include "run_control.hpp"
 #include "schedule.hpp"
 #include "tasks.hpp"
+
+#ifdef CUSTODY_CAR_WITH_ASIO
+#include "coro_tasks.hpp"
+#endif
 
 #ifdef CUSTODY_CAR_WITH_NATS
 #include <custody/nats.hpp>
@@ -80,10 +87,25 @@ std::string summary(const RunStats& s, std::uint64_t console_dropped, const RunE
          summary_tail(s, console_dropped, end);
 }
 
-int run(const Options& o) {
+// --runtime threads: each task on a thread of its own, running from its spawn on.
+class ThreadRuntime {
+ public:
+  explicit ThreadRuntime(custody::TaskGroup& group) : group_(group) {}
+  custody::TaskGroup& tasks() { return group_; }
+  void start() {}
+  void join() {}
+
+ private:
+  custody::TaskGroup& group_;
+};
+
+// One run, with its tasks as threads (ThreadRuntime) or as coroutines on one thread
+// (CoroutineRuntime): the same tasks, output, log and exit codes.
+template <class Group, class Runtime>
+int run_as(const Options& o) {
   // First of all: from here on SIGINT and SIGTERM stop the run, and the summary still comes.
-  RunControl control;
-  custody::TaskGroup& tasks = control.tasks();
+  BasicRunControl<Group> control;
+  Group& tasks = control.tasks();
   // A standard output whose reader has gone (`custody-car | head -1`) fails with EPIPE instead
   // of killing the program: the run then stops with its summary (README: "Exit status").
   std::signal(SIGPIPE, SIG_IGN);
@@ -117,18 +139,24 @@ int run(const Options& o) {
   // One tick at a time, in the order of their nominal time, which is also the car's clock: the
   // run is a function of the seed (README: "Reproducible runs").
   Schedule schedule(o.poll_interval, o.increase_every);
+  // Where the tasks run. Made after what they use, so that it is gone (its thread joined, or
+  // tasks it never ran destroyed) before that is.
+  Runtime runtime(tasks);
 
   auto car = std::make_unique<SimulatedCar>(
       Faults{o.disconnect_rate, o.set_failure_rate, o.device_latency}, seed, tasks.stop_token(),
       [&schedule] { return schedule.now(); });
-  CarStores stores = fireup_car_communication(tasks, std::move(car), schedule.poll_ticks(), stats,
-                                              std::chrono::system_clock::now, schedule.tick_done());
-  fireup_increase_speed(tasks, stores.data, schedule.increase_ticks(),
+  CarStores stores =
+      fireup_car_communication(runtime.tasks(), std::move(car), schedule.poll_ticks(), stats,
+                               std::chrono::system_clock::now, schedule.tick_done());
+  fireup_increase_speed(runtime.tasks(), stores.data, schedule.increase_ticks(),
                         IncreaseSettings{o.speed_step, set_timeout_for(o.increase_every)},
                         console.out_sink(), stats, std::chrono::system_clock::now,
                         schedule.tick_done());
-  fireup_print_out_data(tasks, stores.data, stores.status, console.out_sink(), stats, o.quiet);
-  fireup_write_data_into_file(tasks, stores.data, std::move(log), console.err_sink(), stats);
+  fireup_print_out_data(runtime.tasks(), stores.data, stores.status, console.out_sink(), stats,
+                        o.quiet);
+  fireup_write_data_into_file(runtime.tasks(), stores.data, std::move(log), console.err_sink(),
+                              stats);
 #ifdef CUSTODY_CAR_WITH_NATS
   // Two more consumers of the stores, for other processes: the data store with its set
   // capability (set requests from NATS join the local ones in the owner's requests()), the
@@ -166,18 +194,18 @@ int run(const Options& o) {
     }
   }
 #endif
-  tasks.spawn("schedule", [&](std::stop_token stop) {
-    schedule.run(
-        stop, [&] { return o.readings && stats.updates >= *o.readings; },
-        [&] { control.stop("--readings"); });
-  });
+  fireup_schedule(
+      runtime.tasks(), schedule, [&] { return o.readings && stats.updates >= *o.readings; },
+      [&] { control.stop("--readings"); });
   // Every consumer has subscribed: none can miss the first reading.
   stores.start();
+  runtime.start();
 
   // Task 4. A stop request comes from a signal, from a failing task, when --duration is over,
   // after --readings, or once standard output's reader has gone.
   control.run_until_stopped(o.duration, console.out_closed());
   const RunEnd end = control.finish();
+  runtime.join();
 
 #ifdef CUSTODY_CAR_WITH_NATS
   if (nats) {
@@ -212,6 +240,15 @@ int run(const Options& o) {
   if (refused || deposed) return kExitFailed;
 #endif
   return status;
+}
+
+int run(const Options& o) {
+#ifdef CUSTODY_CAR_WITH_ASIO
+  if (o.runtime == Runtime::coroutines) {
+    return run_as<custody::asio::TaskGroup, CoroutineRuntime>(o);
+  }
+#endif
+  return run_as<custody::TaskGroup, ThreadRuntime>(o);
 }
 
 }  // namespace

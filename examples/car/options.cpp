@@ -376,6 +376,21 @@ const std::vector<Flag<Options>>& flags() {
       {"--nats", nats_servers(&Options::nats_servers)},
       {"--nats-bucket", bucket(&Options::nats_bucket)},
       {"--quiet", {}, &Options::quiet},
+      {"--runtime",
+       [](std::string_view value, Options& o) -> std::string {
+         if (value == "threads") {
+           o.runtime = Runtime::threads;
+         } else if (value == "coroutines") {
+           if (!coroutines_available()) {
+             return "'coroutines' is not available: this build has no coroutine support "
+                    "(standalone Asio was not found)";
+           }
+           o.runtime = Runtime::coroutines;
+         } else {
+           return quoted(value) + " is not a runtime (threads or coroutines)";
+         }
+         return {};
+       }},
   };
   static const std::vector<Flag<Options>> with_access =
       with_nats_access(all, &Options::nats_access);
@@ -524,6 +539,14 @@ bool duration_too_long(std::string_view text) {
   return seconds && std::fabs(*seconds) > kLongestSeconds;
 }
 
+bool coroutines_available() {
+#ifdef CUSTODY_CAR_WITH_ASIO
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool nats_available() {
 #ifdef CUSTODY_CAR_WITH_NATS
   return true;
@@ -545,6 +568,13 @@ ParsedOptions parse_options(std::span<const std::string_view> args, const Enviro
                     std::move(parsed.error)};
   if (!out.options) return out;
   const auto& seen = parsed.seen;
+  if (out.options->runtime == Runtime::coroutines && !out.options->nats_servers.empty()) {
+    out.options.reset();
+    out.error =
+        "--runtime coroutines: not available with --nats (publishing over NATS runs with "
+        "--runtime threads only)";
+    return out;
+  }
   if (out.options->nats_servers.empty()) {
     const std::string_view flag =
         given(seen, "--nats-bucket") ? "--nats-bucket" : first_access_flag(seen);
@@ -634,6 +664,9 @@ flags:
                         'status', set requests on custody.<NAME>.data.set
 )" + std::string(kNatsAccessUsage) +
       R"(  --quiet               no line per reading on standard output (the log file still gets them)
+  --runtime R           how the tasks run: threads (a thread each; the default) or coroutines
+                        (all on one thread, with custody::asio); the same output either way;
+                        coroutines do not take --nats
   --version             show the version
   -h, --help            show this message
   --                    ends the flags (the program takes no other arguments)
@@ -643,6 +676,9 @@ Exit status: 0 stopped normally, 1 could not start or a task failed, 2 a bad fla
 were lost (the summary says how many).
 )";
   if (!nats_available()) text += "This build has no NATS support: --nats is not available.\n";
+  if (!coroutines_available()) {
+    text += "This build has no coroutine support: --runtime coroutines is not available.\n";
+  }
   return text;
 }
 

@@ -51,6 +51,9 @@ using Environment = std::function<std::optional<std::string>(const std::string& 
 /// The process's environment.
 std::optional<std::string> process_environment(const std::string& name);
 
+/// How custody-car runs its tasks (--runtime): a thread each, or coroutines on one thread.
+enum class Runtime { threads, coroutines };
+
 struct Options {
   std::chrono::nanoseconds poll_interval = std::chrono::seconds(2);
   std::chrono::nanoseconds increase_every = std::chrono::seconds(5);
@@ -65,9 +68,10 @@ struct Options {
   std::optional<std::uint64_t> seed;  ///< none: pick one at random
   /// NATS servers to publish the stores to (--nats, comma-separated); empty: no NATS.
   std::vector<std::string> nats_servers;
-  std::string nats_bucket = "car";  ///< the key-value bucket (--nats-bucket)
-  NatsAccess nats_access;           ///< TLS, credentials and replicas (--nats-*)
-  bool quiet = false;               ///< --quiet: no per-reading lines on standard output
+  std::string nats_bucket = "car";     ///< the key-value bucket (--nats-bucket)
+  NatsAccess nats_access;              ///< TLS, credentials and replicas (--nats-*)
+  bool quiet = false;                  ///< --quiet: no per-reading lines on standard output
+  Runtime runtime = Runtime::threads;  ///< --runtime
 };
 
 /// What parsing the command line came to: options to run with, a request for help or for the
@@ -124,6 +128,10 @@ std::string monitor_usage();
 /// Whether this build has NATS support (custody::nats was found): without it, --nats is
 /// refused with a message that says so.
 bool nats_available();
+
+/// Whether this build has the coroutine runtime (custody::asio was found): without it,
+/// --runtime coroutines is refused with a message that says so.
+bool coroutines_available();
 
 /// A duration with a unit: 250ms, 2s, 1.5m (ns, us, ms, s, m, h), or 0. Nullopt if malformed
 /// or longer than kLongestDuration either way.

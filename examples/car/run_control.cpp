@@ -3,21 +3,14 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
-
-#include <custody/select.hpp>
-#include <custody/timer.hpp>
 
 #include "format.hpp"
 
 namespace car {
 
-RunControl::RunControl()
-    : on_signal_(tasks_.stop_source()),
-      note_stop_(tasks_.stop_token(), note_time{&stop_requested_}),
-      started_(std::chrono::steady_clock::now()) {
+void unblock_stop_signals() {
   sigset_t watched;
   sigemptyset(&watched);
   sigaddset(&watched, SIGINT);
@@ -26,51 +19,14 @@ RunControl::RunControl()
   pthread_sigmask(SIG_UNBLOCK, &watched, nullptr);
 }
 
-void RunControl::run_until_stopped(std::optional<std::chrono::nanoseconds> duration,
-                                   custody::Receiver<int> closed_output) {
-  // A nil receiver never fires: no --duration.
-  const auto deadline = duration ? custody::after(*duration) : custody::Receiver<SteadyTime>();
-  custody::select(custody::on_recv(deadline, [&](SteadyTime) { duration_over_ = true; }),
-                  custody::on_recv(
-                      closed_output, [](int) {}, [&] { stop("a closed standard output"); }),
-                  custody::on_stop(tasks_.stop_token()));
-  tasks_.request_stop();
-}
-
-void RunControl::stop(const char* reason) {
-  if (!tasks_.stop_token().stop_requested()) {
-    const char* none = nullptr;
-    stop_reason_.compare_exchange_strong(none, reason);
-  }
-  tasks_.request_stop();
-}
-
-RunEnd RunControl::finish() {
-  RunEnd end;
-  try {
-    tasks_.wait();
-  } catch (const std::exception& e) {
-    end.failure = "the " + tasks_.failed_task().value_or("?") + " task failed: " + e.what();
-  }
-  const SteadyTime ended = std::chrono::steady_clock::now();
-  // The tasks may have seen the stop and ended while the thread that asked for it still runs
-  // the other stop callbacks (those registered later run first), before the one noting the time.
-  // Asking again runs it here if nobody asked; otherwise wait the moment it takes. Noted after
-  // the tasks ended, the stop took no time of its own: 0, not a negative figure.
-  tasks_.request_stop();
-  stop_requested_.wait(SteadyTime{});
-  end.stop_ms = std::max(
-      0.0, std::chrono::duration<double, std::milli>(ended - stop_requested_.load()).count());
-  end.ran_s = std::chrono::duration<double>(ended - started_).count();
-  const auto sig = on_signal_.last_signal();
-  const char* stopped_because = stop_reason_.load();
-  end.reason = !end.failure.empty() ? "a failed task"
-               : duration_over_     ? "--duration"
-               : sig == SIGINT      ? "SIGINT"
-               : sig == SIGTERM     ? "SIGTERM"
-               : stopped_because    ? stopped_because
-                                    : "request";
-  return end;
+const char* stop_reason(bool failed, bool duration_over, std::optional<int> signal,
+                        const char* stopped_because) {
+  return failed              ? "a failed task"
+         : duration_over     ? "--duration"
+         : signal == SIGINT  ? "SIGINT"
+         : signal == SIGTERM ? "SIGTERM"
+         : stopped_because   ? stopped_because
+                             : "request";
 }
 
 std::string summary_sets(const RunStats& s) {

@@ -1,5 +1,7 @@
 #include "schedule.hpp"
 
+#include <utility>
+
 #include <custody/select.hpp>
 
 namespace car {
@@ -8,10 +10,28 @@ Schedule::Schedule(std::chrono::nanoseconds poll_every, std::chrono::nanoseconds
     : poll_every_(poll_every),
       increase_every_(increase_every),
       start_(std::chrono::steady_clock::now()),
+      next_poll_(start_ + poll_every_),
+      next_increase_(start_ + increase_every_),
       now_(start_) {}
 
 TickDone Schedule::tick_done() const {
   return [done = custody::Sender<Done>(done_)]() mutable { (void)done.try_send(Done{}); };
+}
+
+bool Schedule::send_tick() {
+  // A poll before an increase due at the same time.
+  const bool poll = next_poll_ <= next_increase_;
+  const SteadyTime at = poll ? next_poll_ : next_increase_;
+  now_.store(at);
+  // Never waits: the tick before this one was taken, and acted on.
+  if ((poll ? poll_ : increase_).try_send(at) != custody::status::ok) return false;
+  (poll ? next_poll_ : next_increase_) += poll ? poll_every_ : increase_every_;
+  return true;
+}
+
+void Schedule::close_ticks() {
+  poll_.close();
+  increase_.close();
 }
 
 void Schedule::run(std::stop_token stop, const std::function<bool()>& enough,
@@ -19,34 +39,26 @@ void Schedule::run(std::stop_token stop, const std::function<bool()>& enough,
   // Both tasks end when their ticks end.
   struct CloseTicks {
     Schedule& s;
-    ~CloseTicks() {
-      s.poll_.close();
-      s.increase_.close();
-    }
+    ~CloseTicks() { s.close_ticks(); }
   } close_ticks{*this};
   const auto acted_on = [&] { return done_.recv(stop).has_value(); };
   if (!acted_on()) return;  // the first connect attempt
-  SteadyTime next_poll = start_ + poll_every_, next_increase = start_ + increase_every_;
   for (;;) {
-    const bool poll = next_poll <= next_increase;
-    const SteadyTime at = poll ? next_poll : next_increase;
     bool stopped = false;
-    custody::select(custody::on_deadline(at), custody::on_stop(stop, [&] { stopped = true; }));
-    if (stopped) return;
-    now_.store(at);
-    // Never waits: the tick before this one was taken, and acted on.
-    if ((poll ? poll_ : increase_).try_send(at) != custody::status::ok) return;
-    if (poll) {
-      next_poll += poll_every_;
-    } else {
-      next_increase += increase_every_;
-    }
-    if (!acted_on()) return;
+    custody::select(custody::on_deadline(next_tick_at()),
+                    custody::on_stop(stop, [&] { stopped = true; }));
+    if (stopped || !send_tick() || !acted_on()) return;
     if (enough()) {
       on_enough();
       return;
     }
   }
+}
+
+void fireup_schedule(custody::TaskGroup& tasks, Schedule& schedule, std::function<bool()> enough,
+                     std::function<void()> on_enough) {
+  tasks.spawn("schedule", [&schedule, enough = std::move(enough), on_enough = std::move(on_enough)](
+                              std::stop_token stop) { schedule.run(stop, enough, on_enough); });
 }
 
 }  // namespace car

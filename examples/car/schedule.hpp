@@ -3,12 +3,14 @@
 // increase ticks on one timeline, one at a time, each sent only once the one before has been
 // acted on (README: "Reproducible runs").
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <stop_token>
 
 #include <custody/channel.hpp>
+#include <custody/task_group.hpp>
 
 #include "tasks.hpp"
 
@@ -52,16 +54,33 @@ class Schedule {
   void run(std::stop_token stop, const std::function<bool()>& enough,
            const std::function<void()>& on_enough);
 
- private:
-  struct Done {};
+  // The steps of run(), for a task that waits in its own way (coro_tasks.hpp). One task only.
 
+  /// What tick_done() sends: a tick (or the first connect attempt) has been acted on.
+  struct Done {};
+  custody::Receiver<Done> acted_on() const { return done_.receiver(); }
+  /// The nominal time of the next tick.
+  SteadyTime next_tick_at() const { return std::min(next_poll_, next_increase_); }
+  /// Sends the next tick: call it at next_tick_at(), and only once the tick before was acted
+  /// on. Never waits. False if its channel is closed.
+  bool send_tick();
+  /// Ends the tasks that take the ticks.
+  void close_ticks();
+
+ private:
   const std::chrono::nanoseconds poll_every_, increase_every_;
   const SteadyTime start_;
+  SteadyTime next_poll_, next_increase_;
   std::atomic<SteadyTime> now_;
   // One slot each: a tick is sent only once the one before was acted on, so a send never waits.
   custody::Channel<SteadyTime> poll_{1, "poll ticks"}, increase_{1, "increase ticks"};
   // One slot: one tick is under way at a time, and each is acted on once.
   custody::Channel<Done> done_{1, "tick done"};
 };
+
+/// Starts schedule.run(stop, enough, on_enough) as the task "schedule" of `tasks`. `schedule`
+/// must outlive the task.
+void fireup_schedule(custody::TaskGroup& tasks, Schedule& schedule, std::function<bool()> enough,
+                     std::function<void()> on_enough);
 
 }  // namespace car

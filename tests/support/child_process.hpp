@@ -203,6 +203,9 @@ class Process {
 
   void signal(int sig) { ASSERT_EQ(::kill(pid_, sig), 0) << name_; }
 
+  // The running process's id (-1 once it was waited for).
+  pid_t pid() const { return pid_; }
+
   // Reads the rest of the output, then waits for the exit. Returns the exit code, 128 + the
   // signal that killed it, or -1 if it did not end within the timeout (it is killed then).
   int finish() {
