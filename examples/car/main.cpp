@@ -27,6 +27,7 @@
 #include <stop_token>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include <custody/task_group.hpp>
@@ -182,15 +183,18 @@ int run_as(const Options& o) {
       control.stop("another owner of the bucket");
     } catch (const custody::nats::lease_wait_ended&) {  // stopped: the run is ending anyway
     }
-    if (data_export && status_export) {
-      tasks.spawn("nats-lease", [&](std::stop_token stop) {
-        if (auto why = wait_until_deposed(o.nats_bucket, data_export->lease(),
-                                          status_export->lease(), stop)) {
-          console.err("custody-car: " + *why + "; stopping");
-          deposed = true;
-          control.stop("another owner taking a key over");
-        }
-      });
+    // Only the threads' runtime gets here: --nats with coroutines is refused with the flags.
+    if constexpr (std::is_same_v<Group, custody::TaskGroup>) {
+      if (data_export && status_export) {
+        tasks.spawn("nats-lease", [&](std::stop_token stop) {
+          if (auto why = wait_until_deposed(o.nats_bucket, data_export->lease(),
+                                            status_export->lease(), stop)) {
+            console.err("custody-car: " + *why + "; stopping");
+            deposed = true;
+            control.stop("another owner taking a key over");
+          }
+        });
+      }
     }
   }
 #endif
