@@ -67,10 +67,10 @@ class task_promise_base {
   std::coroutine_handle<> continuation;  // none: the top coroutine of its task
   std::exception_ptr error;
 
-  std::suspend_always initial_suspend() noexcept { return {}; }
+  static std::suspend_always initial_suspend() noexcept { return {}; }
 
   struct final_awaiter {
-    bool await_ready() noexcept { return false; }
+    static bool await_ready() noexcept { return false; }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
       task_promise_base& p = h.promise();
@@ -83,7 +83,7 @@ class task_promise_base {
     }
     void await_resume() noexcept {}
   };
-  final_awaiter final_suspend() noexcept { return {}; }
+  static final_awaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { error = std::current_exception(); }
 };
 
@@ -147,9 +147,9 @@ class spawned_task final : public task_root {
     delete this;
   }
 
- private:
-  ~spawned_task() = default;
+  ~spawned_task() override = default;
 
+ private:
   Handler handler_;
   std::coroutine_handle<task_promise<T>> top_;
 };

@@ -59,6 +59,9 @@ class task_root {
 
   task_root(const task_root&) = delete;
   task_root& operator=(const task_root&) = delete;
+  virtual ~task_root() {
+    if (pending_) pending_->remove(entry_);
+  }
 
   /// The word every custody operation of the task waits on.
   resumable_parker& word() noexcept { return word_; }
@@ -112,10 +115,6 @@ class task_root {
     if (pending_) pending_->add(entry_);
   }
 
-  ~task_root() {
-    if (pending_) pending_->remove(entry_);
-  }
-
   /// Resumes the innermost coroutine (unless its operation waits again).
   void resume_once() noexcept {
     if (advance_) {
@@ -136,7 +135,12 @@ class task_root {
     ~step() {
       if (root_) root_->abandon();
     }
-    void operator()() { run(std::exchange(root_, nullptr)); }
+    void operator()() {
+      // Through a pointer: run() posts a step when it stops early, a cycle through the
+      // executor's queue that is not a recursion.
+      void (*const run_posted)(task_root*) noexcept = &task_root::run;
+      run_posted(std::exchange(root_, nullptr));
+    }
 
    private:
     task_root* root_;
