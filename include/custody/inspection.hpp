@@ -20,10 +20,10 @@ struct blocked_report {
 
 /// A named channel.
 struct channel_report {
-  std::string name;
-  std::size_t capacity = 0;
-  std::size_t length = 0;  ///< values buffered
-  bool closed = false;
+  std::string name;          ///< the name given where it was made
+  std::size_t capacity = 0;  ///< 0 for an unbuffered channel
+  std::size_t length = 0;    ///< values buffered
+  bool closed = false;       ///< close() was called
   /// Blocked senders, in the order they queued.
   std::vector<blocked_report> senders;
   /// Blocked receivers: an unbuffered channel's lone-slot receiver first, then in queue order.
@@ -34,7 +34,7 @@ struct channel_report {
 
 /// A named store.
 struct store_report {
-  std::string name;
+  std::string name;              ///< the name given in store_options
   std::uint64_t version = 0;     ///< grows by one with every publish
   std::size_t pending_sets = 0;  ///< set requests queued for the owner, not yet taken
   bool closed = false;           ///< the owner is gone
@@ -42,7 +42,7 @@ struct store_report {
 
 /// A named subscription.
 struct subscriber_report {
-  std::string name;
+  std::string name;          ///< the name given to subscribe()
   std::string store;         ///< the store's name; empty for an unnamed store
   std::string policy;        ///< "block(256)", "buffer(8)" or "latest"
   std::size_t backlog = 0;   ///< updates delivered and not yet received
@@ -55,8 +55,8 @@ enum class task_state { running, blocked, finished };
 
 /// One task of a named task group.
 struct task_report {
-  std::string name;
-  task_state state = task_state::running;
+  std::string name;                        ///< the name it was spawned with
+  task_state state = task_state::running;  ///< running, blocked or finished
   /// While blocked: "send on <channel>", "recv on <channel>", "select of <n> cases" or
   /// "wait for a stop or a deadline" (a select with no channel case); a channel without a name
   /// is shown as "an unnamed channel".
@@ -66,16 +66,16 @@ struct task_report {
 
 /// A named task group and its tasks, in the order they were spawned.
 struct task_group_report {
-  std::string name;
-  std::vector<task_report> tasks;
+  std::string name;                ///< the name given to the group
+  std::vector<task_report> tasks;  ///< in the order they were spawned
 };
 
 /// A snapshot of every live named object (custody::inspect()).
 struct inspection {
-  std::vector<channel_report> channels;
-  std::vector<store_report> stores;
-  std::vector<subscriber_report> subscribers;
-  std::vector<task_group_report> task_groups;
+  std::vector<channel_report> channels;        ///< every live named channel
+  std::vector<store_report> stores;            ///< every live named store
+  std::vector<subscriber_report> subscribers;  ///< every live named subscription
+  std::vector<task_group_report> task_groups;  ///< every live named task group
 
   /// Readable lines, one object per paragraph.
   std::string to_text() const;

@@ -268,10 +268,14 @@ namespace custody::asio {
 template <class T>
 class [[nodiscard]] Task {
  public:
+  /// The coroutine machinery's promise type.
   using promise_type = custody::detail::task_promise<T>;
+  /// What the task yields when awaited.
   using value_type = T;
 
+  /// Takes over `other`'s coroutine; `other` is left empty.
   Task(Task&& other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
+  /// Destroys this task's coroutine, if it never started, and takes over `other`'s.
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
       if (h_) h_.destroy();
@@ -344,7 +348,8 @@ inline asio::Task<void> task_promise<void>::get_return_object() noexcept {
 
 }  // namespace custody::detail
 
-/// Asio operations inside a Task: the token use_task makes them awaitable.
+/// \cond
+// Asio operations inside a Task: the token use_task makes them awaitable.
 template <class... Results>
 class asio::async_result<custody::asio::use_task_t, void(Results...)> {
  public:
@@ -356,3 +361,4 @@ class asio::async_result<custody::asio::use_task_t, void(Results...)> {
         std::forward<Initiation>(init), args_type(std::forward<Args>(args)...));
   }
 };
+/// \endcond
