@@ -85,9 +85,17 @@ concept async_receivable =
 template <class Handle>
 using received_element = typename receiving_handle<std::remove_cvref_t<Handle>>::element;
 
+/// The channel state behind a handle, for an operation that refers to it through the handle.
+template <class T>
+chan_core<T>& checked_core_ref(const std::shared_ptr<chan_core<T>>& core) {
+  if (!core) throw std::logic_error("custody: operation on a nil channel handle");
+  return *core;
+}
+
+/// The same, for an operation that shares the state.
 template <class T>
 std::shared_ptr<chan_core<T>> checked_core(std::shared_ptr<chan_core<T>> core) {
-  if (!core) throw std::logic_error("custody: operation on a nil channel handle");
+  checked_core_ref(core);
   return core;
 }
 
@@ -160,13 +168,6 @@ auto initiate_send(std::shared_ptr<chan_core<T>> core, T value, std::stop_token 
         token,
         send_body<T>{checked_core(std::move(core)), std::move(value), std::move(stop), deadline});
   }
-}
-
-/// The channel state behind a handle, for an operation that refers to it through the handle.
-template <class T>
-chan_core<T>& checked_core_ref(const std::shared_ptr<chan_core<T>>& core) {
-  if (!core) throw std::logic_error("custody: operation on a nil channel handle");
-  return *core;
 }
 
 /// The plain forms (no stop token, no deadline): inside a Task, the direct kind.

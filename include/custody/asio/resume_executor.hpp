@@ -86,6 +86,9 @@ class resume_executor<::asio::any_io_executor> {
 
   ::asio::execution_context* context() const { return io_ ? context_of(*io_) : context_of(*any_); }
 
+  /// The io_context whose threads run what is posted; null for any other kind of executor.
+  ::asio::execution_context* io_context() const { return io_ ? context_of(*io_) : nullptr; }
+
   /// The executor itself, type-erased again.
   ::asio::any_io_executor executor() const { return io_ ? ::asio::any_io_executor(*io_) : *any_; }
 

@@ -106,7 +106,8 @@ class task_root {
  protected:
   explicit task_root(const ::asio::any_io_executor& ex)
       : resumer_(ex),
-        fast_context_(io_context_of(ex)),
+        // A task of any other executor (a strand, a thread pool's, a user's) is always posted.
+        fast_context_(resumer_.io_context()),
         pending_(pending_list_of(resumer_.context())) {
     // Settled until the first operation arms it: the context's shutdown must not take a task
     // that is running, or waiting in a post, for a suspended one.
@@ -147,17 +148,6 @@ class task_root {
   };
 
   friend struct task_loop;
-
-  // The io_context behind `ex`, whose threads may run the task; null for any other executor
-  // (a strand, a thread pool's, a user's): its tasks are always posted.
-  static const ::asio::execution_context* io_context_of(const ::asio::any_io_executor& ex) {
-    using io_executor = ::asio::io_context::executor_type;
-    using io_tracked = decltype(::asio::require(std::declval<const io_executor&>(),
-                                                ::asio::execution::outstanding_work_t::tracked));
-    if (const auto* io = ex.target<io_executor>()) return &io->context();
-    if (const auto* io = ex.target<io_tracked>()) return &io->context();
-    return nullptr;
-  }
 
   static void on_settled(void* root) noexcept { static_cast<task_root*>(root)->schedule(); }
 
