@@ -2,6 +2,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <latch>
@@ -93,6 +95,31 @@ TEST(TaskGroup, TasksRunConcurrentlyOnTheirOwnThreads) {
   EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end());
   EXPECT_EQ(std::find(ids.begin(), ids.end(), std::this_thread::get_id()), ids.end());
 }
+
+#if defined(__linux__)
+// The names of this process's threads, as `top -H` shows them.
+std::vector<std::string> own_thread_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
+// The name is in place once spawn() returns, before the task has run a line (it waits for the
+// test), and is cut to the 15 bytes Linux keeps.
+TEST(TaskGroup, SpawnNamesTheThreadBeforeReturning) {
+  custody::TaskGroup group;
+  std::latch checked(1);
+  group.spawn("a task with a long name", [&] { checked.wait(); });
+  const std::vector<std::string> names = own_thread_names();
+  checked.count_down();
+  group.wait();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "a task with a l"), 1);
+}
+#endif
 
 TEST(TaskGroup, FirstExceptionIsRethrownAndStopsTheOthers) {
   custody::TaskGroup group;

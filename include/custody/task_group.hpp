@@ -55,14 +55,15 @@ namespace detail {
 // wait() tell a call from inside the group's own tasks from an outside call.
 inline thread_local const void* current_task_group = nullptr;
 
-// Gives the calling thread `name`, cut to the 15 bytes Linux keeps. Elsewhere does nothing.
-inline void name_current_thread(const std::string& name) noexcept {
+// Gives `thread` the name `name`, cut to the 15 bytes Linux keeps. Elsewhere does nothing.
+inline void name_thread(std::jthread& thread, const std::string& name) noexcept {
 #if defined(__linux__)
   if (name.empty()) return;
   char kept[16] = {};
   name.copy(kept, sizeof kept - 1);
-  (void)pthread_setname_np(pthread_self(), kept);
+  (void)pthread_setname_np(thread.native_handle(), kept);
 #else
+  (void)thread;
   (void)name;
 #endif
 }
@@ -111,7 +112,7 @@ class TaskGroup {
   /// An exception escaping `fn` is captured (not propagated to std::terminate), recorded if it is
   /// the group's first, and requests stop of every task.
   ///
-  /// Does not wait for the task: returns once its thread has been started. Thread-safe: may be
+  /// Does not wait for the task: returns once its thread has been started and named. Thread-safe: may be
   /// called from any thread, including from inside the group's tasks.
   /// Throws std::logic_error if the group is finished, or if wait()/the destructor has started
   /// and the caller is not one of the group's tasks (its task would be missed by that wait()).
@@ -136,11 +137,10 @@ class TaskGroup {
     std::unique_ptr<detail::task_record> owned(record);
     // Constructed under the lock so that a wait() cannot finish between the phase check and
     // the thread becoming visible to it.
-    threads_.emplace_back([this, name = std::move(name), fn = Fn(std::forward<F>(fn)),
+    threads_.emplace_back([this, name, fn = Fn(std::forward<F>(fn)),
                            token = stop_source_.get_token(), record]() mutable {
       detail::current_task_group = this;
       detail::current_task = {&name, record};
-      detail::name_current_thread(name);
       struct finish {
         detail::task_record* record;
         ~finish() {
@@ -158,6 +158,8 @@ class TaskGroup {
         record_failure(std::move(name), std::current_exception());
       }
     });
+    // Named here rather than by the task itself, so the name is in place once spawn() returns.
+    detail::name_thread(threads_.back(), name);
     if (named) named->records.push_back(std::move(owned));
   }
 
