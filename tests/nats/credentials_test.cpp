@@ -22,7 +22,7 @@
 #include "../support/nats_server.hpp"
 #include "../support/tls_certificates.hpp"
 
-namespace {
+namespace credentials_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -457,4 +457,4 @@ TEST(NatsSecurity, AMissingCredentialsFileIsAClearError) {
   EXPECT_NE(std::string(e.what()).find("no-such.creds"), std::string::npos) << e.what();
 }
 
-}  // namespace
+}  // namespace credentials_test

@@ -17,7 +17,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace deposed_owner_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -122,4 +122,4 @@ TEST(NatsDeposedOwner, ItsLaterValuesReachNoConsumerAndItLearnsItWasDeposed) {
   EXPECT_EQ(consumer.store().get(), Level{101});
 }
 
-}  // namespace
+}  // namespace deposed_owner_test

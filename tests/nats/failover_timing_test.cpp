@@ -8,7 +8,7 @@
 
 #include "failover.hpp"
 
-namespace {
+namespace failover_timing_test {
 
 using namespace std::chrono_literals;
 
@@ -19,4 +19,4 @@ TEST(NatsFailoverTiming, EverySetDuringAFailoverEndsWithinItsTimeout) {
       << std::chrono::duration_cast<std::chrono::milliseconds>(f.slowest_set).count() << " ms";
 }
 
-}  // namespace
+}  // namespace failover_timing_test

@@ -22,7 +22,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace lease_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -243,4 +243,4 @@ TEST(NatsLease, AnOwnerWhoseLeaseWasTakenOverStopsWritingAndServing) {
   EXPECT_TRUE(exporter.stats().lease_lost);
 }
 
-}  // namespace
+}  // namespace lease_test

@@ -13,7 +13,7 @@
 
 #include "lease_wait.hpp"
 
-namespace {
+namespace lease_wait_timing_test {
 
 using namespace std::chrono_literals;
 using lease_wait::Clock;
@@ -39,4 +39,4 @@ TEST(NatsLeaseWaitTiming, AStopEndsTheWaitWithin100Ms) {
   EXPECT_LE(over, strict() ? 0 : runs / 5);
 }
 
-}  // namespace
+}  // namespace lease_wait_timing_test

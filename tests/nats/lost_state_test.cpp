@@ -15,7 +15,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace lost_state_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -119,4 +119,4 @@ TEST(NatsLostState, StaleForGrowsUntilTheWatchHasCaughtUp) {
   EXPECT_EQ(remote.stale_for(), std::chrono::steady_clock::duration::zero());
 }
 
-}  // namespace
+}  // namespace lost_state_test

@@ -15,7 +15,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace outage_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -128,4 +128,4 @@ TEST(NatsOutage, AcknowledgedStateSurvivesAKilledServerAndStoresResync) {
   EXPECT_EQ(store.get(), (Level{31}));
 }
 
-}  // namespace
+}  // namespace outage_test

@@ -18,7 +18,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace owner_heartbeat_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -113,4 +113,4 @@ TEST(NatsOwnerHeartbeat, AnOwnerThatReleasesItsLeaseIsLostAtOnce) {
   EXPECT_GT(remote.stale_for(), Clock::duration::zero());
 }
 
-}  // namespace
+}  // namespace owner_heartbeat_test

@@ -19,7 +19,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace remote_set_if_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -150,4 +150,4 @@ TEST(NatsSetIf, TheOwnerAnswersConflictForAnEntryItsStoreMovedOnFrom) {
   EXPECT_EQ(view.get(), Level{5});
 }
 
-}  // namespace
+}  // namespace remote_set_if_test

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-namespace {
+namespace remote_shutdown_test {
 
 using namespace std::chrono_literals;
 
@@ -37,4 +37,4 @@ TEST(NatsRemoteShutdown, AnExporterDestroyedAgainstAFrozenServerReturnsPromptly)
   EXPECT_LT(remote_shutdown::destroy_exporter_against_frozen_server(), 1500ms);
 }
 
-}  // namespace
+}  // namespace remote_shutdown_test

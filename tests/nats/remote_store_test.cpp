@@ -24,7 +24,7 @@
 
 #include "../support/nats_server.hpp"
 
-namespace {
+namespace remote_store_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -589,4 +589,4 @@ TEST(NatsConnection, MisconfiguredOptionsAreRejected) {
   EXPECT_THROW(nats::Connection{half}, std::invalid_argument);
 }
 
-}  // namespace
+}  // namespace remote_store_test

@@ -16,7 +16,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
-namespace {
+namespace watch_heal_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -154,4 +154,4 @@ TEST(NatsWatchHeal, TheWatchSurvivesTheDeathOfTheClusterMemberThatHoldsIt) {
   EXPECT_GE(remote.stats().watches_ended, 1u);
 }
 
-}  // namespace
+}  // namespace watch_heal_test
