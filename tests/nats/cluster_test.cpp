@@ -18,6 +18,7 @@
 
 #include "../support/nats_server.hpp"
 
+namespace {
 namespace cluster_test {
 
 using namespace std::chrono_literals;
@@ -169,3 +170,4 @@ TEST(NatsCluster, KeyValueWorksThroughTheLossOfTheConnectedServer) {
 }
 
 }  // namespace cluster_test
+}  // namespace

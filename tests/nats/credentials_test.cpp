@@ -22,6 +22,7 @@
 #include "../support/nats_server.hpp"
 #include "../support/tls_certificates.hpp"
 
+namespace {
 namespace credentials_test {
 
 using namespace std::chrono_literals;
@@ -458,3 +459,4 @@ TEST(NatsSecurity, AMissingCredentialsFileIsAClearError) {
 }
 
 }  // namespace credentials_test
+}  // namespace

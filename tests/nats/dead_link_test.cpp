@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+namespace {
 namespace dead_link_test {
 
 using namespace std::chrono_literals;
@@ -28,3 +29,4 @@ TEST(NatsDeadLink, AFrozenServerShowsAsADisconnect) {
 }
 
 }  // namespace dead_link_test
+}  // namespace

@@ -20,6 +20,7 @@
 
 #include "dead_link.hpp"
 
+namespace {
 namespace dead_link_timing_test {
 
 using namespace std::chrono_literals;
@@ -65,3 +66,4 @@ TEST(NatsDeadLinkTiming, AFrozenServerShowsWithinTwoPingIntervals) {
 }
 
 }  // namespace dead_link_timing_test
+}  // namespace

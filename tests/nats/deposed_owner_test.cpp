@@ -17,6 +17,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace deposed_owner_test {
 
 using namespace std::chrono_literals;
@@ -123,3 +124,4 @@ TEST(NatsDeposedOwner, ItsLaterValuesReachNoConsumerAndItLearnsItWasDeposed) {
 }
 
 }  // namespace deposed_owner_test
+}  // namespace

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+namespace {
 namespace failover_test {
 
 TEST(NatsFailover, TheOwnersServerDiesAndNothingAcceptedIsLost) {
@@ -23,3 +24,4 @@ TEST(NatsFailover, TheOwnersServerDiesAndNothingAcceptedIsLost) {
 }
 
 }  // namespace failover_test
+}  // namespace

@@ -8,6 +8,7 @@
 
 #include "failover.hpp"
 
+namespace {
 namespace failover_timing_test {
 
 using namespace std::chrono_literals;
@@ -20,3 +21,4 @@ TEST(NatsFailoverTiming, EverySetDuringAFailoverEndsWithinItsTimeout) {
 }
 
 }  // namespace failover_timing_test
+}  // namespace

@@ -22,6 +22,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace lease_test {
 
 using namespace std::chrono_literals;
@@ -244,3 +245,4 @@ TEST(NatsLease, AnOwnerWhoseLeaseWasTakenOverStopsWritingAndServing) {
 }
 
 }  // namespace lease_test
+}  // namespace

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+namespace {
 namespace lease_wait_test {
 
 using namespace std::chrono_literals;
@@ -53,3 +54,4 @@ TEST(NatsLeaseWait, TheHoldersRenewalWakesTheWaitAndTheContenderIsRefused) {
 }
 
 }  // namespace lease_wait_test
+}  // namespace

@@ -13,6 +13,7 @@
 
 #include "lease_wait.hpp"
 
+namespace {
 namespace lease_wait_timing_test {
 
 using namespace std::chrono_literals;
@@ -40,3 +41,4 @@ TEST(NatsLeaseWaitTiming, AStopEndsTheWaitWithin100Ms) {
 }
 
 }  // namespace lease_wait_timing_test
+}  // namespace

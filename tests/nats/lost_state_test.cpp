@@ -15,6 +15,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace lost_state_test {
 
 using namespace std::chrono_literals;
@@ -120,3 +121,4 @@ TEST(NatsLostState, StaleForGrowsUntilTheWatchHasCaughtUp) {
 }
 
 }  // namespace lost_state_test
+}  // namespace

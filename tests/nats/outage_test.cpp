@@ -15,6 +15,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace outage_test {
 
 using namespace std::chrono_literals;
@@ -129,3 +130,4 @@ TEST(NatsOutage, AcknowledgedStateSurvivesAKilledServerAndStoresResync) {
 }
 
 }  // namespace outage_test
+}  // namespace

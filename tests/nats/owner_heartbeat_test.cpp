@@ -18,6 +18,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace owner_heartbeat_test {
 
 using namespace std::chrono_literals;
@@ -114,3 +115,4 @@ TEST(NatsOwnerHeartbeat, AnOwnerThatReleasesItsLeaseIsLostAtOnce) {
 }
 
 }  // namespace owner_heartbeat_test
+}  // namespace

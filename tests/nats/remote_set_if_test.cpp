@@ -19,6 +19,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace remote_set_if_test {
 
 using namespace std::chrono_literals;
@@ -151,3 +152,4 @@ TEST(NatsSetIf, TheOwnerAnswersConflictForAnEntryItsStoreMovedOnFrom) {
 }
 
 }  // namespace remote_set_if_test
+}  // namespace

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+namespace {
 namespace remote_shutdown_test {
 
 using namespace std::chrono_literals;
@@ -38,3 +39,4 @@ TEST(NatsRemoteShutdown, AnExporterDestroyedAgainstAFrozenServerReturnsPromptly)
 }
 
 }  // namespace remote_shutdown_test
+}  // namespace

@@ -15,6 +15,7 @@
 
 #include "remote_shutdown.hpp"
 
+namespace {
 namespace remote_shutdown_timing_test {
 
 using namespace std::chrono_literals;
@@ -69,3 +70,4 @@ TEST(NatsRemoteShutdownTiming, AnExporterDestroyedAgainstAFrozenServerWithin200M
 }
 
 }  // namespace remote_shutdown_timing_test
+}  // namespace

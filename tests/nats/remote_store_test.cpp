@@ -24,6 +24,7 @@
 
 #include "../support/nats_server.hpp"
 
+namespace {
 namespace remote_store_test {
 
 using namespace std::chrono_literals;
@@ -590,3 +591,4 @@ TEST(NatsConnection, MisconfiguredOptionsAreRejected) {
 }
 
 }  // namespace remote_store_test
+}  // namespace

@@ -16,6 +16,7 @@
 #include "../support/nats_server.hpp"
 #include "level.hpp"
 
+namespace {
 namespace watch_heal_test {
 
 using namespace std::chrono_literals;
@@ -155,3 +156,4 @@ TEST(NatsWatchHeal, TheWatchSurvivesTheDeathOfTheClusterMemberThatHoldsIt) {
 }
 
 }  // namespace watch_heal_test
+}  // namespace
