@@ -112,11 +112,11 @@ class TaskGroup {
   /// An exception escaping `fn` is captured (not propagated to std::terminate), recorded if it is
   /// the group's first, and requests stop of every task.
   ///
-  /// Does not wait for the task: returns once its thread has been started and named. Thread-safe: may be
-  /// called from any thread, including from inside the group's tasks.
-  /// Throws std::logic_error if the group is finished, or if wait()/the destructor has started
-  /// and the caller is not one of the group's tasks (its task would be missed by that wait()).
-  /// Throws std::system_error if the thread cannot be started; the group is then unchanged.
+  /// Does not wait for the task: returns once its thread has been started and named. Thread-safe:
+  /// may be called from any thread, including from inside the group's tasks. Throws
+  /// std::logic_error if the group is finished, or if wait()/the destructor has started and the
+  /// caller is not one of the group's tasks (its task would be missed by that wait()). Throws
+  /// std::system_error if the thread cannot be started; the group is then unchanged.
   template <class F>
   requires detail::task_function<F>
   void spawn(std::string name, F&& fn) {
@@ -166,6 +166,9 @@ class TaskGroup {
   /// Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
   /// running stop callbacks registered on the token, on the calling thread), idempotent.
   void request_stop() noexcept { stop_source_.request_stop(); }
+
+  /// The name given at construction; "" for an unnamed group.
+  [[nodiscard]] const std::string& name() const noexcept { return name_.name(); }
 
   /// The token every task receives.
   [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
