@@ -57,7 +57,8 @@ TEST_P(ChannelUseByCapacity, CountsCompletionsAndNamesTheLastTaskAtEachEnd) {
     });
     group.wait();
   }
-  const custody::channel_report* c = find(custody::inspect().channels, "jobs");
+  const custody::inspection done = custody::inspect();
+  const custody::channel_report* c = find(done.channels, "jobs");
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->sends, 3u);
   EXPECT_EQ(c->receives, 3u);
@@ -66,7 +67,8 @@ TEST_P(ChannelUseByCapacity, CountsCompletionsAndNamesTheLastTaskAtEachEnd) {
   // Outside a task the end is used by nobody with a name; a buffered try counts as well.
   if (GetParam() > 0) {
     ASSERT_EQ(jobs.try_send(9), custody::status::ok);
-    const custody::channel_report* after = find(custody::inspect().channels, "jobs");
+    const custody::inspection later = custody::inspect();
+    const custody::channel_report* after = find(later.channels, "jobs");
     EXPECT_EQ(after->sends, 4u);
     EXPECT_EQ(after->last_sender, "");
     EXPECT_EQ(after->last_receiver, "consumer");
