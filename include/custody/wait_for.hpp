@@ -104,7 +104,7 @@ class wait_for_graph {
   /// dashed edges channel -> the task last at each end, dotted subscription -> its store; the
   /// edges of a likely deadlock in red.
   std::string to_dot() const {
-    std::string out = "digraph wait_for {\n  rankdir=LR;\n  node [fontname=\"sans\"];\n";
+    std::string out = "digraph wait_for {\n  rankdir=LR;\n  node [fontname=\"sans\"];\n  edge [fontname=\"sans\"];\n";
     std::set<std::string> task_nodes;
     for (const wait_for_task& t : tasks_) {
       if (!task_nodes.insert(t.name).second) continue;
