@@ -153,6 +153,9 @@ TEST(ChannelUse, PlainReceiveWaitsOnItsOneChannel) {
   ASSERT_EQ(t.waits_on.size(), 1u);
   EXPECT_EQ(t.waits_on[0].channel, "plain");
   EXPECT_FALSE(t.waits_on[0].sending);
+  EXPECT_NE(now.to_json().find("\"waits_on\":[{\"channel\":\"plain\",\"sending\":false}]"),
+            std::string::npos)
+      << now.to_json();
   group.request_stop();
   group.wait();
 }
