@@ -40,18 +40,12 @@ class task_record {
 
   /// The task sleeps in `operation` ("send on", "recv on", "select of", or with `cases` 0 one
   /// that names no channel) on `on` (a channel's registration, null for an unnamed one), a
-  /// select of `cases` cases, from `since`. `on`
-  /// must stay alive until running() is called: a blocked thread holds its channel.
+  /// select of `cases` cases, from `since`. `on` must stay alive until running() is called: a
+  /// blocked thread holds its channel.
   void blocked(const char* operation, const registration* on, std::size_t cases,
                std::chrono::steady_clock::time_point since) {
-    std::lock_guard lock(mutex_);
-    state_ = task_state::blocked;
-    operation_ = operation;
-    on_ = on;
-    cases_ = cases;
-    since_ = since;
-    waits_count_ = 0;
-    if (cases == 1) waits_[waits_count_++] = {on, std::strcmp(operation, "send on") == 0};
+    const waited_channel only{on, std::strcmp(operation, "send on") == 0};
+    blocked(operation, &only, cases == 1 ? 1 : 0, cases, since);
   }
   /// As above for a select of `cases` cases waiting on `waits[0..n)` (every channel case; at
   /// most kept_waits are kept). The registrations must stay alive until running().
