@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -252,6 +253,25 @@ TEST(Watchdog, ReportsAgainOnlyAfterATaskRan) {
   // The second stall began after the first report: the target's receive completed since.
   ASSERT_EQ(second->tasks().size(), 1u);
   EXPECT_EQ(second->tasks()[0].state, custody::task_state::blocked);
+  group.request_stop();
+  group.wait();
+}
+
+TEST(Watchdog, GoesOnAfterAnActionThrows) {
+  custody::Channel<custody::wait_for_graph> reports(4);
+  custody::Channel<int> poke(0, "poke-throw");
+  custody::TaskGroup group("throwing");
+  custody::Watchdog watchdog(group, 10ms, [reports](const custody::wait_for_graph& graph) mutable {
+    (void)reports.try_send(graph);
+    throw std::runtime_error("the action failed");
+  });
+  group.spawn("target", [poke](std::stop_token stop) mutable {
+    while (poke.recv(stop)) {
+    }
+  });
+  ASSERT_TRUE(reports.recv());
+  ASSERT_EQ(poke.send(1), custody::status::ok);
+  ASSERT_TRUE(reports.recv()) << "no report after the action threw";
   group.request_stop();
   group.wait();
 }

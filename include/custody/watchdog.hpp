@@ -83,10 +83,12 @@ inline bool stalled(const inspection& snapshot, std::string_view group,
 /// Watches one named task group for stalls (see the top of this header).
 class Watchdog {
  public:
-  /// Starts watching `group`, which must be named (its name is what the snapshots list).
-  /// `threshold` must be positive. Throws std::invalid_argument for an unnamed group or a
-  /// threshold that is not positive, std::system_error if the thread cannot start,
-  /// std::bad_alloc.
+  /// Starts watching `group`, which must be named (its name is what the snapshots list). The
+  /// action runs on the watchdog's thread; an exception it throws is dropped (that stall counts
+  /// as reported), and the destructor waits for an action that is running.
+  /// `threshold` must be positive. Throws std::invalid_argument for an unnamed group, a
+  /// threshold that is not positive or an empty action; std::system_error if the thread cannot
+  /// start; std::bad_alloc.
   Watchdog(const TaskGroup& group, std::chrono::milliseconds threshold, watchdog_action action)
       : group_(group.name()), threshold_(threshold), action_(std::move(action)) {
     if (group_.empty()) {
@@ -123,17 +125,24 @@ class Watchdog {
           return;
         }
       }
-      const inspection snapshot = inspect();
-      if (!stalled(snapshot, group_, threshold_)) {
-        reported = false;
-      } else if (!reported) {
-        reported = true;
-        try {
-          action_(wait_for_graph(snapshot));
-        } catch (...) {
-          // An action that throws reports nothing more; the watchdog goes on.
-        }
+      // A snapshot that ran out of memory is retried at the next look; an action that threw
+      // has had its stall (it stays reported). Either way the watchdog goes on.
+      try {
+        look(reported);
+      } catch (...) {
       }
+    }
+  }
+
+  // One look at the group: `reported` says whether the current stall was reported. An
+  // exception from the action propagates (the stall stays reported).
+  void look(bool& reported) {
+    const inspection snapshot = inspect();
+    if (!stalled(snapshot, group_, threshold_)) {
+      reported = false;
+    } else if (!reported) {
+      reported = true;
+      action_(wait_for_graph(snapshot));
     }
   }
 
