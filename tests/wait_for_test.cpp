@@ -143,6 +143,15 @@ TEST(WatchdogApi, TakesANamedGroupAThresholdAndAnAction) {
   EXPECT_THROW(custody::Watchdog(named, 10ms, nullptr), std::invalid_argument);
 }
 
+/// The first task of the group named `group` in `snapshot` (spawned before the snapshot).
+const custody::task_report& first_task(const custody::inspection& snapshot,
+                                       const std::string& group) {
+  for (const custody::task_group_report& g : snapshot.task_groups) {
+    if (g.name == group) return g.tasks.at(0);
+  }
+  throw std::logic_error("no task group " + group);
+}
+
 /// A watchdog action handing each graph to the test.
 custody::watchdog_action hand_over(custody::Channel<custody::wait_for_graph>& reports) {
   return [reports](const custody::wait_for_graph& graph) mutable {
@@ -218,7 +227,7 @@ TEST(Watchdog, AGroupWithARunningTaskIsNotReported) {
   group.spawn("worker", [idle](std::stop_token stop) mutable {
     while (!stop.stop_requested()) {
       const custody::inspection now = custody::inspect();
-      const custody::task_report& sleeper = now.task_groups[0].tasks[0];
+      const custody::task_report& sleeper = first_task(now, "half-busy");
       if (sleeper.state == custody::task_state::blocked &&
           sleeper.blocked_ms > 4 * threshold.count()) {
         break;
@@ -247,6 +256,15 @@ TEST(Watchdog, ReportsAgainOnlyAfterATaskRan) {
     }
   });
   ASSERT_TRUE(reports.recv());
+  // The same stall, watched for a while longer (the watchdog looks every 2.5 ms): no report.
+  for (;;) {
+    const custody::inspection now = custody::inspect();
+    const custody::task_report& target = first_task(now, "poked");
+    ASSERT_EQ(target.state, custody::task_state::blocked);
+    if (target.blocked_ms > 80) break;
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(reports.try_recv()) << "the same stall was reported twice";
   ASSERT_EQ(poke.send(1), custody::status::ok);  // it runs, then stalls again
   const custody::received<custody::wait_for_graph> second = reports.recv();
   ASSERT_TRUE(second);
