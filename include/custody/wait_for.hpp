@@ -43,12 +43,12 @@ struct wait_edge {
 
 /// One task of a named task group, as the graph sees it.
 struct wait_for_task {
-  std::string group;  ///< its group's name
-  std::string name;   ///< its name
-  task_state state = task_state::running;
-  std::string operation;         ///< task_report::operation (while blocked)
-  std::int64_t blocked_ms = 0;   ///< task_report::blocked_ms (while blocked)
-  std::vector<wait_edge> waits;  ///< while blocked: every channel it waits on
+  std::string group;                       ///< its group's name
+  std::string name;                        ///< its name
+  task_state state = task_state::running;  ///< running, blocked or finished
+  std::string operation;                   ///< task_report::operation (while blocked)
+  std::int64_t blocked_ms = 0;             ///< task_report::blocked_ms (while blocked)
+  std::vector<wait_edge> waits;            ///< while blocked: every channel it waits on
 };
 
 /// The wait-for graph of one snapshot. A plain value: copy it, keep it, render it later.
@@ -72,6 +72,7 @@ class wait_for_graph {
   /// A likely deadlock: task, channel, task, channel, ..., the first task again; empty when
   /// the snapshot has no such cycle. The first cycle found, from the first task on it.
   const std::vector<std::string>& cycle() const noexcept { return cycle_; }
+  /// Whether cycle() found one.
   bool likely_deadlock() const noexcept { return !cycle_.empty(); }
 
   /// One paragraph per task (what it waits on, who last used the other end), then either
@@ -104,7 +105,9 @@ class wait_for_graph {
   /// dashed edges channel -> the task last at each end, dotted subscription -> its store; the
   /// edges of a likely deadlock in red.
   std::string to_dot() const {
-    std::string out = "digraph wait_for {\n  rankdir=LR;\n  node [fontname=\"sans\"];\n  edge [fontname=\"sans\"];\n";
+    std::string out =
+        "digraph wait_for {\n  rankdir=LR;\n  node [fontname=\"sans\"];\n  edge "
+        "[fontname=\"sans\"];\n";
     std::set<std::string> task_nodes;
     for (const wait_for_task& t : tasks_) {
       if (!task_nodes.insert(t.name).second) continue;
