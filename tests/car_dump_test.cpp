@@ -4,7 +4,10 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -68,6 +71,42 @@ TEST(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
         << channel << "\n"
         << err;
   }
+}
+
+TEST(CarDump, DumpDotWritesTheWaitForGraphOfTheSameSnapshot) {
+  custody_test::TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string dot_path = dir.path() + "/wait-for.dot";
+  custody_test::Process car(
+      "custody-car", CUSTODY_CAR_BINARY,
+      {"--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms", "--dump-dot", dot_path},
+      dir.path(), {kTimeout, 0, {}});
+  ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
+  car.signal(SIGUSR1);
+  const auto give_up = Clock::now() + kTimeout;
+  std::string err;
+  for (err = car.err(); err.find("custody: end of inspection\n") == std::string::npos;
+       err = car.err()) {
+    ASSERT_LT(Clock::now(), give_up) << "no dump on standard error: " << err;
+    std::this_thread::yield();
+  }
+  car.signal(SIGINT);
+  (void)car.finish();
+  EXPECT_NE(err.find("custody: wait-for graph written to " + dot_path +
+                     "\n"
+                     "custody: end of inspection\n"),
+            std::string::npos)
+      << err;
+  std::stringstream dot;
+  dot << std::ifstream(dot_path).rdbuf();
+  EXPECT_EQ(dot.str().rfind("digraph wait_for {", 0), 0u) << dot.str();
+  for (const char* node :
+       {"\"task:car communication\"", "\"task:schedule\"", "\"channel:poll ticks\"",
+        "\"store:car data\"", "\"channel:screen readings\""}) {
+    EXPECT_NE(dot.str().find(node), std::string::npos) << node << "\n" << dot.str();
+  }
+  if (std::system("command -v dot >/dev/null 2>&1") != 0) GTEST_SKIP() << "no Graphviz dot";
+  EXPECT_EQ(std::system(("dot -Tsvg " + dot_path + " -o /dev/null").c_str()), 0) << dot.str();
 }
 
 }  // namespace

@@ -64,6 +64,16 @@ TEST(CarOptions, TakesValuesAfterASpaceOrAnEqualsSign) {
   EXPECT_EQ(p.options->seed, 18446744073709551615ull);
 }
 
+TEST(CarOptions, DumpDotTakesAPathAndIsOffByDefault) {
+  const auto given = parse({"--dump-dot", "/tmp/graph.dot"});
+  ASSERT_TRUE(given.options) << given.error;
+  EXPECT_EQ(given.options->dump_dot, "/tmp/graph.dot");
+  const auto plain = parse({});
+  ASSERT_TRUE(plain.options) << plain.error;
+  EXPECT_EQ(plain.options->dump_dot, "");
+  EXPECT_FALSE(parse({"--dump-dot"}).options);
+}
+
 TEST(CarOptions, HelpWins) {
   EXPECT_TRUE(parse({"--poll-interval", "1s", "-h"}).help);
   EXPECT_TRUE(parse({"--help"}).help);
@@ -171,7 +181,7 @@ TEST(CarOptions, UsageListsEveryFlag) {
   for (const char* flag :
        {"--poll-interval", "--increase-every", "--speed-step", "--log-file", "--duration",
         "--readings", "--disconnect-rate", "--set-failure-rate", "--device-latency", "--seed",
-        "--quiet", "--runtime", "--version", "--help"}) {
+        "--quiet", "--runtime", "--version", "--help", "--dump-dot"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
 }

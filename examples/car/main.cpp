@@ -105,7 +105,7 @@ class ThreadRuntime {
 template <class Group, class Runtime>
 int run_as(const Options& o) {
   // First of all: from here on SIGINT and SIGTERM stop the run, and the summary still comes.
-  BasicRunControl<Group> control;
+  BasicRunControl<Group> control(o.dump_dot);
   Group& tasks = control.tasks();
   // A standard output whose reader has gone (`custody-car | head -1`) fails with EPIPE instead
   // of killing the program: the run then stops with its summary (README: "Exit status").

@@ -340,6 +340,7 @@ const std::vector<Flag<Options>>& flags() {
       {"--increase-every", interval(&Options::increase_every, std::chrono::milliseconds(1))},
       {"--speed-step", speed_step(&Options::speed_step)},
       {"--log-file", path(&Options::log_file)},
+      {"--dump-dot", path(&Options::dump_dot)},
       {"--duration", duration(&Options::duration)},
       {"--readings",
        [](std::string_view value, Options& o) -> std::string {
@@ -650,6 +651,7 @@ flags:
   --speed-step N        how much more speed to ask for, in km/h: more than 0, at most 1000
                         (default 1); the car's top speed is 1000 km/h
   --log-file PATH       file to append '<date>: <speed>, <location>' lines to (default log.txt)
+  --dump-dot PATH       on SIGUSR1, also write the wait-for graph (Graphviz DOT) to PATH
   --duration D          stop after D (default: run until Ctrl-C or SIGTERM)
   --readings N          stop once N readings were stored (with --seed: the same run every time)
   --disconnect-rate P   chance (0 to 1) that a device call loses the link (default 0)

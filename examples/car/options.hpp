@@ -72,6 +72,8 @@ struct Options {
   NatsAccess nats_access;              ///< TLS, credentials and replicas (--nats-*)
   bool quiet = false;                  ///< --quiet: no per-reading lines on standard output
   Runtime runtime = Runtime::threads;  ///< --runtime
+  /// --dump-dot: where each SIGUSR1 dump also writes the wait-for graph; empty: nowhere.
+  std::string dump_dot;
 };
 
 /// What parsing the command line came to: options to run with, a request for help or for the

@@ -2,6 +2,8 @@
 // Task 4 of both programs (custody-car and custody-car-monitor): what stops the other tasks (a
 // signal, a failing task, --duration), how the run ended, and main()'s exit codes.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <custody/dump_on_signal.hpp>
@@ -54,8 +57,10 @@ const char* stop_reason(bool failed, bool duration_over, std::optional<int> sign
 template <class Group>
 class BasicRunControl {
  public:
-  BasicRunControl()
+  /// `dump_dot`: where each SIGUSR1 dump also writes the wait-for graph (DOT); empty: nowhere.
+  explicit BasicRunControl(std::string dump_dot = {})
       : on_signal_(tasks_.stop_source()),
+        dump_on_signal_(SIGUSR1, STDERR_FILENO, std::move(dump_dot)),
         note_stop_(tasks_.stop_token(), note_time{&stop_requested_}),
         started_(std::chrono::steady_clock::now()) {
     unblock_stop_signals();
@@ -134,7 +139,7 @@ class BasicRunControl {
   std::atomic<const char*> stop_reason_{nullptr};  // set by stop(), if it came first
   Group tasks_ = make_tasks();
   custody::SignalStop on_signal_;
-  custody::DumpOnSignal dump_on_signal_{SIGUSR1};  // kill -USR1 <pid>: what every task is doing
+  custody::DumpOnSignal dump_on_signal_;  // kill -USR1 <pid>: what every task is doing
   std::stop_callback<note_time> note_stop_;
   const SteadyTime started_;
   bool duration_over_ = false;

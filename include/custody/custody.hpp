@@ -10,3 +10,5 @@
 #include "store.hpp"           // make_store, Owner, Getter/Setter/Subscriber views, fanout
 #include "task_group.hpp"      // TaskGroup
 #include "timer.hpp"           // after, at, Ticker, Timer
+#include "wait_for.hpp"        // wait_for_graph: who waits for whom; likely deadlocks
+#include "watchdog.hpp"        // Watchdog: reports a stalled task group

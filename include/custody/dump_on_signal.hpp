@@ -21,12 +21,15 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "inspect.hpp"
+#include "wait_for.hpp"
 
 namespace custody {
 
@@ -70,7 +73,10 @@ inline void write_all(int fd, const std::string& text) noexcept {
 /// RAII guard: while alive, `signal` makes a watcher thread write custody::inspect().to_text()
 /// to `fd` (stderr by default), framed by a first line "custody: inspection on signal <n>" and
 /// a last line "custody: end of inspection". Signals arriving while a dump is written are
-/// merged into the next one.
+/// merged into the next one. Given a `dot_path`, each dump also writes the wait-for graph of
+/// the same snapshot (wait_for_graph::to_dot()) to that file, replacing what it held, and says
+/// so in a line before the last ("custody: wait-for graph written to <path>", or "custody:
+/// cannot write the wait-for graph to <path>").
 ///
 /// Only one DumpOnSignal may exist in the process at a time; it may live beside a
 /// custody::SignalStop watching other signals. Signals that every thread blocks never reach
@@ -82,7 +88,8 @@ class DumpOnSignal {
   /// std::invalid_argument if `signal` is SIGKILL, SIGSTOP or outside 1..255;
   /// std::system_error if the pipe, thread or handler cannot be set up (anything already done
   /// is undone first).
-  explicit DumpOnSignal(int signal = SIGUSR1, int fd = STDERR_FILENO) : signal_(signal), fd_(fd) {
+  explicit DumpOnSignal(int signal = SIGUSR1, int fd = STDERR_FILENO, std::string dot_path = {})
+      : signal_(signal), fd_(fd), dot_path_(std::move(dot_path)) {
     namespace state = detail::dump_on_signal;
     // The number travels through the pipe as one byte.
     if (signal <= 0 || signal > 255 || signal == SIGKILL || signal == SIGSTOP) {
@@ -164,9 +171,19 @@ class DumpOnSignal {
 
   void dump(int sig) noexcept {
     try {
-      const std::string text = "custody: inspection on signal " + std::to_string(sig) + "\n" +
-                               inspect().to_text() + "custody: end of inspection\n";
-      detail::dump_on_signal::write_all(fd_, text);
+      const inspection snapshot = inspect();
+      std::string text =
+          "custody: inspection on signal " + std::to_string(sig) + "\n" + snapshot.to_text();
+      if (!dot_path_.empty()) {
+        std::ofstream dot(dot_path_, std::ios::trunc);
+        dot << wait_for_graph(snapshot).to_dot();
+        dot.close();
+        text += (dot ? "custody: wait-for graph written to "
+                     : "custody: cannot write the "
+                       "wait-for graph to ") +
+                dot_path_ + "\n";
+      }
+      detail::dump_on_signal::write_all(fd_, text + "custody: end of inspection\n");
     } catch (...) {
       detail::dump_on_signal::write_all(fd_, "custody: inspection failed (out of memory)\n");
     }
@@ -191,6 +208,7 @@ class DumpOnSignal {
 
   const int signal_;
   const int fd_;
+  const std::string dot_path_;  // empty: no DOT file
   int read_end_ = -1;
   int write_end_ = -1;
   bool installed_ = false;

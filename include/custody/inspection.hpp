@@ -30,6 +30,13 @@ struct channel_report {
   std::vector<blocked_report> receivers;
   /// Blocked cases beyond the ones listed: a snapshot lists a bounded number per list.
   std::size_t unlisted = 0;
+  /// The task that last completed a send on it; empty when that was not a task, or before any.
+  std::string last_sender;
+  /// The task that last completed a receive on it; empty as for last_sender.
+  std::string last_receiver;
+  std::uint64_t sends = 0;            ///< sends completed since it was made
+  std::uint64_t receives = 0;         ///< receives completed since it was made
+  std::int64_t blocked_ms_total = 0;  ///< time its waiters slept on it, summed once each woke
 };
 
 /// A named store.
@@ -50,6 +57,12 @@ struct subscriber_report {
   bool closed = false;       ///< the store is closed (what it holds can still be received)
 };
 
+/// One channel a blocked task waits on.
+struct wait_report {
+  std::string channel;   ///< its name; empty for an unnamed channel
+  bool sending = false;  ///< true: waits to send on it; false: waits to receive from it
+};
+
 /// What a task of a named task group is doing.
 enum class task_state { running, blocked, finished };
 
@@ -62,6 +75,9 @@ struct task_report {
   /// is shown as "an unnamed channel".
   std::string operation;
   std::int64_t blocked_ms = 0;  ///< while blocked: for how long
+  /// While blocked: every channel it waits on (each case of a select, at most 8 kept), in
+  /// case order; empty when it waits for a stop or a deadline only.
+  std::vector<wait_report> waits_on;
 };
 
 /// A named task group and its tasks, in the order they were spawned.

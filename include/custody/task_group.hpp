@@ -56,14 +56,23 @@ namespace detail {
 inline thread_local const void* current_task_group = nullptr;
 
 // Gives `thread` the name `name`, cut to the 15 bytes Linux keeps. Elsewhere does nothing.
-inline void name_thread(std::jthread& thread, const std::string& name) noexcept {
+inline void name_thread(std::thread::native_handle_type thread, const std::string& name) noexcept {
 #if defined(__linux__)
   if (name.empty()) return;
   char kept[16] = {};
   name.copy(kept, sizeof kept - 1);
-  (void)pthread_setname_np(thread.native_handle(), kept);
+  (void)pthread_setname_np(thread, kept);
 #else
   (void)thread;
+  (void)name;
+#endif
+}
+
+// The same for the calling thread.
+inline void name_this_thread(const std::string& name) noexcept {
+#if defined(__linux__)
+  name_thread(pthread_self(), name);
+#else
   (void)name;
 #endif
 }
@@ -112,11 +121,11 @@ class TaskGroup {
   /// An exception escaping `fn` is captured (not propagated to std::terminate), recorded if it is
   /// the group's first, and requests stop of every task.
   ///
-  /// Does not wait for the task: returns once its thread has been started and named. Thread-safe: may be
-  /// called from any thread, including from inside the group's tasks.
-  /// Throws std::logic_error if the group is finished, or if wait()/the destructor has started
-  /// and the caller is not one of the group's tasks (its task would be missed by that wait()).
-  /// Throws std::system_error if the thread cannot be started; the group is then unchanged.
+  /// Does not wait for the task: returns once its thread has been started and named. Thread-safe:
+  /// may be called from any thread, including from inside the group's tasks. Throws
+  /// std::logic_error if the group is finished, or if wait()/the destructor has started and the
+  /// caller is not one of the group's tasks (its task would be missed by that wait()). Throws
+  /// std::system_error if the thread cannot be started; the group is then unchanged.
   template <class F>
   requires detail::task_function<F>
   void spawn(std::string name, F&& fn) {
@@ -139,6 +148,9 @@ class TaskGroup {
     // the thread becoming visible to it.
     threads_.emplace_back([this, name, fn = Fn(std::forward<F>(fn)),
                            token = stop_source_.get_token(), record]() mutable {
+      // Named here too: the thread may run before spawn() names it, and the task must see
+      // its name from its first instruction.
+      detail::name_this_thread(name);
       detail::current_task_group = this;
       detail::current_task = {&name, record};
       struct finish {
@@ -158,14 +170,17 @@ class TaskGroup {
         record_failure(std::move(name), std::current_exception());
       }
     });
-    // Named here rather than by the task itself, so the name is in place once spawn() returns.
-    detail::name_thread(threads_.back(), name);
+    // Named here as well, so the name is in place once spawn() returns, run or not.
+    detail::name_thread(threads_.back().native_handle(), name);
     if (named) named->records.push_back(std::move(owned));
   }
 
   /// Requests stop of every task, present and future. Thread-safe, non-blocking (apart from
   /// running stop callbacks registered on the token, on the calling thread), idempotent.
   void request_stop() noexcept { stop_source_.request_stop(); }
+
+  /// The name given at construction; "" for an unnamed group.
+  [[nodiscard]] const std::string& name() const noexcept { return name_.name(); }
 
   /// The token every task receives.
   [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }

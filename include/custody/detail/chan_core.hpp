@@ -14,6 +14,7 @@
 
 #include "../inspection.hpp"
 #include "block_note.hpp"
+#include "channel_use.hpp"
 #include "interleave.hpp"
 #include "parker.hpp"
 #include "registry.hpp"
@@ -34,11 +35,13 @@ enum class enqueued : std::uint8_t {
 };
 
 /// A named channel's registration. `lone` holds the facts of the receiver waiting in an
-/// unbuffered channel's lone slot: written and read under that channel's lock.
+/// unbuffered channel's lone slot: written and read under that channel's lock. `use` counts
+/// what completes on the channel (channel_use.hpp).
 class channel_registration : public registration {
  public:
   using registration::registration;
   waiter_fact lone{};
+  channel_use use;
 };
 
 template <class T>
@@ -52,7 +55,7 @@ class chan_core {
     name_.give(std::move(name), this, &describe_named, std::move(context));
   }
   /// The channel's registration; null while it is unnamed.
-  const channel_registration* name_registration() const noexcept { return name_.get(); }
+  channel_registration* name_registration() const noexcept { return name_.get(); }
 
   /// True when blocked peers meet and move the value between them (unbuffered): spinning
   /// before registering would then only delay the meeting.
@@ -99,6 +102,11 @@ class chan_core {
   /// the members destroyed after it. Waits for that snapshot.
   void leave_registry() noexcept { name_.leave(); }
   channel_registration* named() const noexcept { return name_.get(); }
+  /// The current thread completed a send (`sending`) or a receive: a named channel counts it.
+  /// Called outside the channel's lock (it may intern the task's name).
+  void completed(bool sending) const noexcept {
+    if (channel_registration* n = name_.get()) n->use.completed(sending);
+  }
 
   /// Copies the blocked senders' and receivers' notes, under the kind's own locks.
   virtual void copy_blocked(waiter_facts&, waiter_facts&) const noexcept {}
@@ -114,6 +122,12 @@ class chan_core {
     r.length = size();
     r.closed = is_closed();
     r.unlisted = senders.report(r.senders, now) + receivers.report(r.receivers, now);
+    const channel_use& use = static_cast<const channel_registration&>(self).use;
+    r.sends = use.sends();
+    r.receives = use.receives();
+    r.blocked_ms_total = use.blocked_ms_total();
+    r.last_sender = task_names::instance().name_of(use.last_sender());
+    r.last_receiver = task_names::instance().name_of(use.last_receiver());
     into.channels.push_back(std::move(r));
   }
 
@@ -163,6 +177,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
       if (!lone_.try_claim()) return false;
       lone_value_.emplace(std::move(value));  // cannot throw: lone_fits
       lone_.finish(parker::make(settled::done, 0));
+      this->completed(true);
       return true;
     }
   }
@@ -175,6 +190,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     if (!r) return status::would_block;
     lock.unlock();
     hand_over(*r, [&] { static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value)); });
+    this->completed(true);
     return status::ok;
   }
 
@@ -187,6 +203,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
     if (!s) return status::would_block;
     lock.unlock();
     hand_over(*s, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
+    this->completed(false);
     return status::ok;
   }
 
@@ -202,6 +219,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         if (waiter* s = claim_peer(senders_, nullptr)) {
           lock.unlock();
           hand_over(*s, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
+          this->completed(false);
           return status::ok;
         }
         // Another receiver waits in the slot, or has yet to take its value out of it.
@@ -220,12 +238,15 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
       }
       std::uint32_t s;
       {
-        const blocked_scope blocked("recv on", named, 1, named ? &named->lone.since : nullptr);
+        const waited_channel waits{named, false};
+        const blocked_scope blocked("recv on", &waits, 1, 1, named ? &named->lone.since : nullptr);
         // Gone before the slot is given back: a late stop must not settle its next user.
         std::optional<std::stop_callback<stop_settler>> on_stop;
         if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&lone_});
         s = lone_.wait(deadline);
       }
+      // Only this receiver writes `lone` while it holds the slot: read without the lock.
+      if (named) named->use.blocked_for(steady_clock::now() - named->lone.since);
       // Settled: nobody else touches the slot until it is given back, so no lock is needed.
       status result = status::closed;  // nothing but close() settles it otherwise
       switch (parker::how(s)) {
@@ -233,6 +254,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
           // Left engaged: the next sender's emplace destroys the moved-from value. Writing the
           // line here would cost the sender a trip of it on its next claim.
           out.emplace(std::move(*lone_value_));
+          this->completed(false);
           result = status::ok;
           break;
         case settled::stopped:
@@ -379,6 +401,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         throw;
       }
       self.settle_self(parker::make(settled::done, w.index));
+      this->completed(sending);
       return enqueued::committed_ok;
     }
     (sending ? senders_ : receivers_).push_back(w);
@@ -419,13 +442,19 @@ class buffered_core final : public chan_core<T> {
 
   status try_send(T& value) override {
     const status s = ring_.try_push(value);
-    if (s == status::ok) receivers_.notify_one();
+    if (s == status::ok) {
+      receivers_.notify_one();
+      this->completed(true);
+    }
     return s;
   }
 
   status try_recv(std::optional<T>& out) override {
     const status s = ring_.try_pop(out);
-    if (s == status::ok) senders_.notify_one();
+    if (s == status::ok) {
+      senders_.notify_one();
+      this->completed(false);
+    }
     return s;
   }
 

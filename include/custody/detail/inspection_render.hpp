@@ -59,6 +59,11 @@ inline std::string blocked_json(const blocked_report& b) {
          ",\"blocked_ms\":" + std::to_string(b.blocked_ms) + "}";
 }
 
+inline std::string wait_json(const wait_report& w) {
+  return "{\"channel\":" + json_string(w.channel) +
+         ",\"sending\":" + (w.sending ? "true" : "false") + "}";
+}
+
 template <class Item, class Render>
 std::string json_array(const std::vector<Item>& items, Render render) {
   std::string out = "[";
@@ -89,6 +94,10 @@ inline std::string inspection::to_text() const {
   for (const channel_report& c : channels) {
     out += "channel \"" + c.name + "\": capacity " + std::to_string(c.capacity) + ", length " +
            std::to_string(c.length) + (c.closed ? ", closed\n" : ", open\n");
+    out += "  sends " + std::to_string(c.sends) + ", receives " + std::to_string(c.receives) +
+           ", blocked " + std::to_string(c.blocked_ms_total) + " ms in total, last sender " +
+           quoted_or(c.last_sender, "none") + ", last receiver " +
+           quoted_or(c.last_receiver, "none") + "\n";
     for (const blocked_report& b : c.senders) out += "  sender: " + blocked_text(b) + "\n";
     for (const blocked_report& b : c.receivers) out += "  receiver: " + blocked_text(b) + "\n";
     if (c.unlisted) out += "  and " + std::to_string(c.unlisted) + " more blocked\n";
@@ -114,7 +123,8 @@ inline std::string inspection::to_json() const {
                         return "{\"name\":" + json_string(t.name) +
                                ",\"state\":" + json_string(std::string(to_string(t.state))) +
                                ",\"operation\":" + json_string(t.operation) +
-                               ",\"blocked_ms\":" + std::to_string(t.blocked_ms) + "}";
+                               ",\"blocked_ms\":" + std::to_string(t.blocked_ms) +
+                               ",\"waits_on\":" + json_array(t.waits_on, wait_json) + "}";
                       }) +
            "}";
   });
@@ -123,7 +133,11 @@ inline std::string inspection::to_json() const {
            ",\"length\":" + std::to_string(c.length) + ",\"closed\":" + yes_no(c.closed) +
            ",\"senders\":" + json_array(c.senders, blocked_json) +
            ",\"receivers\":" + json_array(c.receivers, blocked_json) +
-           ",\"unlisted\":" + std::to_string(c.unlisted) + "}";
+           ",\"unlisted\":" + std::to_string(c.unlisted) +
+           ",\"last_sender\":" + json_string(c.last_sender) +
+           ",\"last_receiver\":" + json_string(c.last_receiver) +
+           ",\"sends\":" + std::to_string(c.sends) + ",\"receives\":" + std::to_string(c.receives) +
+           ",\"blocked_ms_total\":" + std::to_string(c.blocked_ms_total) + "}";
   });
   const std::string store_list = json_array(stores, [](const store_report& s) {
     return "{\"name\":" + json_string(s.name) + ",\"version\":" + std::to_string(s.version) +

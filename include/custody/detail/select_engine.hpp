@@ -47,7 +47,7 @@ struct op {
   std::optional<status> (*recv_alone)(op&, const std::stop_token*,
                                       std::optional<steady_clock::time_point>) = nullptr;
   // For inspection only: the channel's registration (null: unnamed) and the case's direction.
-  const registration* name = nullptr;
+  channel_registration* name = nullptr;
   bool sending = false;
 };
 
@@ -191,13 +191,20 @@ class select_run {
   /// unregistering).
   outcome run() {
     for (;;) {
-      if (const std::optional<outcome> done = advance()) return *done;
+      if (const std::optional<outcome> done = advance()) {
+        count_blocked_time();
+        return *done;
+      }
       std::uint32_t s;
       {
         const blocked_scope blocked = blocked_as();
         s = self_.wait(limits_.deadline, !spun_);
       }
-      if (settled_with(s)) return ready_;
+      slept_ = true;
+      if (settled_with(s)) {
+        count_blocked_time();
+        return ready_;
+      }
     }
   }
 
@@ -205,15 +212,25 @@ class select_run {
   /// operation waits and its resumer will be called. Throws as run() does.
   std::optional<outcome> start() {
     for (;;) {
-      if (std::optional<outcome> done = advance()) return done;
+      if (std::optional<outcome> done = advance()) {
+        count_blocked_time();
+        return done;
+      }
       if (self_.suspend()) return std::nullopt;
-      if (settled_with(self_.load())) return ready_;
+      if (settled_with(self_.load())) {
+        count_blocked_time();
+        return ready_;
+      }
     }
   }
 
   /// Goes on after the resumer was called: as start().
   std::optional<outcome> resume() {
-    if (settled_with(self_.load())) return ready_;
+    slept_ = true;
+    if (settled_with(self_.load())) {
+      count_blocked_time();
+      return ready_;
+    }
     return start();
   }
 
@@ -336,12 +353,32 @@ class select_run {
     return note_ptr_ ? &note_ptr_->since : nullptr;
   }
 
-  // What the current task (if it has a record) is blocked in.
+  // What the current task (if it has a record) is blocked in: every channel case, in case
+  // order, so that a wait-for graph can draw an edge to each.
   blocked_scope blocked_as() const {
     if (enabled_ == 0) return blocked_scope("wait for a stop or a deadline", nullptr, 0, since());
-    if (enabled_ != 1) return blocked_scope("select of", nullptr, enabled_, since());
-    const op& only = ops_[order_[0] == stop_entry ? order_[1] : order_[0]];
-    return blocked_scope(only.sending ? "send on" : "recv on", only.name, 1, since());
+    // Without a record the scope does nothing: skip gathering the cases.
+    if (!current_task.record) return blocked_scope("select of", nullptr, 0, enabled_, nullptr);
+    waited_channel waits[task_record::kept_waits];
+    std::size_t n = 0;
+    for (std::size_t k = 0, seen = 0; seen < enabled_ && n < task_record::kept_waits; ++k) {
+      if (!ops_[k].core) continue;
+      ++seen;
+      waits[n++] = {ops_[k].name, ops_[k].sending};
+    }
+    if (enabled_ != 1) return blocked_scope("select of", waits, n, enabled_, since());
+    return blocked_scope(waits[0].sending ? "send on" : "recv on", waits, n, 1, since());
+  }
+
+  // Once the select that slept is over: each named channel it waited on adds the time since
+  // it first registered (only a noted select has that time; a noted one is inspectable).
+  void count_blocked_time() const noexcept {
+    if (!slept_ || !note_ptr_) return;
+    const auto slept_for = steady_clock::now() - note_.since;
+    for (std::size_t k = 0; k < candidates_; ++k) {
+      if (order_[k] == stop_entry) continue;
+      if (channel_registration* n = ops_[order_[k]].name) n->use.blocked_for(slept_for);
+    }
   }
 
   // Phase 4: a waiter on every channel case; a channel may complete the case, or ask for a
@@ -403,6 +440,8 @@ class select_run {
     unregister(unlinked_by_peer ? index : outcome::none);
     switch (how) {
       case settled::done:
+        // A peer moved the value: this thread completed the case, and counts it.
+        if (channel_registration* n = ops_[index].name) n->use.completed(ops_[index].sending);
         ready_ = {index, status::ok};
         return true;
       case settled::closed:
@@ -438,6 +477,7 @@ class select_run {
   std::size_t preferred_ = outcome::none;  // the case whose channel notified us
   outcome ready_{outcome::none, status::would_block};
   bool noted_ = false;
+  bool slept_ = false;  // waited (or suspended) at least once: count_blocked_time() adds
   block_note note_;
   const block_note* note_ptr_ = nullptr;  // &note_ once written
   // Declared after everything it may touch: its destructor waits for a running callback.

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,24 +23,42 @@
 
 namespace custody::detail {
 
+/// One channel a blocked task waits on: its registration (null: unnamed) and the direction.
+struct waited_channel {
+  const registration* channel = nullptr;
+  bool sending = false;
+};
+
 class task_record {
  public:
+  /// The channels a record keeps of one blocked select; the report counts the others.
+  static constexpr std::size_t kept_waits = 8;
+
   explicit task_record(std::string name) : name_(std::move(name)) {}
 
   const std::string& name() const noexcept { return name_; }
 
   /// The task sleeps in `operation` ("send on", "recv on", "select of", or with `cases` 0 one
   /// that names no channel) on `on` (a channel's registration, null for an unnamed one), a
-  /// select of `cases` cases, from `since`. `on`
-  /// must stay alive until running() is called: a blocked thread holds its channel.
+  /// select of `cases` cases, from `since`. `on` must stay alive until running() is called: a
+  /// blocked thread holds its channel.
   void blocked(const char* operation, const registration* on, std::size_t cases,
+               std::chrono::steady_clock::time_point since) {
+    const waited_channel only{on, std::strcmp(operation, "send on") == 0};
+    blocked(operation, &only, cases == 1 ? 1 : 0, cases, since);
+  }
+  /// As above for a select of `cases` cases waiting on `waits[0..n)` (every channel case; at
+  /// most kept_waits are kept). The registrations must stay alive until running().
+  void blocked(const char* operation, const waited_channel* waits, std::size_t n, std::size_t cases,
                std::chrono::steady_clock::time_point since) {
     std::lock_guard lock(mutex_);
     state_ = task_state::blocked;
     operation_ = operation;
-    on_ = on;
+    on_ = cases == 1 && n == 1 ? waits[0].channel : nullptr;
     cases_ = cases;
     since_ = since;
+    waits_count_ = n < kept_waits ? n : kept_waits;
+    for (std::size_t i = 0; i < waits_count_; ++i) waits_[i] = waits[i];
   }
   void running() { set(task_state::running); }
   void finished() { set(task_state::finished); }
@@ -58,6 +78,10 @@ class task_record {
         r.operation += on_ ? " \"" + on_->name() + "\"" : std::string(" an unnamed channel");
       }
       r.blocked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since_).count();
+      for (std::size_t i = 0; i < waits_count_; ++i) {
+        r.waits_on.push_back(
+            {waits_[i].channel ? waits_[i].channel->name() : std::string(), waits_[i].sending});
+      }
     }
     return r;
   }
@@ -67,6 +91,7 @@ class task_record {
     std::lock_guard lock(mutex_);
     state_ = s;
     on_ = nullptr;
+    waits_count_ = 0;
   }
 
   const std::string name_;
@@ -76,6 +101,8 @@ class task_record {
   const registration* on_ CUSTODY_GUARDED_BY(mutex_) = nullptr;
   std::size_t cases_ CUSTODY_GUARDED_BY(mutex_) = 1;
   std::chrono::steady_clock::time_point since_ CUSTODY_GUARDED_BY(mutex_);
+  waited_channel waits_[kept_waits] CUSTODY_GUARDED_BY(mutex_);
+  std::size_t waits_count_ CUSTODY_GUARDED_BY(mutex_) = 0;
 };
 
 /// A named TaskGroup's registration: the records of its tasks, in spawn order, guarded by the
@@ -87,10 +114,12 @@ class task_group_registration : public registration {
 };
 
 /// The task the current thread runs: its name (any TaskGroup task) and its record (a named
-/// group's task only). Both null outside a task.
+/// group's task only). Both null outside a task. `id` is the name's number in task_names,
+/// set the first time the task completes an operation on a named channel (0 until then).
 struct task_identity {
   const std::string* name = nullptr;
   task_record* record = nullptr;
+  std::uint32_t id = 0;
 };
 
 inline thread_local task_identity current_task;
@@ -104,6 +133,12 @@ class blocked_scope {
       : record_(current_task.record) {
     if (!record_) return;
     record_->blocked(operation, on, cases, since ? *since : std::chrono::steady_clock::now());
+  }
+  blocked_scope(const char* operation, const waited_channel* waits, std::size_t n,
+                std::size_t cases, const std::chrono::steady_clock::time_point* since)
+      : record_(current_task.record) {
+    if (!record_) return;
+    record_->blocked(operation, waits, n, cases, since ? *since : std::chrono::steady_clock::now());
   }
   ~blocked_scope() {
     if (record_) record_->running();
