@@ -17,6 +17,7 @@
 #include <custody/task_group.hpp>
 
 namespace {
+namespace channel_use_test {
 
 template <class Report>
 const Report* find(const std::vector<Report>& list, const std::string& name) {
@@ -172,4 +173,5 @@ TEST(ChannelUse, TextAndJsonCarryTheNewFields) {
             std::string::npos);
 }
 
+}  // namespace channel_use_test
 }  // namespace

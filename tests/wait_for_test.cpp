@@ -20,6 +20,7 @@
 #include <custody/watchdog.hpp>
 
 namespace {
+namespace wait_for_test {
 
 using namespace std::chrono_literals;
 
@@ -310,4 +311,5 @@ TEST(WatchdogDeathTest, AbortWritesTheReportBeforeAborting) {
       "no wait-for cycle");
 }
 
+}  // namespace wait_for_test
 }  // namespace
