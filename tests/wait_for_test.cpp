@@ -2,6 +2,8 @@
 // (likely deadlocks), its text and DOT renderings, and the watchdog that reports a stalled
 // task group.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -55,9 +57,13 @@ bool has_dot() { return std::system("command -v dot >/dev/null 2>&1") == 0; }
 
 /// Whether Graphviz's dot accepts `text`.
 bool dot_accepts(const std::string& text) {
-  const std::string path = ::testing::TempDir() + "wait_for_test.dot";
+  // One file per process: tests run in parallel, each in its own process.
+  const std::string path =
+      ::testing::TempDir() + "wait_for_test." + std::to_string(::getpid()) + ".dot";
   std::ofstream(path) << text;
-  return std::system(("dot -Tsvg " + path + " -o /dev/null").c_str()) == 0;
+  const bool accepted = std::system(("dot -Tsvg " + path + " -o /dev/null").c_str()) == 0;
+  std::remove(path.c_str());
+  return accepted;
 }
 
 TEST(WaitForGraph, CrossedWaitsAreALikelyDeadlock) {
