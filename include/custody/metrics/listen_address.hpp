@@ -1,0 +1,97 @@
+#pragma once
+// The address a metrics::Exporter listens on: "host:port", checked before serving starts so
+// that a mistake is reported precisely (the HTTP server itself only says that it failed).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace custody::metrics {
+
+/// A parsed listening address: a numeric IPv4 address, or an IPv6 one in brackets, and a port
+/// (0: any free port).
+struct listen_address {
+  std::string host;  ///< as given, without brackets
+  bool ipv6 = false;
+  std::uint16_t port = 0;
+
+  /// Parses "127.0.0.1:9464" or "[::1]:9464". Throws std::invalid_argument naming `text` and
+  /// what is wrong with it.
+  static listen_address parse(std::string_view text) {
+    const auto refuse = [&](std::string_view why) {
+      return std::invalid_argument("custody::metrics: \"" + std::string(text) +
+                                   "\" is not an address to listen on: " + std::string(why) +
+                                   " (use host:port with a numeric host, e.g. 127.0.0.1:9464)");
+    };
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw refuse("no port");
+    listen_address a;
+    std::string_view host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+      a.ipv6 = true;
+    }
+    a.host = std::string(host);
+    in6_addr parsed{};
+    if (inet_pton(a.ipv6 ? AF_INET6 : AF_INET, a.host.c_str(), &parsed) != 1) {
+      throw refuse(a.ipv6 ? "not an IPv6 address in brackets"
+                          : "the host is not a numeric IPv4 address (or [IPv6])");
+    }
+    const std::string_view port = text.substr(colon + 1);
+    unsigned value = 0;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || error != std::errc() || end != port.data() + port.size() || value > 65535) {
+      throw refuse("the port is not a number from 0 to 65535");
+    }
+    a.port = static_cast<std::uint16_t>(value);
+    return a;
+  }
+
+  /// How the HTTP server's listening_ports option spells it.
+  std::string to_string() const {
+    return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
+
+  /// Why listening here would fail (e.g. address_in_use, or an address this machine does not
+  /// have), or an empty code if a socket could bind to it now.
+  std::error_code bind_problem() const {
+    const int family = ipv6 ? AF_INET6 : AF_INET;
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return {errno, std::system_category()};
+    // As the server binds: an address in TIME_WAIT is free, one being listened on is not.
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (ipv6) {
+      auto& in = reinterpret_cast<sockaddr_in6&>(storage);
+      in.sin6_family = AF_INET6;
+      in.sin6_port = htons(port);
+      inet_pton(AF_INET6, host.c_str(), &in.sin6_addr);
+      length = sizeof in;
+    } else {
+      auto& in = reinterpret_cast<sockaddr_in&>(storage);
+      in.sin_family = AF_INET;
+      in.sin_port = htons(port);
+      inet_pton(AF_INET, host.c_str(), &in.sin_addr);
+      length = sizeof in;
+    }
+    std::error_code problem;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0) {
+      problem = {errno, std::system_category()};
+    }
+    ::close(fd);
+    return problem;
+  }
+};
+
+}  // namespace custody::metrics
