@@ -72,6 +72,8 @@ struct Options {
   NatsAccess nats_access;              ///< TLS, credentials and replicas (--nats-*)
   bool quiet = false;                  ///< --quiet: no per-reading lines on standard output
   Runtime runtime = Runtime::threads;  ///< --runtime
+  /// Where to serve Prometheus metrics (--metrics host:port); empty: not served.
+  std::string metrics_address;
 };
 
 /// What parsing the command line came to: options to run with, a request for help or for the
@@ -128,6 +130,10 @@ std::string monitor_usage();
 /// Whether this build has NATS support (custody::nats was found): without it, --nats is
 /// refused with a message that says so.
 bool nats_available();
+
+/// Whether this build has Prometheus metrics (custody::metrics was found): without it,
+/// --metrics is refused with a message that says so.
+bool metrics_available();
 
 /// Whether this build has the coroutine runtime (custody::asio was found): without it,
 /// --runtime coroutines is refused with a message that says so.

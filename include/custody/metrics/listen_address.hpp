@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,13 +28,27 @@ struct listen_address {
   /// Parses "127.0.0.1:9464" or "[::1]:9464". Throws std::invalid_argument naming `text` and
   /// what is wrong with it.
   static listen_address parse(std::string_view text) {
-    const auto refuse = [&](std::string_view why) {
-      return std::invalid_argument("custody::metrics: \"" + std::string(text) +
-                                   "\" is not an address to listen on: " + std::string(why) +
-                                   " (use host:port with a numeric host, e.g. 127.0.0.1:9464)");
+    std::string why;
+    std::optional<listen_address> a = parse(text, why);
+    if (!a) throw std::invalid_argument("custody::metrics: " + why);
+    return *a;
+  }
+
+  /// What is wrong with `text` as an address to listen on, naming it; empty if nothing is.
+  static std::string problem(std::string_view text) {
+    std::string why;
+    return parse(text, why) ? std::string() : why;
+  }
+
+ private:
+  static std::optional<listen_address> parse(std::string_view text, std::string& why) {
+    const auto refuse = [&](std::string_view what) {
+      why = "\"" + std::string(text) + "\" is not an address to listen on: " + std::string(what) +
+            " (use host:port with a numeric host, e.g. 127.0.0.1:9464)";
+      return std::nullopt;
     };
     const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) throw refuse("no port");
+    if (colon == std::string_view::npos) return refuse("no port");
     listen_address a;
     std::string_view host = text.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -43,19 +58,20 @@ struct listen_address {
     a.host = std::string(host);
     in6_addr parsed{};
     if (inet_pton(a.ipv6 ? AF_INET6 : AF_INET, a.host.c_str(), &parsed) != 1) {
-      throw refuse(a.ipv6 ? "not an IPv6 address in brackets"
-                          : "the host is not a numeric IPv4 address (or [IPv6])");
+      return refuse(a.ipv6 ? "not an IPv6 address in brackets"
+                           : "the host is not a numeric IPv4 address (or [IPv6])");
     }
     const std::string_view port = text.substr(colon + 1);
     unsigned value = 0;
     const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (port.empty() || error != std::errc() || end != port.data() + port.size() || value > 65535) {
-      throw refuse("the port is not a number from 0 to 65535");
+      return refuse("the port is not a number from 0 to 65535");
     }
     a.port = static_cast<std::uint16_t>(value);
     return a;
   }
 
+ public:
   /// How the HTTP server's listening_ports option spells it.
   std::string to_string() const {
     return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
