@@ -7,7 +7,7 @@
 //
 // Each scrape of /metrics takes one custody::inspect() snapshot and turns it into metric
 // families (metrics/families.hpp) while it is served: named objects pay nothing per operation
-// for being exported, only what inspect() reads. docs/inspection.md lists the metrics.
+// for being exported, only what inspect() reads. docs/metrics.md lists the metrics.
 
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>

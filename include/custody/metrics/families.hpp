@@ -4,7 +4,7 @@
 // objects or serves anything (metrics.hpp does).
 //
 // Names are custody_<object>_<what>, counters end in _total, and HELP says what each means
-// (docs/inspection.md lists them all).
+// (docs/metrics.md lists them all).
 
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
