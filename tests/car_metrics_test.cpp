@@ -128,6 +128,21 @@ TEST_P(CarMetrics, CountersMoveWhileItRunsAndTheLastScrapeAgreesWithTheSummary) 
 
 INSTANTIATE_TEST_SUITE_P(Runtimes, CarMetrics, testing::Values("threads", "coroutines"));
 
+TEST(CarMetricsFlag, ABuildWithoutPrometheusRefusesTheFlagAndSaysWhy) {
+  const std::vector<std::string_view> args{"--metrics", "127.0.0.1:9464"};
+  const car::ParsedOptions parsed = car::parse_options(args);
+  if (car::metrics_available()) {
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    EXPECT_EQ(car::usage().find("--metrics is not available"), std::string::npos);
+  } else {
+    EXPECT_FALSE(parsed.options);
+    EXPECT_EQ(parsed.error,
+              "--metrics: not available in this build (it needs prometheus-cpp: apt-get install "
+              "prometheus-cpp-dev, then build again)");
+    EXPECT_NE(car::usage().find("--metrics is not available"), std::string::npos);
+  }
+}
+
 TEST(CarMetricsFlag, AMalformedAddressIsABadFlag) {
   if (!car::metrics_available()) GTEST_SKIP() << "built without prometheus-cpp";
   const std::vector<std::string_view> args{"--metrics", "localhost:9464"};
