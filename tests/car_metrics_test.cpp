@@ -150,8 +150,7 @@ TEST(CarMetricsFlag, AMalformedAddressIsABadFlag) {
   EXPECT_FALSE(parsed.options);
   EXPECT_EQ(parsed.error,
             "--metrics: \"localhost:9464\" is not an address to listen on: the host is not a "
-            "numeric IPv4 address (or [IPv6]) (use host:port with a numeric host, e.g. "
-            "127.0.0.1:9464)");
+            "numeric IPv4 address (use host:port with a numeric IPv4 host, e.g. 127.0.0.1:9464)");
   const std::vector<std::string_view> good{"--metrics", "127.0.0.1:0"};
   const car::ParsedOptions ok = car::parse_options(good);
   ASSERT_TRUE(ok.options) << ok.error;

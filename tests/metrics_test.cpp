@@ -159,7 +159,7 @@ TEST(MetricsExporter, ABlockedSubscribersLagIsServedAsInspectReportsIt) {
 
 TEST(MetricsExporter, AMalformedAddressIsRefusedByName) {
   for (const char* bad : {"localhost:9464", "127.0.0.1", "127.0.0.1:65536", "127.0.0.1:x",
-                          "[::1:9464", "300.1.1.1:80"}) {
+                          "[::1]:9464", "300.1.1.1:80"}) {
     try {
       custody::metrics::Exporter exporter(bad);
       ADD_FAILURE() << bad << " was accepted";

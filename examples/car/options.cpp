@@ -692,7 +692,7 @@ flags:
                         coroutines do not take --nats
   --metrics ADDR        serve Prometheus metrics of the named tasks, stores, subscriptions and
                         channels at http://ADDR/metrics while the car runs; ADDR is host:port
-                        with a numeric host, e.g. 127.0.0.1:9464 (port 0: any free port, the
+                        with a numeric IPv4 host, e.g. 127.0.0.1:9464 (port 0: any free port, the
                         first line says which)
   --version             show the version
   -h, --help            show this message

@@ -42,8 +42,8 @@ class inspection_collector final : public prometheus::Collectable {
 /// thread.
 class Exporter {
  public:
-  /// Starts serving at `address`: "host:port" with a numeric IPv4 host or an [IPv6] one; port
-  /// 0 picks a free port (port() tells which). Throws std::invalid_argument if `address` is
+  /// Starts serving at `address`: "host:port" with a numeric IPv4 host; port 0 picks a free
+  /// port (port() tells which). Throws std::invalid_argument if `address` is
   /// malformed, std::system_error (with the error the bind reported, e.g. address in use)
   /// naming the address if it cannot be listened on, and std::bad_alloc.
   explicit Exporter(std::string_view address)
@@ -61,7 +61,7 @@ class Exporter {
     exposer_->RegisterCollectable(collector_);
     const std::vector<int> ports = exposer_->GetListeningPorts();
     port_ = ports.empty() ? where.port : static_cast<std::uint16_t>(ports.front());
-    address_ = listen_address{where.host, where.ipv6, port_}.to_string();
+    address_ = listen_address{where.host, port_}.to_string();
   }
 
   Exporter(const Exporter&) = delete;

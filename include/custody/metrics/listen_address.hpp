@@ -18,15 +18,14 @@
 
 namespace custody::metrics {
 
-/// A parsed listening address: a numeric IPv4 address, or an IPv6 one in brackets, and a port
-/// (0: any free port).
+/// A parsed listening address: a numeric IPv4 address and a port (0: any free port). IPv4 only:
+/// the HTTP server prometheus-cpp is built with on Debian (civetweb) has no IPv6.
 struct listen_address {
-  std::string host;  ///< as given, without brackets
-  bool ipv6 = false;
+  std::string host;  ///< dotted IPv4, as given
   std::uint16_t port = 0;
 
-  /// Parses "127.0.0.1:9464" or "[::1]:9464". Throws std::invalid_argument naming `text` and
-  /// what is wrong with it.
+  /// Parses "127.0.0.1:9464". Throws std::invalid_argument naming `text` and what is wrong
+  /// with it.
   static listen_address parse(std::string_view text) {
     std::string why;
     std::optional<listen_address> a = parse(text, why);
@@ -40,26 +39,44 @@ struct listen_address {
     return parse(text, why) ? std::string() : why;
   }
 
+  /// As the HTTP server's listening_ports option spells it.
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+
+  /// Why listening here would fail (e.g. address_in_use, or an address this machine does not
+  /// have), or an empty code if a socket could bind to it now.
+  std::error_code bind_problem() const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return {errno, std::system_category()};
+    // As the server binds: an address in TIME_WAIT is free, one being listened on is not.
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &in.sin_addr);
+    std::error_code problem;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API's own cast
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in) != 0) {
+      problem = {errno, std::system_category()};
+    }
+    ::close(fd);
+    return problem;
+  }
+
  private:
   static std::optional<listen_address> parse(std::string_view text, std::string& why) {
     const auto refuse = [&](std::string_view what) {
       why = "\"" + std::string(text) + "\" is not an address to listen on: " + std::string(what) +
-            " (use host:port with a numeric host, e.g. 127.0.0.1:9464)";
+            " (use host:port with a numeric IPv4 host, e.g. 127.0.0.1:9464)";
       return std::nullopt;
     };
     const std::size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) return refuse("no port");
     listen_address a;
-    std::string_view host = text.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-      a.ipv6 = true;
-    }
-    a.host = std::string(host);
-    in6_addr parsed{};
-    if (inet_pton(a.ipv6 ? AF_INET6 : AF_INET, a.host.c_str(), &parsed) != 1) {
-      return refuse(a.ipv6 ? "not an IPv6 address in brackets"
-                           : "the host is not a numeric IPv4 address (or [IPv6])");
+    a.host = std::string(text.substr(0, colon));
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, a.host.c_str(), &parsed) != 1) {
+      return refuse("the host is not a numeric IPv4 address");
     }
     const std::string_view port = text.substr(colon + 1);
     unsigned value = 0;
@@ -69,44 +86,6 @@ struct listen_address {
     }
     a.port = static_cast<std::uint16_t>(value);
     return a;
-  }
-
- public:
-  /// How the HTTP server's listening_ports option spells it.
-  std::string to_string() const {
-    return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  }
-
-  /// Why listening here would fail (e.g. address_in_use, or an address this machine does not
-  /// have), or an empty code if a socket could bind to it now.
-  std::error_code bind_problem() const {
-    const int family = ipv6 ? AF_INET6 : AF_INET;
-    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return {errno, std::system_category()};
-    // As the server binds: an address in TIME_WAIT is free, one being listened on is not.
-    const int on = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    if (ipv6) {
-      auto& in = reinterpret_cast<sockaddr_in6&>(storage);
-      in.sin6_family = AF_INET6;
-      in.sin6_port = htons(port);
-      inet_pton(AF_INET6, host.c_str(), &in.sin6_addr);
-      length = sizeof in;
-    } else {
-      auto& in = reinterpret_cast<sockaddr_in&>(storage);
-      in.sin_family = AF_INET;
-      in.sin_port = htons(port);
-      inet_pton(AF_INET, host.c_str(), &in.sin_addr);
-      length = sizeof in;
-    }
-    std::error_code problem;
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0) {
-      problem = {errno, std::system_category()};
-    }
-    ::close(fd);
-    return problem;
   }
 };
 
