@@ -26,13 +26,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
 #include <custody/channel.hpp>
 #include <custody/select.hpp>
+#include <custody/task_group.hpp>
 
 #if defined(CUSTODY_BENCH_ASIO)
 #include <asio/co_spawn.hpp>
@@ -153,13 +156,50 @@ nanoseconds futex_roundtrip(std::int64_t n) {
 }
 #endif
 
+// Whether a row's channels and threads carry names: `named` rows measure what the diagnostics
+// cost (custody::inspect() sees their channels, their threads are tasks of a named group), against
+// the `plain` rows of the same workload.
+enum class naming { plain, named };
+
+// A channel of the row, named `name` in a named row.
+custody::Channel<item> row_channel(std::size_t capacity, naming how, const char* name) {
+  return how == naming::named ? custody::Channel<item>(capacity, name)
+                              : custody::Channel<item>(capacity);
+}
+
+// The row's second thread: a std::jthread, or in a named row a task of a named group.
+class peer_thread {
+ public:
+  template <class F>
+  peer_thread(naming how, const char* name, F fn) {
+    if (how == naming::plain) {
+      thread_ = std::jthread(std::move(fn));
+      return;
+    }
+    group_.emplace("bench");
+    group_->spawn(name, std::move(fn));
+  }
+  void join() {
+    if (group_) {
+      group_->wait();
+    } else {
+      thread_.join();
+    }
+  }
+
+ private:
+  std::optional<custody::TaskGroup> group_;
+  std::jthread thread_;
+};
+
 // Main sends i on a; the echo thread receives it and sends it back on b; main
 // receives. One op = one round trip.
-nanoseconds unbuffered_pingpong(std::int64_t n) {
+nanoseconds unbuffered_pingpong(std::int64_t n, naming how) {
   constexpr const char* name = "unbuffered_pingpong";
-  custody::Channel<item> a(0), b(0);
+  custody::Channel<item> a = row_channel(0, how, "ping");
+  custody::Channel<item> b = row_channel(0, how, "pong");
   auto start = bench_clock::now();
-  std::jthread echo([a, b]() mutable {
+  peer_thread echo(how, "echo", [a, b]() mutable {
     for (;;) {
       auto r = a.recv();
       if (!r) break;
@@ -184,11 +224,11 @@ nanoseconds unbuffered_pingpong(std::int64_t n) {
 
 // One producer sends 0..n-1 into a buffered channel and closes it; the main
 // thread receives until closed.
-nanoseconds spsc(std::int64_t n, std::size_t capacity) {
+nanoseconds spsc(std::int64_t n, std::size_t capacity, naming how = naming::plain) {
   constexpr const char* name = "spsc";
-  custody::Channel<item> ch(capacity);
+  custody::Channel<item> ch = row_channel(capacity, how, "items");
   auto start = bench_clock::now();
-  std::jthread producer([ch, n]() mutable {
+  peer_thread producer(how, "producer", [ch, n]() mutable {
     for (item i = 0; i < n; ++i) must_send(name, ch.send(i));
     ch.close();
   });
@@ -437,8 +477,12 @@ const bench::workload workloads[] = {
 #if defined(__linux__)
     {"hw_futex_roundtrip", futex_round_trips, futex_roundtrip},
 #endif
-    {"unbuffered_pingpong", round_trips, unbuffered_pingpong},
+    {"unbuffered_pingpong", round_trips,
+     [](std::int64_t n) { return unbuffered_pingpong(n, naming::plain); }},
+    {"unbuffered_pingpong_named", round_trips,
+     [](std::int64_t n) { return unbuffered_pingpong(n, naming::named); }},
     {"spsc_cap1024", items_n, [](std::int64_t n) { return spsc(n, 1024); }},
+    {"spsc_cap1024_named", items_n, [](std::int64_t n) { return spsc(n, 1024, naming::named); }},
     {"spsc_cap1", handover_items, [](std::int64_t n) { return spsc(n, 1); }},
     {"mpmc_4x4_cap1024", items_n, [](std::int64_t n) { return mpmc(n, 4, 4, 1024); }},
     {"select2_cap1024", items_n, select2},

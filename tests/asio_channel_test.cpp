@@ -36,6 +36,7 @@ using custody::Sender;
 using custody::status;
 
 namespace {
+namespace asio_channel_test {
 
 using custody_test::spawn;
 
@@ -314,4 +315,5 @@ TEST(AsyncChannelErrors, NilHandleThrowsFromTheInitiatingCall) {
   EXPECT_THROW(custody::async_send(nil_sender, 1, asio::use_future), std::logic_error);
 }
 
+}  // namespace asio_channel_test
 }  // namespace

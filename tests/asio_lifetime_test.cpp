@@ -22,6 +22,7 @@ using custody::received;
 using custody::status;
 
 namespace {
+namespace asio_lifetime_test {
 
 using custody_test::spawn;
 
@@ -90,4 +91,5 @@ TEST(AsyncLifetime, AStoppedIoContextResumesItsOperationsWhenRunAgain) {
   EXPECT_EQ(got->value(), 8);
 }
 
+}  // namespace asio_lifetime_test
 }  // namespace

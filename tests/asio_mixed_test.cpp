@@ -19,6 +19,7 @@ using custody::Channel;
 using custody::status;
 
 namespace {
+namespace asio_mixed_test {
 
 constexpr int coroutine_senders = 4, thread_senders = 2;
 constexpr int coroutine_receivers = 4, thread_receivers = 2;
@@ -117,4 +118,5 @@ TEST_P(AsyncMixed, ThreadsAndCoroutinesLoseAndDuplicateNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Capacities, AsyncMixed, testing::Values(0, 2));
 
+}  // namespace asio_mixed_test
 }  // namespace

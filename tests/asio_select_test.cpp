@@ -40,6 +40,7 @@ using custody::selected;
 using custody::status;
 
 namespace {
+namespace asio_select_test {
 
 using custody_test::spawn;
 
@@ -276,4 +277,5 @@ TEST(AsyncCancel, ParallelGroupLosesNoCommittedValue) {
   EXPECT_GT(cancelled, 0);
 }
 
+}  // namespace asio_select_test
 }  // namespace

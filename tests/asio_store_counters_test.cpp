@@ -12,6 +12,7 @@
 #include <custody/inspect.hpp>
 
 namespace {
+namespace asio_store_counters_test {
 
 using custody::set_result;
 using custody::set_status;
@@ -47,4 +48,5 @@ TEST(AsyncSetCounters, AnswersOfAsynchronousSetsAreCountedByStatus) {
   EXPECT_EQ(counts[set_status::rejected], 0u);
 }
 
+}  // namespace asio_store_counters_test
 }  // namespace

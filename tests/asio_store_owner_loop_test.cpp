@@ -16,6 +16,7 @@
 #include <custody/asio.hpp>
 
 namespace {
+namespace asio_store_owner_loop_test {
 
 struct Speed {
   double kmh = 0;
@@ -77,4 +78,5 @@ TEST(AsyncStoreOwnerLoop, TheSeedsOwnerLoopAsACoroutine) {
   EXPECT_TRUE(store.owner_gone());  // the owner went with its coroutine
 }
 
+}  // namespace asio_store_owner_loop_test
 }  // namespace

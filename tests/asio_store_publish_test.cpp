@@ -32,6 +32,7 @@ using custody::Subscription;
 using custody_test::spawn;
 
 namespace {
+namespace asio_store_publish_test {
 
 // The seed's lockstep on one thread: the owner coroutine's publish waits while the block(1)
 // subscriber coroutine beside it is full, and goes on once it took the update in. A blocking
@@ -212,4 +213,5 @@ TEST(AsyncPublish, CancellationRacingTheSubscriberLosesNothing) {
   EXPECT_GT(cancelled, 0);
 }
 
+}  // namespace asio_store_publish_test
 }  // namespace

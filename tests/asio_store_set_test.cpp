@@ -35,6 +35,7 @@ using custody::SetRequest;
 using custody::status;
 
 namespace {
+namespace asio_store_set_test {
 
 // Stores are kept as a named pair, not structured bindings, which clang 14's lambdas cannot
 // capture.
@@ -440,4 +441,5 @@ TEST(AsyncSetCancel, CancellationNeverLosesAnAnswer) {
   EXPECT_GE(stopped, 10);
 }
 
+}  // namespace asio_store_set_test
 }  // namespace

@@ -22,6 +22,7 @@ using custody::status;
 using custody::Subscription;
 
 namespace {
+namespace asio_store_subscription_test {
 
 template <class Awaitable>
 void spawn(asio::io_context& ctx, Awaitable coroutine) {
@@ -155,4 +156,5 @@ TEST(AsyncSubscriptionBlock, CoroutineSubscriberHoldsBackAPublisherThreadAndLose
   EXPECT_TRUE(publisher_was_ahead);
 }
 
+}  // namespace asio_store_subscription_test
 }  // namespace

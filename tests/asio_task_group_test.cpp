@@ -35,6 +35,7 @@
 #include <custody/signals.hpp>
 
 namespace {
+namespace asio_task_group_test {
 
 using custody::asio::TaskGroup;
 
@@ -680,4 +681,5 @@ TEST(AsioTaskGroup, ReadmeExample) {
   EXPECT_EQ(ticks, 3);
 }
 
+}  // namespace asio_task_group_test
 }  // namespace

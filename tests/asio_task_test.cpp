@@ -37,6 +37,7 @@ using custody::asio::Task;
 using custody::asio::use_task;
 
 namespace {
+namespace asio_task_test {
 
 // A use_task operation suspends only a custody::asio::Task (the compile-fail test
 // asio_task_op_in_awaitable shows asio::awaitable refusing it): any other coroutine's promise
@@ -625,4 +626,5 @@ TEST(AsioTask, RunsOnAStrandToo) {
   EXPECT_EQ(pinged.value, doubled_sum(1'000));
 }
 
+}  // namespace asio_task_test
 }  // namespace

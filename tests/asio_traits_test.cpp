@@ -10,6 +10,7 @@
 #include <custody/asio.hpp>
 
 namespace {
+namespace asio_traits_test {
 
 struct throwing_move {
   throwing_move() = default;
@@ -92,4 +93,5 @@ TEST(AsioTraits, ReceiveCallableByValueIsToldApart) {
   static_assert(std::is_invocable_v<decltype(by_reference)&, throwing_move&&>);
 }
 
+}  // namespace asio_traits_test
 }  // namespace

@@ -16,6 +16,7 @@
 #include "support/child_process.hpp"
 
 namespace {
+namespace car_metrics_test {
 
 using namespace std::chrono_literals;
 
@@ -180,4 +181,5 @@ TEST(CarMetricsFlag, AnAddressInUseStopsTheCarBeforeAnythingStarts) {
   EXPECT_NE(first.finish(), -1);
 }
 
+}  // namespace car_metrics_test
 }  // namespace

@@ -16,13 +16,14 @@
 #include <custody/channel.hpp>
 #include <custody/select.hpp>
 
+namespace {
+namespace channel_test {
+
 using namespace std::chrono_literals;
 using custody::Channel;
 using custody::Receiver;
 using custody::Sender;
 using custody::status;
-
-namespace {
 
 // Counts live instances, so leftovers can be shown destroyed exactly once.
 struct Counted {
@@ -48,8 +49,6 @@ struct NoDefault {
   explicit NoDefault(int v) : value(v) {}
   int value;
 };
-
-}  // namespace
 
 TEST(Channel, BufferedHoldsExactlyCapacity) {
   for (std::size_t cap : {1u, 2u, 3u, 7u, 64u, 100u}) {
@@ -467,3 +466,6 @@ TEST(Channel, BlockedReceiverUsesAlmostNoCpu) {
   };
   EXPECT_LT(cpu(after) - cpu(before), 100000) << "microseconds of CPU while blocked for 1 s";
 }
+
+}  // namespace channel_test
+}  // namespace

@@ -18,6 +18,7 @@
 #include <custody/task_group.hpp>
 
 namespace {
+namespace dump_on_signal_test {
 
 // A pipe whose read end collects what a DumpOnSignal writes.
 class Pipe {
@@ -129,6 +130,7 @@ TEST(DumpOnSignal, OnlyOneAtATimeAndOnlyCatchableSignals) {
   static_assert(!std::is_convertible_v<int, custody::DumpOnSignal>);
 }
 
-}  // namespace
-
 #endif
+
+}  // namespace dump_on_signal_test
+}  // namespace

@@ -17,13 +17,14 @@
 #include <custody/select.hpp>
 #include <custody/store.hpp>
 
+namespace {
+namespace fault_throw_test {
+
 using namespace std::chrono_literals;
 using custody::Channel;
 using custody::policy;
 using custody::set_status;
 using custody::status;
-
-namespace {
 
 struct boom : std::runtime_error {
   boom() : std::runtime_error("boom") {}
@@ -71,8 +72,6 @@ struct reset_bombs {
     copy_bomb::copies_before_throw = -1;
   }
 };
-
-}  // namespace
 
 // A select whose send case's move throws commits nothing: not that case, not any other.
 TEST(FaultThrow, SelectWithAThrowingSendCaseCommitsNothing) {
@@ -291,3 +290,6 @@ TEST(FaultThrow, SubscribersThatNeverRead) {
   EXPECT_EQ(*stuck2.try_recv(), 6);
   EXPECT_EQ(stuck2.try_recv().status(), status::closed);
 }
+
+}  // namespace fault_throw_test
+}  // namespace

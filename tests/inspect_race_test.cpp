@@ -18,6 +18,7 @@
 #include <custody/task_group.hpp>
 
 namespace {
+namespace inspect_race_test {
 
 constexpr int kWorkers = 8;
 constexpr int kRounds = 30;
@@ -118,4 +119,5 @@ TEST(InspectRace, SnapshotsWhileEightThreadsSendReceiveSubscribeAndClose) {
       static_cast<unsigned long long>(counts.saw_subscriber.load()));
 }
 
+}  // namespace inspect_race_test
 }  // namespace

@@ -16,6 +16,7 @@
 #include <custody/store.hpp>
 
 namespace {
+namespace inspect_store_counters_test {
 
 using custody::set_status;
 
@@ -105,4 +106,5 @@ TEST(InspectStoreCounters, StatusKeysAreTheEnumeratorsNames) {
   static_assert(custody::set_status_key(set_status::conflict) == "conflict");
 }
 
+}  // namespace inspect_store_counters_test
 }  // namespace

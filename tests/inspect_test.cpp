@@ -20,6 +20,7 @@
 #include <custody/task_group.hpp>
 
 namespace {
+namespace inspect_test {
 
 template <class Report>
 const Report* find(const std::vector<Report>& list, const std::string& name) {
@@ -316,4 +317,5 @@ TEST(InspectRender, JsonParsesWithAwkwardNamesAndTextNamesEveryObject) {
   group.wait();
 }
 
+}  // namespace inspect_test
 }  // namespace

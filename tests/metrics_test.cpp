@@ -18,6 +18,7 @@
 #include <custody/store.hpp>
 
 namespace {
+namespace metrics_test {
 
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -189,4 +190,5 @@ TEST(MetricsExporter, IsMadeExplicitlyAndNeverCopied) {
   static_assert(!std::is_copy_assignable_v<custody::metrics::Exporter>);
 }
 
+}  // namespace metrics_test
 }  // namespace

@@ -13,6 +13,9 @@
 
 #include <custody/select.hpp>
 
+namespace {
+namespace select_test {
+
 using namespace std::chrono_literals;
 using custody::Channel;
 using custody::on_deadline;
@@ -376,3 +379,6 @@ TEST(SelectList, SendsMoveOnlyTheCommittedValue) {
   cases.clear();
   EXPECT_THROW(cases.select(), std::logic_error);  // nothing could ever wake it
 }
+
+}  // namespace select_test
+}  // namespace

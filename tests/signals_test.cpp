@@ -25,6 +25,7 @@
 #include "support/stop_signal.hpp"
 
 namespace {
+namespace signals_test {
 
 using namespace std::chrono_literals;
 
@@ -219,6 +220,7 @@ TEST(SignalStopDeathTest, SignalAfterAnyStopKillsTheProcess) {
       ::testing::KilledBySignal(SIGINT), "");
 }
 
-}  // namespace
-
 #endif  // defined(__unix__) || defined(__APPLE__)
+
+}  // namespace signals_test
+}  // namespace

@@ -9,6 +9,7 @@
 #include <custody/store.hpp>
 
 namespace {
+namespace store_basic_test {
 
 struct Point {
   double x;
@@ -219,4 +220,5 @@ TEST(StoreBasic, ToStringNamesEverySetStatus) {
   EXPECT_EQ(custody::to_string(custody::set_status::dropped), "dropped");
 }
 
+}  // namespace store_basic_test
 }  // namespace

@@ -11,6 +11,7 @@
 #include <custody/fanout.hpp>
 
 namespace {
+namespace store_fanout_test {
 
 using custody::Channel;
 using custody::fanout_mode;
@@ -197,4 +198,5 @@ TEST(StoreFanout, AFanoutFedWithoutEndStopsWithinAValueOrTwo) {
   EXPECT_LE(after_stop, 2);
 }
 
+}  // namespace store_fanout_test
 }  // namespace

@@ -11,9 +11,10 @@
 #include <custody/select.hpp>
 #include <custody/store.hpp>
 
-using namespace std::chrono_literals;
-
 namespace {
+namespace store_set_if_test {
+
+using namespace std::chrono_literals;
 
 using custody::make_store;
 using custody::Owner;
@@ -97,4 +98,5 @@ TEST(StoreSetIf, AStopEndsAConditionalSetTheOwnerDoesNotAnswer) {
   EXPECT_EQ(made.store.set_if(1, 1, stop.get_token()).status(), set_status::stopped);
 }
 
+}  // namespace store_set_if_test
 }  // namespace

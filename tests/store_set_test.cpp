@@ -18,9 +18,10 @@
 #include <custody/store.hpp>
 #include <custody/timer.hpp>
 
-using namespace std::chrono_literals;
-
 namespace {
+namespace store_set_test {
+
+using namespace std::chrono_literals;
 
 using custody::make_store;
 using custody::Owner;
@@ -288,4 +289,5 @@ TEST(StoreSet, AcceptAfterCloseAnswersOwnerGone) {
   EXPECT_EQ(store.get(), 0);
 }
 
+}  // namespace store_set_test
 }  // namespace

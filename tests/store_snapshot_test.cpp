@@ -13,6 +13,7 @@
 #include <custody/store.hpp>
 
 namespace {
+namespace store_snapshot_test {
 
 using custody::make_store;
 using custody::status;
@@ -248,4 +249,5 @@ TEST(StoreSnapshot, GetKeepsTheLastValueAfterTheOwnerIsGone) {
   EXPECT_EQ(store.get().n, 8);
 }
 
+}  // namespace store_snapshot_test
 }  // namespace

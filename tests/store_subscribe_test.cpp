@@ -13,9 +13,10 @@
 #include <custody/select.hpp>
 #include <custody/store.hpp>
 
-using namespace std::chrono_literals;
-
 namespace {
+namespace store_subscribe_test {
+
+using namespace std::chrono_literals;
 
 using custody::make_store;
 using custody::policy;
@@ -390,4 +391,5 @@ TEST(StoreSubscribe, ManySubscribersComeAndGoWhileTheOwnerPublishes) {
   EXPECT_EQ(owner.subscriber_count(), 0u);
 }
 
+}  // namespace store_subscribe_test
 }  // namespace

@@ -14,6 +14,7 @@
 #include <custody/store.hpp>
 
 namespace {
+namespace store_traits_test {
 
 using custody::GetSetter;
 using custody::GetSubscriber;
@@ -127,4 +128,5 @@ TEST(StoreTraits, ReadReturnsByValueEvenWhenFnReturnsAReference) {
   }
 }
 
+}  // namespace store_traits_test
 }  // namespace

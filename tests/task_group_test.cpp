@@ -21,6 +21,7 @@
 #include "support/stop_signal.hpp"
 
 namespace {
+namespace task_group_test {
 
 using namespace std::chrono_literals;
 
@@ -380,4 +381,5 @@ TEST(TaskGroup, SpawnFromManyThreadsConcurrently) {
   EXPECT_EQ(runs.load(), kThreads * kPerThread);
 }
 
+}  // namespace task_group_test
 }  // namespace

@@ -22,6 +22,7 @@
 #include "custody/status.hpp"
 
 namespace {
+namespace timer_test {
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -480,4 +481,5 @@ TEST(Timer, DestroyingAPendingTimerRemovesItsEntry) {
   EXPECT_LE(service.size(), before);
 }
 
+}  // namespace timer_test
 }  // namespace

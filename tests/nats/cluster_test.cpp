@@ -19,6 +19,7 @@
 #include "../support/nats_server.hpp"
 
 namespace {
+namespace cluster_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -168,4 +169,5 @@ TEST(NatsCluster, KeyValueWorksThroughTheLossOfTheConnectedServer) {
   std::printf("writes refused during the failover: %d\n", refused);
 }
 
+}  // namespace cluster_test
 }  // namespace

@@ -23,6 +23,7 @@
 #include "../support/tls_certificates.hpp"
 
 namespace {
+namespace credentials_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -457,4 +458,5 @@ TEST(NatsSecurity, AMissingCredentialsFileIsAClearError) {
   EXPECT_NE(std::string(e.what()).find("no-such.creds"), std::string::npos) << e.what();
 }
 
+}  // namespace credentials_test
 }  // namespace

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 namespace {
+namespace dead_link_test {
 
 using namespace std::chrono_literals;
 
@@ -27,4 +28,5 @@ TEST(NatsDeadLink, AFrozenServerShowsAsADisconnect) {
   EXPECT_LT(dead_link::notice_frozen_server(250ms), 10s);
 }
 
+}  // namespace dead_link_test
 }  // namespace

@@ -21,6 +21,7 @@
 #include "dead_link.hpp"
 
 namespace {
+namespace dead_link_timing_test {
 
 using namespace std::chrono_literals;
 using dead_link::Clock;
@@ -64,4 +65,5 @@ TEST(NatsDeadLinkTiming, AFrozenServerShowsWithinTwoPingIntervals) {
         [] { return dead_link::notice_frozen_server(kPingInterval); });
 }
 
+}  // namespace dead_link_timing_test
 }  // namespace

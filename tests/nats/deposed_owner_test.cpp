@@ -18,6 +18,7 @@
 #include "level.hpp"
 
 namespace {
+namespace deposed_owner_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -122,4 +123,5 @@ TEST(NatsDeposedOwner, ItsLaterValuesReachNoConsumerAndItLearnsItWasDeposed) {
   EXPECT_EQ(consumer.store().get(), Level{101});
 }
 
+}  // namespace deposed_owner_test
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 namespace {
+namespace failover_test {
 
 TEST(NatsFailover, TheOwnersServerDiesAndNothingAcceptedIsLost) {
   const failover::figures f = failover::run();
@@ -22,4 +23,5 @@ TEST(NatsFailover, TheOwnersServerDiesAndNothingAcceptedIsLost) {
   EXPECT_TRUE(f.new_consumer_reads_last);
 }
 
+}  // namespace failover_test
 }  // namespace

@@ -9,6 +9,7 @@
 #include "failover.hpp"
 
 namespace {
+namespace failover_timing_test {
 
 using namespace std::chrono_literals;
 
@@ -19,4 +20,5 @@ TEST(NatsFailoverTiming, EverySetDuringAFailoverEndsWithinItsTimeout) {
       << std::chrono::duration_cast<std::chrono::milliseconds>(f.slowest_set).count() << " ms";
 }
 
+}  // namespace failover_timing_test
 }  // namespace

@@ -23,6 +23,7 @@
 #include "level.hpp"
 
 namespace {
+namespace lease_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -243,4 +244,5 @@ TEST(NatsLease, AnOwnerWhoseLeaseWasTakenOverStopsWritingAndServing) {
   EXPECT_TRUE(exporter.stats().lease_lost);
 }
 
+}  // namespace lease_test
 }  // namespace

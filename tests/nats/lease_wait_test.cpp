@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 namespace {
+namespace lease_wait_test {
 
 using namespace std::chrono_literals;
 using lease_wait::Clock;
@@ -52,4 +53,5 @@ TEST(NatsLeaseWait, TheHoldersRenewalWakesTheWaitAndTheContenderIsRefused) {
   EXPECT_EQ(r.how, ending::held);
 }
 
+}  // namespace lease_wait_test
 }  // namespace

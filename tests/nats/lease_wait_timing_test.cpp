@@ -14,6 +14,7 @@
 #include "lease_wait.hpp"
 
 namespace {
+namespace lease_wait_timing_test {
 
 using namespace std::chrono_literals;
 using lease_wait::Clock;
@@ -39,4 +40,5 @@ TEST(NatsLeaseWaitTiming, AStopEndsTheWaitWithin100Ms) {
   EXPECT_LE(over, strict() ? 0 : runs / 5);
 }
 
+}  // namespace lease_wait_timing_test
 }  // namespace

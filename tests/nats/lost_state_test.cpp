@@ -16,6 +16,7 @@
 #include "level.hpp"
 
 namespace {
+namespace lost_state_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -119,4 +120,5 @@ TEST(NatsLostState, StaleForGrowsUntilTheWatchHasCaughtUp) {
   EXPECT_EQ(remote.stale_for(), std::chrono::steady_clock::duration::zero());
 }
 
+}  // namespace lost_state_test
 }  // namespace

@@ -16,6 +16,7 @@
 #include "level.hpp"
 
 namespace {
+namespace outage_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -128,4 +129,5 @@ TEST(NatsOutage, AcknowledgedStateSurvivesAKilledServerAndStoresResync) {
   EXPECT_EQ(store.get(), (Level{31}));
 }
 
+}  // namespace outage_test
 }  // namespace

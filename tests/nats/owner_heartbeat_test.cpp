@@ -19,6 +19,7 @@
 #include "level.hpp"
 
 namespace {
+namespace owner_heartbeat_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -113,4 +114,5 @@ TEST(NatsOwnerHeartbeat, AnOwnerThatReleasesItsLeaseIsLostAtOnce) {
   EXPECT_GT(remote.stale_for(), Clock::duration::zero());
 }
 
+}  // namespace owner_heartbeat_test
 }  // namespace

@@ -20,6 +20,7 @@
 #include "level.hpp"
 
 namespace {
+namespace remote_set_if_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -150,4 +151,5 @@ TEST(NatsSetIf, TheOwnerAnswersConflictForAnEntryItsStoreMovedOnFrom) {
   EXPECT_EQ(view.get(), Level{5});
 }
 
+}  // namespace remote_set_if_test
 }  // namespace

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 namespace {
+namespace remote_shutdown_test {
 
 using namespace std::chrono_literals;
 
@@ -37,4 +38,5 @@ TEST(NatsRemoteShutdown, AnExporterDestroyedAgainstAFrozenServerReturnsPromptly)
   EXPECT_LT(remote_shutdown::destroy_exporter_against_frozen_server(), 1500ms);
 }
 
+}  // namespace remote_shutdown_test
 }  // namespace

@@ -16,6 +16,7 @@
 #include "remote_shutdown.hpp"
 
 namespace {
+namespace remote_shutdown_timing_test {
 
 using namespace std::chrono_literals;
 using remote_shutdown::Clock;
@@ -68,4 +69,5 @@ TEST(NatsRemoteShutdownTiming, AnExporterDestroyedAgainstAFrozenServerWithin200M
         remote_shutdown::destroy_exporter_against_frozen_server);
 }
 
+}  // namespace remote_shutdown_timing_test
 }  // namespace

@@ -25,6 +25,7 @@
 #include "../support/nats_server.hpp"
 
 namespace {
+namespace remote_store_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -589,4 +590,5 @@ TEST(NatsConnection, MisconfiguredOptionsAreRejected) {
   EXPECT_THROW(nats::Connection{half}, std::invalid_argument);
 }
 
+}  // namespace remote_store_test
 }  // namespace

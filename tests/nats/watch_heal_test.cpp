@@ -17,6 +17,7 @@
 #include "level.hpp"
 
 namespace {
+namespace watch_heal_test {
 
 using namespace std::chrono_literals;
 namespace nats = custody::nats;
@@ -154,4 +155,5 @@ TEST(NatsWatchHeal, TheWatchSurvivesTheDeathOfTheClusterMemberThatHoldsIt) {
   EXPECT_GE(remote.stats().watches_ended, 1u);
 }
 
+}  // namespace watch_heal_test
 }  // namespace
