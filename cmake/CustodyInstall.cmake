@@ -7,6 +7,7 @@
 #   <prefix>/share/cmake/custody/custodyTargets.cmake the imported target custody::custody
 #   <prefix>/share/cmake/custody/custodyNats.cmake    custody::nats, when libnats is there
 #   <prefix>/share/cmake/custody/custodyAsio.cmake    custody::asio, when Asio is there
+#   <prefix>/share/cmake/custody/custodyMetrics.cmake custody::metrics, with prometheus-cpp
 #   <prefix>/share/pkgconfig/custody.pc               pkg-config --cflags custody
 #
 # custody is header-only and architecture-independent, so everything goes under share/, where
@@ -56,11 +57,14 @@ configure_file("${PROJECT_SOURCE_DIR}/cmake/custodyNats.cmake"
                "${PROJECT_BINARY_DIR}/custodyNats.cmake" COPYONLY)
 configure_file("${PROJECT_SOURCE_DIR}/cmake/custodyAsio.cmake"
                "${PROJECT_BINARY_DIR}/custodyAsio.cmake" COPYONLY)
+configure_file("${PROJECT_SOURCE_DIR}/cmake/custodyMetrics.cmake"
+               "${PROJECT_BINARY_DIR}/custodyMetrics.cmake" COPYONLY)
 
 install(FILES "${PROJECT_BINARY_DIR}/custodyConfig.cmake"
               "${PROJECT_BINARY_DIR}/custodyConfigVersion.cmake"
               "${PROJECT_BINARY_DIR}/custodyNats.cmake"
               "${PROJECT_BINARY_DIR}/custodyAsio.cmake"
+              "${PROJECT_BINARY_DIR}/custodyMetrics.cmake"
         DESTINATION "${CUSTODY_INSTALL_CMAKEDIR}")
 
 # --- pkg-config -------------------------------------------------------------

@@ -14,6 +14,9 @@
 // With --nats URL the two stores are also published over NATS (custody::nats::Exporter): other
 // processes (custody-car-monitor, or any NATS client) read them and send set requests, which
 // reach the communication task exactly like the increase task's. It stays the only owner.
+//
+// With --metrics ADDR the named tasks, stores, subscriptions and channels are served as
+// Prometheus metrics at http://ADDR/metrics (custody::metrics::Exporter) while the car runs.
 
 #include <atomic>
 #include <chrono>
@@ -45,6 +48,10 @@
 #include "coro_tasks.hpp"
 #endif
 
+#ifdef CUSTODY_CAR_WITH_METRICS
+#include <custody/metrics.hpp>
+#endif
+
 #ifdef CUSTODY_CAR_WITH_NATS
 #include <custody/nats.hpp>
 
@@ -60,7 +67,8 @@ std::uint64_t random_seed() {
   return (std::uint64_t{device()} << 32) | device();
 }
 
-std::string header(const Options& o, std::uint64_t seed) {
+// `metrics`: where /metrics is served, with the port it listens on; empty: not served.
+std::string header(const Options& o, std::uint64_t seed, const std::string& metrics) {
   std::string line = "custody-car: reading the car every " + format_duration(o.poll_interval) +
                      ", asking for +" + fixed2(o.speed_step) + " km/h every " +
                      format_duration(o.increase_every) + ", logging to " + o.log_file;
@@ -76,6 +84,7 @@ std::string header(const Options& o, std::uint64_t seed) {
             ")";
   }
 #endif
+  if (!metrics.empty()) line += "; metrics at http://" + metrics + "/metrics";
   if (o.readings) line += "; stops after " + count(*o.readings, "reading", "readings");
   line += o.duration ? "; stops after " + format_duration(*o.duration) : "; Ctrl-C stops";
   return line;
@@ -133,10 +142,26 @@ int run_as(const Options& o) {
   }
 #endif
 
+  // Also before anything starts: an address we cannot listen on. Serving begins here, and a
+  // scrape lists whatever named objects exist at that moment.
+  std::string metrics_address;
+#ifdef CUSTODY_CAR_WITH_METRICS
+  std::optional<custody::metrics::Exporter> metrics;
+  if (!o.metrics_address.empty()) {
+    try {
+      metrics.emplace(o.metrics_address);
+      metrics_address = metrics->address();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "custody-car: %s; nothing was started\n", e.what());
+      return kExitFailed;
+    }
+  }
+#endif
+
   Console console;
   RunStats stats;
 
-  console.out(header(o, seed));
+  console.out(header(o, seed, metrics_address));
   // One tick at a time, in the order of their nominal time, which is also the car's clock: the
   // run is a function of the seed (README: "Reproducible runs").
   Schedule schedule(o.poll_interval, o.increase_every);

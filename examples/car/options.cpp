@@ -14,6 +14,8 @@
 #include <system_error>
 #include <vector>
 
+#include <custody/metrics/listen_address.hpp>
+
 #include "format.hpp"
 
 namespace car {
@@ -377,6 +379,19 @@ const std::vector<Flag<Options>>& flags() {
       {"--nats", nats_servers(&Options::nats_servers)},
       {"--nats-bucket", bucket(&Options::nats_bucket)},
       {"--quiet", {}, &Options::quiet},
+      {"--metrics",
+       [](std::string_view value, Options& o) -> std::string {
+         if (!metrics_available()) {
+           return "not available in this build (it needs prometheus-cpp: apt-get install "
+                  "prometheus-cpp-dev, then build again)";
+         }
+         if (std::string problem = custody::metrics::listen_address::problem(value);
+             !problem.empty()) {
+           return problem;
+         }
+         o.metrics_address = std::string(value);
+         return {};
+       }},
       {"--runtime",
        [](std::string_view value, Options& o) -> std::string {
          if (value == "threads") {
@@ -548,6 +563,14 @@ bool coroutines_available() {
 #endif
 }
 
+bool metrics_available() {
+#ifdef CUSTODY_CAR_WITH_METRICS
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool nats_available() {
 #ifdef CUSTODY_CAR_WITH_NATS
   return true;
@@ -669,6 +692,10 @@ flags:
   --runtime R           how the tasks run: threads (a thread each; the default) or coroutines
                         (all on one thread, with custody::asio); the same output either way;
                         coroutines do not take --nats
+  --metrics ADDR        serve Prometheus metrics of the named tasks, stores, subscriptions and
+                        channels at http://ADDR/metrics while the car runs; ADDR is host:port
+                        with a numeric IPv4 host, e.g. 127.0.0.1:9464 (port 0: any free port, the
+                        first line says which)
   --version             show the version
   -h, --help            show this message
   --                    ends the flags (the program takes no other arguments)
@@ -680,6 +707,9 @@ were lost (the summary says how many).
   if (!nats_available()) text += "This build has no NATS support: --nats is not available.\n";
   if (!coroutines_available()) {
     text += "This build has no coroutine support: --runtime coroutines is not available.\n";
+  }
+  if (!metrics_available()) {
+    text += "This build has no Prometheus support: --metrics is not available.\n";
   }
   return text;
 }

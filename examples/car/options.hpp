@@ -74,6 +74,8 @@ struct Options {
   Runtime runtime = Runtime::threads;  ///< --runtime
   /// --dump-dot: where each SIGUSR1 dump also writes the wait-for graph; empty: nowhere.
   std::string dump_dot;
+  /// Where to serve Prometheus metrics (--metrics host:port); empty: not served.
+  std::string metrics_address;
 };
 
 /// What parsing the command line came to: options to run with, a request for help or for the
@@ -130,6 +132,10 @@ std::string monitor_usage();
 /// Whether this build has NATS support (custody::nats was found): without it, --nats is
 /// refused with a message that says so.
 bool nats_available();
+
+/// Whether this build has Prometheus metrics (custody::metrics was found): without it,
+/// --metrics is refused with a message that says so.
+bool metrics_available();
 
 /// Whether this build has the coroutine runtime (custody::asio was found): without it,
 /// --runtime coroutines is refused with a message that says so.

@@ -2,11 +2,14 @@
 // What custody::inspect() reports: plain values copied from the live named objects at one
 // moment, safe to keep, print and compare after those objects are gone.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "detail/set_result.hpp"
 
 namespace custody {
 
@@ -39,12 +42,37 @@ struct channel_report {
   std::int64_t blocked_ms_total = 0;  ///< time its waiters slept on it, summed once each woke
 };
 
+/// How many set() calls of one store have returned each set_status, since it was made.
+struct set_answer_counts {
+  /// Indexed by the status's value; operator[] reads it by status.
+  std::array<std::uint64_t, set_status_count> by_status{};
+
+  std::uint64_t operator[](set_status s) const noexcept {
+    return by_status[static_cast<std::size_t>(s)];
+  }
+  std::uint64_t& operator[](set_status s) noexcept {
+    return by_status[static_cast<std::size_t>(s)];
+  }
+};
+
+/// `s` as a key: its enumerator's name ("accepted", ..., "owner_gone", ...), as the JSON
+/// rendering and the metrics' status label write it.
+constexpr std::string_view set_status_key(set_status s) noexcept {
+  return s == set_status::owner_gone ? "owner_gone" : to_string(s);
+}
+
 /// A named store.
 struct store_report {
-  std::string name;              ///< the name given in store_options
-  std::uint64_t version = 0;     ///< grows by one with every publish
+  std::string name;           ///< the name given in store_options
+  std::uint64_t version = 0;  ///< grows by one with every publish
+  /// Values published since the store was made (publish, update, accept, joint changes): a
+  /// count from 0, where version starts at 1 and is this plus one.
+  std::uint64_t publishes = 0;
   std::size_t pending_sets = 0;  ///< set requests queued for the owner, not yet taken
-  bool closed = false;           ///< the owner is gone
+  /// What the store's set() calls (set, set_if and their timed forms, blocking or
+  /// asynchronous) returned, by status, counted as they return.
+  set_answer_counts set_answers;
+  bool closed = false;  ///< the owner is gone
 };
 
 /// A named subscription.

@@ -76,6 +76,29 @@ std::string json_array(const std::vector<Item>& items, Render render) {
 
 inline const char* yes_no(bool b) noexcept { return b ? "true" : "false"; }
 
+inline set_status status_at(std::size_t index) noexcept { return static_cast<set_status>(index); }
+
+/// "accepted 3, rejected 1": the statuses set() returned at least once; empty if none.
+inline std::string set_answers_text(const set_answer_counts& counts) {
+  std::string out;
+  for (std::size_t i = 0; i < set_status_count; ++i) {
+    if (counts.by_status[i] == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string(to_string(status_at(i))) + " " + std::to_string(counts.by_status[i]);
+  }
+  return out;
+}
+
+/// {"accepted":3,"rejected":1,...}: every status, zeros included.
+inline std::string set_answers_json(const set_answer_counts& counts) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < set_status_count; ++i) {
+    if (i) out += ",";
+    out += json_string(set_status_key(status_at(i))) + ":" + std::to_string(counts.by_status[i]);
+  }
+  return out + "}";
+}
+
 }  // namespace detail::render
 
 inline std::string inspection::to_text() const {
@@ -103,8 +126,12 @@ inline std::string inspection::to_text() const {
     if (c.unlisted) out += "  and " + std::to_string(c.unlisted) + " more blocked\n";
   }
   for (const store_report& s : stores) {
-    out += "store \"" + s.name + "\": version " + std::to_string(s.version) + ", pending sets " +
-           std::to_string(s.pending_sets) + (s.closed ? ", closed\n" : ", open\n");
+    out += "store \"" + s.name + "\": version " + std::to_string(s.version) + ", publishes " +
+           std::to_string(s.publishes) + ", pending sets " + std::to_string(s.pending_sets) +
+           (s.closed ? ", closed\n" : ", open\n");
+    if (const std::string answers = set_answers_text(s.set_answers); !answers.empty()) {
+      out += "  set answers: " + answers + "\n";
+    }
   }
   for (const subscriber_report& s : subscribers) {
     out += "subscriber \"" + s.name + "\" of store " + quoted_or(s.store, "(unnamed)") + ": " +
@@ -141,7 +168,9 @@ inline std::string inspection::to_json() const {
   });
   const std::string store_list = json_array(stores, [](const store_report& s) {
     return "{\"name\":" + json_string(s.name) + ",\"version\":" + std::to_string(s.version) +
+           ",\"publishes\":" + std::to_string(s.publishes) +
            ",\"pending_sets\":" + std::to_string(s.pending_sets) +
+           ",\"set_answers\":" + set_answers_json(s.set_answers) +
            ",\"closed\":" + yes_no(s.closed) + "}";
   });
   const std::string subs = json_array(subscribers, [](const subscriber_report& s) {

@@ -1,6 +1,7 @@
 #pragma once
 // The answer to one set() request.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -34,6 +35,10 @@ enum class set_status : std::uint8_t {
   /// caller expected, so nothing was stored. Read it again and decide anew.
   conflict,
 };
+
+/// How many set_status values there are: the size of a table indexed by status (e.g.
+/// store_report::set_answers).
+inline constexpr std::size_t set_status_count = static_cast<std::size_t>(set_status::conflict) + 1;
 
 /// A short lowercase name for `s`, for messages and logs.
 constexpr std::string_view to_string(set_status s) noexcept {

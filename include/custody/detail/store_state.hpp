@@ -27,6 +27,7 @@
 #include "spin.hpp"
 #include "status.hpp"
 #include "store_policy.hpp"
+#include "store_registration.hpp"
 #include "store_reply.hpp"
 #include "store_requests.hpp"
 #include "store_subscriber.hpp"
@@ -113,13 +114,15 @@ class store_state {
     std::optional<set_result<T>> open(store_state& store, T value, const std::stop_token* stop,
                                       std::optional<steady_clock::time_point> deadline,
                                       std::optional<std::uint64_t> expected = std::nullopt) {
-      if (store.closed()) return set_result<T>(set_status::owner_gone);
-      if (stop && stop->stop_requested()) return set_result<T>(set_status::stopped);
-      if (deadline && steady_clock::now() >= *deadline) return set_result<T>(set_status::timeout);
+      if (store.closed()) return store.answer_at_once(set_status::owner_gone);
+      if (stop && stop->stop_requested()) return store.answer_at_once(set_status::stopped);
+      if (deadline && steady_clock::now() >= *deadline) {
+        return store.answer_at_once(set_status::timeout);
+      }
       cell_ = new reply_cell<T>(std::move(value), expected);
       request_ = request_access::make(cell_);
       store_ = &store;
-      if (!store.link(cell_)) return set_result<T>(set_status::owner_gone);
+      if (!store.link(cell_)) return store.answer_at_once(set_status::owner_gone);
       return std::nullopt;
     }
 
@@ -135,7 +138,7 @@ class store_state {
     /// The send ended with `sent` (not ok): the request never reached the owner.
     set_result<T> unsent(status sent) noexcept {
       request_access::discard(request_);
-      return set_result<T>(failure(sent));
+      return store_->answer_at_once(failure(sent));
     }
 
     /// Yields one reply_ready once the answer is in.
@@ -145,10 +148,12 @@ class store_state {
     /// (a move away): that answer is taken instead, so nothing the owner did is lost.
     set_result<T> finish(status answered) {
       if (answered != status::ok) {
-        if (cell_->abandon()) return set_result<T>(failure(answered));
+        if (cell_->abandon()) return store_->answer_at_once(failure(answered));
         cell_->wait_answered();
       }
-      return cell_->take_result();
+      set_result<T> result = cell_->take_result();
+      store_->count_answer(result.status());
+      return result;
     }
 
    private:
@@ -335,6 +340,16 @@ class store_state {
  private:
   static constexpr std::uintptr_t closed_mark = 1;
 
+  /// Every set() result goes through here or count_answer(), so that a named store counts
+  /// them all; an unnamed one pays a null test.
+  void count_answer(set_status s) noexcept {
+    if (store_registration* named = name_.get()) named->count_answer(s);
+  }
+  set_result<T> answer_at_once(set_status s) noexcept {
+    count_answer(s);
+    return set_result<T>(s);
+  }
+
   static std::shared_ptr<chan_core<SetRequest<T>>> make_request_channel(std::size_t capacity) {
     std::shared_ptr<chan_core<SetRequest<T>>> queue = make_core<SetRequest<T>>(capacity);
     if (capacity == 0) return queue;  // a caller who gives up withdraws its send
@@ -434,7 +449,9 @@ class store_state {
     } else {
       r.version = s.cell.version();
     }
+    r.publishes = r.version - 1;  // versions start at 1 and grow by one with every publish
     r.pending_sets = s.requests->size();
+    r.set_answers = static_cast<const store_registration&>(self).answers();
     r.closed = s.closed();
     into.stores.push_back(std::move(r));
   }
@@ -449,9 +466,9 @@ class store_state {
   // Owner-only.
   std::vector<sub_core<T>*> subs_;
   std::vector<sub_core<T>*> blocked_;
-  room_wait room_;                    // the owner waiting for the full ones among blocked_
-  std::shared_ptr<const T> offered_;  // the committed value, from offer_all to wait_blocked
-  name_tag name_;                     // null unless named
+  room_wait room_;                           // the owner waiting for the full ones among blocked_
+  std::shared_ptr<const T> offered_;         // the committed value, from offer_all to wait_blocked
+  basic_name_tag<store_registration> name_;  // null unless named
 };
 
 }  // namespace detail
