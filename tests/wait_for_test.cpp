@@ -115,7 +115,10 @@ TEST(WaitForGraph, ALongerCycleIsFoundFromAnyStart) {
 TEST(WaitForGraph, DotNamesEveryNodeAndParses) {
   custody::inspection i = crossed_snapshot();
   i.channels.push_back(used_channel("say \"hi\"\\", "A", ""));
-  i.stores.push_back({"car", 3, 0, false});
+  custody::store_report car;
+  car.name = "car";
+  car.version = 3;
+  i.stores.push_back(car);
   i.subscribers.push_back({"display", "car", "latest", 0, 0, false});
   i.task_groups[0].tasks.push_back(blocked_task("C", "display"));
   const custody::wait_for_graph graph(i);
