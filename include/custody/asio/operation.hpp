@@ -14,6 +14,9 @@
 //
 // While it is pending the operation holds outstanding work on that executor (an io_context's
 // run() does not return) and is listed with its context, whose shutdown ends it (pending.hpp).
+//
+// Started by a step of a named custody::asio::TaskGroup's task (asio/task_identity.hpp), it marks
+// that task blocked in it until it completes; anywhere else this costs one null test.
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -33,8 +36,30 @@
 #include "block_cache.hpp"
 #include "pending.hpp"
 #include "resume_executor.hpp"
+#include "task_identity.hpp"
 
 namespace custody::detail {
+
+/// Marks `task` blocked in the operation over `ops[0..n)`, named as a blocked thread's operation
+/// is (select_run::blocked_as): a send or receive on one channel, a select of several, or a wait
+/// for a stop or deadline alone. Each channel stays alive while its operation waits.
+inline void mark_blocked(task_record& task, const op* ops, std::size_t n) {
+  std::size_t enabled = 0;
+  const op* only = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ops[i].core) continue;
+    ++enabled;
+    only = &ops[i];
+  }
+  const auto now = steady_clock::now();
+  if (enabled == 0) {
+    task.blocked("wait for a stop or a deadline", nullptr, 0, now);
+  } else if (enabled > 1) {
+    task.blocked("select of", nullptr, enabled, now);
+  } else {
+    task.blocked(only->sending ? "send on" : "recv on", only->name, 1, now);
+  }
+}
 
 /// One asynchronous operation. `Body` holds the cases' channels and values:
 ///   static constexpr std::size_t cases;      // how many detail::op it makes
@@ -142,6 +167,8 @@ class async_operation {
 
   void begin() {
     std::optional<outcome> done;
+    // Kept here: once the operation waits, it is not touched again (see below).
+    task_record* const task = task_;
     try {
       if (body_.stop_first() && limits_.stop && limits_.stop->stop_requested()) {
         done = outcome{outcome::none, status::stopped};
@@ -153,12 +180,17 @@ class async_operation {
           timer_ = timer_service::instance().schedule(
               *limits_.deadline, [this] { self_.try_settle(parker::make(settled::timed_out, 0)); });
         }
+        // Before the first round: once it waits, the step that completes it (and marks the
+        // task running) may run at once on another thread.
+        if (task) mark_blocked(*task, ops_, Body::cases);
         done = run_->start();
         // Nothing: waiting, and the resumer may already have posted the next step, which may
         // run on another thread: the operation is not touched again here.
         if (!done) return;
+        if (task) task->running();
       }
     } catch (...) {
+      if (task) task->running();
       error_ = std::current_exception();
     }
     outcome_ = done;
@@ -188,6 +220,8 @@ class async_operation {
         error_ = std::current_exception();
       }
       outcome_ = done;
+      // Waited: its task (if one is recorded) runs on from here.
+      if (task_) task_->running();
     }
     typename Body::result_type result{};
     if (!error_) {
@@ -234,6 +268,8 @@ class async_operation {
   pending_entry entry_;
   std::optional<outcome> outcome_;
   std::exception_ptr error_;
+  // The named group's task whose step started the operation; null anywhere else.
+  task_record* const task_ = current_coroutine_task;
 };
 
 }  // namespace custody::detail
