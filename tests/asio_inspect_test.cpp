@@ -11,14 +11,17 @@
 
 #include <algorithm>
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <cstddef>
 #include <latch>
+#include <optional>
 #include <semaphore>
 #include <stop_token>
 #include <string>
@@ -198,17 +201,43 @@ TEST(AsioInspect, EachCoroutineIsBlockedInItsOperationThenRunningThenFinished) {
   }
 }
 
+// Where a Task waits in something that is not a custody operation (an Asio timer, with
+// use_task) until the test opens it from outside.
+struct Gate {
+  std::optional<asio::steady_timer> timer;
+  std::latch reached{1};
+
+  custody::asio::Task<void> wait(asio::any_io_executor ex, asio::io_context& io) {
+    timer.emplace(ex, asio::steady_timer::time_point::max());
+    count_down_after_this_step(io, reached);
+    try {
+      co_await timer->async_wait(custody::asio::use_task);
+    } catch (const std::system_error&) {  // opened: the wait was cancelled
+    }
+  }
+  // From outside the io_context: cancels the wait on the timer's own executor.
+  void open() {
+    reached.wait();
+    asio::post(timer->get_executor(), [this] { timer->cancel(); });
+  }
+};
+
 // A custody::asio::Task awaited by a group's task, on that task's executor, waits with use_task;
-// the group's task is shown blocked in the Task's operation, both kinds (direct and select).
-custody::asio::Task<int> receive_in_a_task(custody::Channel<int> plain, custody::Channel<int> timed,
-                                           asio::io_context& io, std::latch& first_blocked,
-                                           std::latch& second_blocked) {
+// the group's task is shown blocked in the Task's operations, both kinds (a plain receive, and a
+// deadline form run by the select engine), and running in between, when the Task waits at a
+// gate.
+custody::asio::Task<int> receive_in_a_task(asio::any_io_executor ex, asio::io_context& io,
+                                           custody::Channel<int> plain, custody::Channel<int> timed,
+                                           std::latch& first_blocked, std::latch& second_blocked,
+                                           Gate& after_first, Gate& after_second) {
   using custody::asio::use_task;
   count_down_after_this_step(io, first_blocked);
   const custody::received<int> first = co_await custody::async_recv(plain, use_task);
+  co_await after_first.wait(ex, io);
   count_down_after_this_step(io, second_blocked);
   const custody::received<int> second =
       co_await custody::async_recv_for(timed, std::chrono::hours(1), use_task);
+  co_await after_second.wait(ex, io);
   co_return *first + *second;
 }
 
@@ -218,36 +247,69 @@ TEST(AsioInspect, TaskAwaitedWithUseTaskIsShownBlockedInItsOperation) {
   custody::Channel<int> timed(0, "timed");
   std::latch first_blocked(1);
   std::latch second_blocked(1);
+  Gate after_first;
+  Gate after_second;
   std::atomic<int> sum{0};
   custody::asio::TaskGroup group("task owners");
   group.spawn(io, "owner of a task", [&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    sum = co_await custody::asio::spawn(
-        ex, receive_in_a_task(plain, timed, io, first_blocked, second_blocked), use_awaitable);
+    sum =
+        co_await custody::asio::spawn(ex,
+                                      receive_in_a_task(ex, io, plain, timed, first_blocked,
+                                                        second_blocked, after_first, after_second),
+                                      use_awaitable);
   });
   std::jthread runner([&] { io.run(); });
+  const auto owner_now = [] {
+    const custody::inspection now = custody::inspect();
+    const custody::task_report* owner = task_in(now, "task owners", "owner of a task");
+    return owner ? *owner : custody::task_report{};
+  };
 
   first_blocked.wait();
-  const custody::inspection direct = custody::inspect();
-  const custody::task_report* owner = task_in(direct, "task owners", "owner of a task");
-  ASSERT_NE(owner, nullptr);
-  EXPECT_EQ(owner->state, task_state::blocked);
-  EXPECT_EQ(owner->operation, "recv on \"plain\"");
+  custody::task_report owner = owner_now();
+  EXPECT_EQ(owner.state, task_state::blocked);
+  EXPECT_EQ(owner.operation, "recv on \"plain\"");
   ASSERT_EQ(plain.send(1), custody::status::ok);
+  after_first.reached.wait();
+  EXPECT_EQ(owner_now().state, task_state::running);
+  after_first.open();
 
   second_blocked.wait();
   const custody::inspection selecting = custody::inspect();
-  owner = task_in(selecting, "task owners", "owner of a task");
-  EXPECT_EQ(owner->state, task_state::blocked);
-  EXPECT_EQ(owner->operation, "recv on \"timed\"");
+  owner = *task_in(selecting, "task owners", "owner of a task");
+  EXPECT_EQ(owner.state, task_state::blocked);
+  EXPECT_EQ(owner.operation, "recv on \"timed\"");
   EXPECT_EQ(names_of(find(selecting.channels, "timed")->receivers),
             std::vector<std::string>{"owner of a task"});
   ASSERT_EQ(timed.send(2), custody::status::ok);
+  after_second.reached.wait();
+  EXPECT_EQ(owner_now().state, task_state::running);
+  after_second.open();
 
   group.wait();
   EXPECT_EQ(sum, 3);
-  EXPECT_EQ(task_in(custody::inspect(), "task owners", "owner of a task")->state,
-            task_state::finished);
+  EXPECT_EQ(owner_now().state, task_state::finished);
+}
+
+// What a named task's identity rides on: an operation completes on the awaiting coroutine's own
+// executor, here a strand inside asio::any_io_executor, and not on the io_context beneath it.
+TEST(AsioInspect, OperationCompletesOnTheStrandTheCoroutineRunsOn) {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  custody::Channel<int> values(0);
+  std::atomic<bool> on_strand{false};
+  asio::co_spawn(
+      strand,
+      [&]() -> asio::awaitable<void> {
+        co_await custody::async_recv(values, use_awaitable);
+        on_strand = strand.running_in_this_thread();
+      },
+      asio::detached);
+  std::jthread runner([&] { io.run(); });
+  ASSERT_EQ(values.send(1), custody::status::ok);
+  runner.join();
+  EXPECT_TRUE(on_strand);
 }
 
 // Takes snapshots until `seen` holds for one: a blocked thread cannot say when it sleeps.
@@ -349,7 +411,7 @@ TEST(AsioInspect, StoreSetAndSubscriptionReceiveReadAsForAThread) {
 // Snapshots taken while coroutines block and resume: the records are written on the io_context
 // thread and read on the inspecting ones (ThreadSanitizer checks the two agree on a lock).
 TEST(AsioInspect, SnapshotsWhileCoroutinesBlockAndResume) {
-  constexpr int rounds = 200;
+  constexpr int rounds = 50;
   constexpr int pairs = 4;
   asio::io_context io;
   custody::Channel<int> go(0, "go");
@@ -395,6 +457,8 @@ TEST(AsioInspect, SnapshotsWhileCoroutinesBlockAndResume) {
           })) {
         ++free_saw_blocked;
       }
+      // Lets the handshakes' snapshots have the registry's mutex too.
+      std::this_thread::yield();
     } while (!handshakes_done || (free_saw_blocked == 0 && free_snapshots < 100000));
   });
   std::jthread runner([&] { io.run(); });
