@@ -408,6 +408,32 @@ TEST(AsioInspect, StoreSetAndSubscriptionReceiveReadAsForAThread) {
   }
 }
 
+// An owner coroutine whose publish waits for a full policy::block subscriber.
+TEST(AsioInspect, PublishWaitingForAFullSubscriberIsNamedAsSuch) {
+  asio::io_context io;
+  auto [owner, store] = custody::make_store<int>(0, {.name = "publishing"});
+  auto slow = store.subscribe(custody::policy::block(1), "slow reader");
+  std::latch blocked(1);
+  custody::asio::TaskGroup group("owners");
+  group.spawn(io, "owner", [&, &owner = owner]() -> asio::awaitable<void> {
+    co_await custody::async_publish(owner, 1, use_awaitable);  // fills the subscriber
+    count_down_after_this_step(io, blocked);
+    co_await custody::async_publish(owner, 2, use_awaitable);
+  });
+  std::jthread runner([&] { io.run(); });
+
+  blocked.wait();
+  const custody::inspection snapshot = custody::inspect();
+  const custody::task_report* waiting = task_in(snapshot, "owners", "owner");
+  ASSERT_NE(waiting, nullptr);
+  EXPECT_EQ(waiting->state, task_state::blocked);
+  EXPECT_EQ(waiting->operation, "publish waiting for full subscribers");
+  EXPECT_EQ(*slow.recv(), 1);  // room: the second publish completes
+  group.wait();
+  EXPECT_EQ(*slow.recv(), 2);
+  EXPECT_EQ(task_in(custody::inspect(), "owners", "owner")->state, task_state::finished);
+}
+
 // Snapshots taken while coroutines block and resume: the records are written on the io_context
 // thread and read on the inspecting ones (ThreadSanitizer checks the two agree on a lock).
 TEST(AsioInspect, SnapshotsWhileCoroutinesBlockAndResume) {
@@ -466,7 +492,8 @@ TEST(AsioInspect, SnapshotsWhileCoroutinesBlockAndResume) {
   int saw_handshake_blocked = 0;
   for (int i = 0; i < rounds; ++i) {
     released.acquire();
-    const custody::task_report* t = task_in(custody::inspect(), "churning coroutines", "handshake");
+    const custody::inspection snapshot = custody::inspect();
+    const custody::task_report* t = task_in(snapshot, "churning coroutines", "handshake");
     if (t && t->state == task_state::blocked && t->operation == "recv on \"go\"") {
       ++saw_handshake_blocked;
     }

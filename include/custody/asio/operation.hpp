@@ -68,6 +68,8 @@ inline void mark_blocked(task_record& task, const op* ops, std::size_t n) {
 ///   select_limits limits();                  // its stop token (pointing into Body), deadline
 ///   bool stop_first() const;                 // a fired stop wins over a ready case
 ///   result_type result(const outcome&);      // after the commit, on the executor; may throw
+/// and may name what a task waiting in it is blocked in, when its case is not a channel's:
+///   static constexpr const char* blocked_in = "...";
 /// The handler is called as handler(std::exception_ptr, result_type).
 template <class Body, class Handler>
 class async_operation {
@@ -182,7 +184,13 @@ class async_operation {
         }
         // Before the first round: once it waits, the step that completes it (and marks the
         // task running) may run at once on another thread.
-        if (task) mark_blocked(*task, ops_, Body::cases);
+        if (task) {
+          if constexpr (requires { Body::blocked_in; }) {
+            task->blocked(Body::blocked_in, nullptr, 0, steady_clock::now());
+          } else {
+            mark_blocked(*task, ops_, Body::cases);
+          }
+        }
         done = run_->start();
         // Nothing: waiting, and the resumer may already have posted the next step, which may
         // run on another thread: the operation is not touched again here.
