@@ -40,6 +40,13 @@
 
 namespace custody::detail {
 
+/// What a task waiting in an operation with this Body is blocked in, when the Body's case is not
+/// a channel's (null: it is described from its cases).
+template <class Body>
+struct blocked_in {
+  static constexpr const char* text = nullptr;
+};
+
 /// Marks `task` blocked in the operation over `ops[0..n)`, named as a blocked thread's operation
 /// is (select_run::blocked_as): a send or receive on one channel, a select of several, or a wait
 /// for a stop or deadline alone. Each channel stays alive while its operation waits.
@@ -68,8 +75,8 @@ inline void mark_blocked(task_record& task, const op* ops, std::size_t n) {
 ///   select_limits limits();                  // its stop token (pointing into Body), deadline
 ///   bool stop_first() const;                 // a fired stop wins over a ready case
 ///   result_type result(const outcome&);      // after the commit, on the executor; may throw
-/// and may name what a task waiting in it is blocked in, when its case is not a channel's:
-///   static constexpr const char* blocked_in = "...";
+/// A Body whose case is not a channel's names what a task waiting in it is blocked in by
+/// specialising blocked_in (below).
 /// The handler is called as handler(std::exception_ptr, result_type).
 template <class Body, class Handler>
 class async_operation {
@@ -185,8 +192,8 @@ class async_operation {
         // Before the first round: once it waits, the step that completes it (and marks the
         // task running) may run at once on another thread.
         if (task) {
-          if constexpr (requires { Body::blocked_in; }) {
-            task->blocked(Body::blocked_in, nullptr, 0, steady_clock::now());
+          if constexpr (blocked_in<Body>::text != nullptr) {
+            task->blocked(blocked_in<Body>::text, nullptr, 0, steady_clock::now());
           } else {
             mark_blocked(*task, ops_, Body::cases);
           }
