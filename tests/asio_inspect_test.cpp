@@ -17,6 +17,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <cstddef>
@@ -508,6 +509,47 @@ TEST(AsioInspect, SnapshotsWhileCoroutinesBlockAndResume) {
   EXPECT_GT(free_saw_blocked, 0) << "of " << free_snapshots << " snapshots";
   RecordProperty("free_snapshots", free_snapshots.load());
   RecordProperty("free_snapshots_that_saw_a_blocked_ping_or_pong", free_saw_blocked.load());
+}
+
+// A named group's tasks on a two-thread pool: their executor (a pool's strand, wrapped) runs
+// them as it runs an unnamed group's, and snapshots taken meanwhile see their records change.
+TEST(AsioInspect, NamedGroupOnAThreadPool) {
+  constexpr int values = 2000;
+  asio::thread_pool pool(2);
+  custody::Channel<int> hand(0, "pool hand-over");
+  custody::asio::TaskGroup group("pool coroutines");
+  std::atomic<long> sum{0};
+  group.spawn(pool, "pool sender", [&]() -> asio::awaitable<void> {
+    for (int i = 1; i <= values; ++i) co_await custody::async_send(hand, i, use_awaitable);
+    hand.close();
+  });
+  group.spawn(pool, "pool receiver", [&]() -> asio::awaitable<void> {
+    for (;;) {
+      const custody::received<int> r = co_await custody::async_recv(hand, use_awaitable);
+      if (!r) co_return;
+      sum += *r;
+    }
+  });
+  std::atomic<bool> done{false};
+  std::atomic<int> saw_blocked{0};
+  std::jthread inspector([&] {
+    while (!done) {
+      const custody::inspection i = custody::inspect();
+      if (blocked_in(i, "pool coroutines", "pool sender") ||
+          blocked_in(i, "pool coroutines", "pool receiver")) {
+        ++saw_blocked;
+      }
+      std::this_thread::yield();
+    }
+  });
+  group.wait();
+  done = true;
+  inspector.join();
+  EXPECT_EQ(sum, static_cast<long>(values) * (values + 1) / 2);
+  const custody::inspection after = custody::inspect();
+  EXPECT_EQ(task_in(after, "pool coroutines", "pool sender")->state, task_state::finished);
+  EXPECT_EQ(task_in(after, "pool coroutines", "pool receiver")->state, task_state::finished);
+  RecordProperty("snapshots_that_saw_a_pool_task_blocked", saw_blocked.load());
 }
 
 }  // namespace
