@@ -60,6 +60,7 @@ const custody::task_report* task_in(const custody::inspection& snapshot, const s
 // The task names in a list of blocked cases.
 std::vector<std::string> names_of(const std::vector<custody::blocked_report>& blocked) {
   std::vector<std::string> names;
+  names.reserve(blocked.size());
   for (const auto& b : blocked) names.push_back(b.task);
   std::sort(names.begin(), names.end());
   return names;
@@ -443,6 +444,7 @@ TEST(AsioInspect, SnapshotsWhileCoroutinesBlockAndResume) {
   asio::io_context io;
   custody::Channel<int> go(0, "go");
   std::vector<custody::Channel<int>> pings;
+  pings.reserve(pairs);
   for (int i = 0; i < pairs; ++i) pings.emplace_back(0, "ping " + std::to_string(i));
   // The handshake task posts `released` once per round, after its step, so each handshake
   // snapshot is taken while it waits on `go`.

@@ -48,6 +48,10 @@ class task_identity_scope {
   task_record* outer_coroutine_;
 };
 
+/// `T` itself for a reference, else `T` without const or volatile.
+template <class T>
+using plain_t = std::conditional_t<std::is_reference_v<T>, T, std::remove_cv_t<T>>;
+
 /// `Inner` (a task's strand) with every function it executes run inside a task_identity_scope.
 /// Queries, requirements and preferences go to `Inner`; a requirement or preference yields the
 /// same wrapper around its result, so the identity survives what Asio does to the executor.
@@ -57,9 +61,11 @@ class task_executor {
   task_executor(Inner inner, task_record* record) noexcept
       : inner_(std::move(inner)), record_(record) {}
 
+  /// What `Inner` answers; a value comes back as a plain (non-const) value.
   template <class Property>
-  requires ::asio::can_query<const Inner&, Property>::value decltype(auto) query(
-      const Property& p) const noexcept(::asio::is_nothrow_query<const Inner&, Property>::value) {
+  requires ::asio::can_query<const Inner&, Property>::value auto query(const Property& p) const
+      noexcept(::asio::is_nothrow_query<const Inner&, Property>::value)
+          -> plain_t<decltype(::asio::query(std::declval<const Inner&>(), p))> {
     return ::asio::query(inner_, p);
   }
 
