@@ -1,5 +1,6 @@
 // custody-car answers SIGUSR1 with a dump of its named tasks, stores, subscriptions and
-// channels on standard error, and goes on running until it is stopped.
+// channels on standard error, and goes on running until it is stopped; in both runtimes
+// (--runtime threads and coroutines), with the same task names.
 
 #include <signal.h>
 
@@ -10,9 +11,11 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "options.hpp"
 #include "support/child_process.hpp"
 
 namespace {
@@ -24,12 +27,23 @@ constexpr auto kTimeout = 30s;
 
 const std::regex kScreenReading(R"(^\d{2}:\d{2}:\d{2}\.\d{3}  speed )");
 
-TEST(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
+// Threads only in a build without custody::asio.
+const std::vector<std::string> kRuntimes = car::coroutines_available()
+                                               ? std::vector<std::string>{"threads", "coroutines"}
+                                               : std::vector<std::string>{"threads"};
+
+class CarDump : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, CarDump, ::testing::ValuesIn(kRuntimes),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
   custody_test::TempDir dir;
   ASSERT_FALSE(dir.path().empty());
-  custody_test::Process car("custody-car", CUSTODY_CAR_BINARY,
-                            {"--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms"},
-                            dir.path(), {kTimeout, 0, {}});
+  custody_test::Process car(
+      "custody-car", CUSTODY_CAR_BINARY,
+      {"--runtime", GetParam(), "--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms"},
+      dir.path(), {kTimeout, 0, {}});
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
   car.signal(SIGUSR1);
   // The dump goes to standard error, which the child writes to a file: read it until it ends.
@@ -58,6 +72,18 @@ TEST(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
     EXPECT_NE(err.find("  task \"" + std::string(task) + "\": "), std::string::npos) << task << "\n"
                                                                                      << err;
   }
+  // Each task's state, threads and coroutines alike: a coroutine suspended in a custody
+  // operation is blocked in it, as a thread sleeping in one is. (Which state each task is in
+  // depends on the moment: a task woken and waiting for its turn on the executor is running.)
+  const std::regex task_line(R"(^  task "[a-z ]+": (running|finished|blocked in .+ for \d+ ms)$)");
+  std::size_t task_lines = 0;
+  for (std::size_t at = err.find("\n  task \""); at != std::string::npos;
+       at = err.find("\n  task \"", at + 1)) {
+    const std::string line = err.substr(at + 1, err.find('\n', at + 1) - at - 1);
+    EXPECT_TRUE(std::regex_match(line, task_line)) << line;
+    ++task_lines;
+  }
+  EXPECT_EQ(task_lines, 5u) << err;
   EXPECT_NE(err.find("store \"car data\": version "), std::string::npos) << err;
   EXPECT_NE(err.find("store \"car status\": version "), std::string::npos) << err;
   for (const char* sub :

@@ -15,7 +15,6 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -127,17 +126,11 @@ class BasicRunControl {
   };
 
   // The threads' group is named: custody::inspect() and the dump list its tasks.
-  static Group make_tasks() {
-    if constexpr (std::is_same_v<Group, custody::TaskGroup>) {
-      return Group("tasks");
-    } else {
-      return Group();
-    }
-  }
 
   std::atomic<SteadyTime> stop_requested_{};
   std::atomic<const char*> stop_reason_{nullptr};  // set by stop(), if it came first
-  Group tasks_ = make_tasks();
+  // Named in both runtimes: the SIGUSR1 dump lists its tasks under the same name.
+  Group tasks_{"tasks"};
   custody::SignalStop on_signal_;
   custody::DumpOnSignal dump_on_signal_;  // kill -USR1 <pid>: what every task is doing
   std::stop_callback<note_time> note_stop_;

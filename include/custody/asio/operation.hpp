@@ -14,6 +14,9 @@
 //
 // While it is pending the operation holds outstanding work on that executor (an io_context's
 // run() does not return) and is listed with its context, whose shutdown ends it (pending.hpp).
+//
+// Started by a step of a named custody::asio::TaskGroup's task (asio/task_identity.hpp), it marks
+// that task blocked in it until it completes; anywhere else this costs one null test.
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -33,8 +36,37 @@
 #include "block_cache.hpp"
 #include "pending.hpp"
 #include "resume_executor.hpp"
+#include "task_identity.hpp"
 
 namespace custody::detail {
+
+/// What a task waiting in an operation with this Body is blocked in, when the Body's case is not
+/// a channel's (null: it is described from its cases).
+template <class Body>
+struct blocked_in {
+  static constexpr const char* text = nullptr;
+};
+
+/// Marks `task` blocked in the operation over `ops[0..n)`, named as a blocked thread's operation
+/// is (select_run::blocked_as): a send or receive on one channel, a select of several, or a wait
+/// for a stop or deadline alone. Each channel stays alive while its operation waits.
+inline void mark_blocked(task_record& task, const op* ops, std::size_t n) {
+  std::size_t enabled = 0;
+  const op* only = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ops[i].core) continue;
+    ++enabled;
+    only = &ops[i];
+  }
+  const auto now = steady_clock::now();
+  if (enabled == 0) {
+    task.blocked("wait for a stop or a deadline", nullptr, 0, now);
+  } else if (enabled > 1) {
+    task.blocked("select of", nullptr, enabled, now);
+  } else {
+    task.blocked(only->sending ? "send on" : "recv on", only->name, 1, now);
+  }
+}
 
 /// One asynchronous operation. `Body` holds the cases' channels and values:
 ///   static constexpr std::size_t cases;      // how many detail::op it makes
@@ -43,6 +75,8 @@ namespace custody::detail {
 ///   select_limits limits();                  // its stop token (pointing into Body), deadline
 ///   bool stop_first() const;                 // a fired stop wins over a ready case
 ///   result_type result(const outcome&);      // after the commit, on the executor; may throw
+/// A Body whose case is not a channel's names what a task waiting in it is blocked in by
+/// specialising blocked_in (below).
 /// The handler is called as handler(std::exception_ptr, result_type).
 template <class Body, class Handler>
 class async_operation {
@@ -142,6 +176,8 @@ class async_operation {
 
   void begin() {
     std::optional<outcome> done;
+    // Kept here: once the operation waits, it is not touched again (see below).
+    task_record* const task = task_;
     try {
       if (body_.stop_first() && limits_.stop && limits_.stop->stop_requested()) {
         done = outcome{outcome::none, status::stopped};
@@ -153,12 +189,23 @@ class async_operation {
           timer_ = timer_service::instance().schedule(
               *limits_.deadline, [this] { self_.try_settle(parker::make(settled::timed_out, 0)); });
         }
+        // Before the first round: once it waits, the step that completes it (and marks the
+        // task running) may run at once on another thread.
+        if (task) {
+          if constexpr (blocked_in<Body>::text != nullptr) {
+            task->blocked(blocked_in<Body>::text, nullptr, 0, steady_clock::now());
+          } else {
+            mark_blocked(*task, ops_, Body::cases);
+          }
+        }
         done = run_->start();
         // Nothing: waiting, and the resumer may already have posted the next step, which may
         // run on another thread: the operation is not touched again here.
         if (!done) return;
+        if (task) task->running();
       }
     } catch (...) {
+      if (task) task->running();
       error_ = std::current_exception();
     }
     outcome_ = done;
@@ -188,6 +235,8 @@ class async_operation {
         error_ = std::current_exception();
       }
       outcome_ = done;
+      // Waited: its task (if one is recorded) runs on from here.
+      if (task_) task_->running();
     }
     typename Body::result_type result{};
     if (!error_) {
@@ -234,6 +283,8 @@ class async_operation {
   pending_entry entry_;
   std::optional<outcome> outcome_;
   std::exception_ptr error_;
+  // The named group's task whose step started the operation; null anywhere else.
+  task_record* const task_ = current_coroutine_task;
 };
 
 }  // namespace custody::detail

@@ -3,8 +3,8 @@
 // as a never-blocking executor that counts as work.
 //
 // An io_context's executor inside an any_io_executor (what asio::use_awaitable hands over) is
-// unwrapped once: prefer/require and execute on the type-erased executor cost more than the
-// whole post they make.
+// unwrapped once (any other executor it holds is used as it is): prefer/require and execute on the
+// type-erased executor cost more than the whole post they make.
 
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/blocking.hpp>
@@ -18,6 +18,7 @@
 #include <asio/require.hpp>
 #include <memory>
 #include <optional>
+#include <typeinfo>
 #include <utility>
 
 namespace custody::detail {
@@ -66,13 +67,20 @@ class resume_executor<::asio::any_io_executor> {
 
  public:
   explicit resume_executor(const ::asio::any_io_executor& ex) {
-    if (const auto* io = ex.target<io_executor>()) {
-      io_.emplace(make_resume_executor(*io));
-    } else if (const auto* tracked = ex.target<io_tracked_executor>()) {
-      io_.emplace(make_resume_executor(*tracked));
-    } else {
-      any_.emplace(make_resume_executor(ex));
+    // target<T>() casts without checking (Asio 1.22), so the held type is compared first: a
+    // strand, a thread pool's executor or a named group's task_executor must not be taken for
+    // an io_context's executor.
+#if !defined(ASIO_NO_TYPEID)
+    if (ex.target_type() == typeid(io_executor)) {
+      io_.emplace(make_resume_executor(*ex.target<io_executor>()));
+      return;
     }
+    if (ex.target_type() == typeid(io_tracked_executor)) {
+      io_.emplace(make_resume_executor(*ex.target<io_tracked_executor>()));
+      return;
+    }
+#endif
+    any_.emplace(make_resume_executor(ex));
   }
 
   template <class Function>

@@ -272,6 +272,12 @@ struct publish_wait_body {
   }
 };
 
+/// What a named group's task waiting for room is shown blocked in: its case is no channel's.
+template <class T>
+struct blocked_in<publish_wait_body<T>> {
+  static constexpr const char* text = "publish waiting for full subscribers";
+};
+
 template <class T, class Token>
 auto initiate_publish(Owner<T>& owner, T value, std::stop_token stop,
                       std::optional<time_point> deadline, Token&& token) {

@@ -9,6 +9,10 @@
 //   task registers on the channel itself: a waiter in the frame, no select engine.
 // - task_select_op: the stop-token and deadline forms run the blocking forms' select engine,
 //   whose single compare-exchange decides between the value, the stop and the deadline.
+//
+// Either kind, suspending in a step of a named custody::asio::TaskGroup's task (a Task spawned
+// on that task's executor, asio/task_identity.hpp), marks the task blocked in it until it
+// completes; anywhere else this costs one null test per suspension.
 
 #include <coroutine>
 #include <cstdint>
@@ -22,6 +26,7 @@
 #include "../detail/select_engine.hpp"
 #include "../detail/timer_service.hpp"
 #include "task.hpp"
+#include "task_identity.hpp"
 
 namespace custody::detail {
 
@@ -53,9 +58,24 @@ class task_direct_op {
     // Set before the word can be reached: whoever settles it next runs the task on through
     // advance().
     root_->set_step(&task_direct_op::advance, this);
-    // An unbuffered channel completes while registering if a peer waits; await_ready() has
-    // attempted any other kind.
-    return !round(/*attempt=*/false);
+    // Marked before the first round: once it waits, the task may run on at once elsewhere, and
+    // nothing of this operation is touched after.
+    task_record* const task = task_ = current_coroutine_task;
+    if (task) {
+      task->blocked(sending ? "send on" : "recv on", core_->name_registration(), 1,
+                    steady_clock::now());
+    }
+    bool completed = false;
+    try {
+      // An unbuffered channel completes while registering if a peer waits; await_ready() has
+      // attempted any other kind.
+      completed = round(/*attempt=*/false);
+    } catch (...) {
+      if (task) task->running();
+      throw;
+    }
+    if (completed && task) task->running();
+    return !completed;
   }
 
   status result() {
@@ -129,12 +149,15 @@ class task_direct_op {
   // On the task's executor, after the word was settled.
   static bool advance(void* self_ptr) noexcept {
     auto* self = static_cast<task_direct_op*>(self_ptr);
+    task_record* const task = self->task_;
+    bool completed = true;
     try {
-      return self->settled(self->root_->word().load()) || self->round(/*attempt=*/true);
+      completed = self->settled(self->root_->word().load()) || self->round(/*attempt=*/true);
     } catch (...) {
       self->error_ = std::current_exception();
-      return true;
     }
+    if (completed && task) task->running();
+    return completed;
   }
 
   void unlink() noexcept {
@@ -154,6 +177,7 @@ class task_direct_op {
 
   chan_core<T>* core_;
   task_root* root_ = nullptr;
+  task_record* task_ = nullptr;  // the named group's task it marked blocked, if any
   void* slot_ = nullptr;
   waiter waiter_;
   std::exception_ptr error_;
@@ -195,6 +219,11 @@ class task_select_op {
     // Set before the first round can make the word reachable: whoever settles it next runs the
     // task on through advance().
     root_->set_step(&task_select_op::advance, this);
+    // As in task_direct_op::suspend(): marked before the first round.
+    task_record* const task = task_ = current_coroutine_task;
+    if (task) {
+      task->blocked(o.sending ? "send on" : "recv on", o.name, 1, steady_clock::now());
+    }
     std::optional<outcome> first;
     try {
       run_.emplace(word, &op_, 1, limits_, order_, waiters_);
@@ -204,12 +233,14 @@ class task_select_op {
       }
       first = run_->start();
     } catch (...) {
+      if (task) task->running();
       root_->set_step(nullptr, nullptr);
       done_ = true;
       cancel_timer();
       throw;
     }
     if (!first) return true;  // waiting: the word may be settled, and the task run, at once
+    if (task) task->running();
     complete(*first);
     return false;
   }
@@ -233,6 +264,7 @@ class task_select_op {
       self->error_ = std::current_exception();
       done = outcome{outcome::none, status::would_block};
     }
+    if (self->task_) self->task_->running();
     self->complete(*done);
     return true;
   }
@@ -256,6 +288,7 @@ class task_select_op {
   std::stop_token stop_;
   std::optional<time_point> deadline_;
   task_root* root_ = nullptr;
+  task_record* task_ = nullptr;  // the named group's task it marked blocked, if any
   op op_{};
   waiter waiters_[1];
   std::uint32_t order_[2];

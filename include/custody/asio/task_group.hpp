@@ -31,11 +31,24 @@
 //              start helpers, and whoever spawns is counted before the group can finish).
 //   finished — a wait has started and no task is left; spawn() always throws.
 //
+// Inspection. A group given a name (TaskGroup group("car")) appears in custody::inspect() with
+// each task's state, as a custody::TaskGroup does: running, blocked (in which custody operation,
+// for how long) or finished. A coroutine counts as blocked while it is suspended in a custody
+// operation it started (a channel send or receive, a select, a store's set, a subscription's
+// receive), with asio::use_awaitable or, in a custody::asio::Task it awaits, with use_task; it is
+// running again once that operation completes. Suspended in any other awaitable (an Asio timer or
+// socket) it shows as running: only custody's operations say what they wait on. Each task of a
+// named group runs on its strand wrapped in a task_executor (asio/task_identity.hpp), which names
+// the task to the operations each of its steps starts; a group without a name runs its tasks on
+// the plain strand and pays nothing for it. The group leaves the inspection when it is destroyed,
+// or, if its destructor could not wait (see ~TaskGroup), once its last task has ended.
+//
 // Tasks dropped by their executor. An io_context destroyed while tasks are suspended on it
 // destroys their frames without finishing them. The group counts such a task as ended and
 // records a custody::asio::task_abandoned failure for it (unless a failure came first), so no
 // wait hangs on a task that can no longer run.
 
+#include <algorithm>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
@@ -53,6 +66,7 @@
 #include <asio/system_executor.hpp>
 #include <asio/thread_pool.hpp>
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <condition_variable>
 #include <cstdint>
@@ -72,7 +86,11 @@
 #include <vector>
 
 #include <custody/detail/mutex.hpp>
+#include <custody/detail/registry.hpp>
+#include <custody/detail/task_record.hpp>
 #include <custody/detail/thread_annotations.hpp>
+
+#include "task_identity.hpp"
 
 namespace custody::asio {
 
@@ -162,6 +180,9 @@ struct task_record {
   ::asio::cancellation_signal cancel;
   std::list<std::shared_ptr<task_record>>::iterator position;  // in group_state::live
   bool started = false;  // co_spawn returned: the stop callback may post cancellations
+  // What inspection shows of the task: null in an unnamed group. Owned by the group's
+  // registration, which outlives every task (each holds the group's state).
+  custody::detail::task_record* inspected = nullptr;
 };
 
 template <class Strand>
@@ -219,26 +240,46 @@ class group_state {
  public:
   enum class phase { open, joining, finished };
 
-  group_state() : stop_callback_(source_.get_token(), cancel_all{this}) {}
+  /// An empty `name` leaves the group out of custody::inspect(). Throws std::bad_alloc.
+  explicit group_state(std::string name) : stop_callback_(source_.get_token(), cancel_all{this}) {
+    name_.give(std::move(name), this, &describe);
+  }
   group_state(const group_state&) = delete;
   group_state& operator=(const group_state&) = delete;
+  // First thing: a running snapshot, which reads the records, is waited for.
+  ~group_state() { name_.leave(); }
 
   std::stop_source& source() noexcept { return source_; }
 
-  // Registers a task about to be spawned; throws if the group is finished.
+  // Registers a task about to be spawned, and in a named group gives it a record in the
+  // inspection (record->inspected); throws if the group is finished, or std::bad_alloc.
   void add(const std::shared_ptr<task_record>& record) CUSTODY_EXCLUDES(mutex_) {
+    std::unique_ptr<custody::detail::task_record> inspected;
+    if (name_) inspected = std::make_unique<custody::detail::task_record>(record->name);
     std::lock_guard lock(mutex_);
     if (phase_ == phase::finished) {
       throw std::logic_error("custody::asio::TaskGroup::spawn: cannot spawn task '" + record->name +
                              "': the group has finished waiting");
     }
+    if (inspected) {
+      auto& records = name_.get()->records;
+      records.reserve(records.size() + 1);  // so that nothing below throws
+      record->inspected = inspected.get();
+      records.push_back(std::move(inspected));
+    }
     record->position = live_.insert(live_.end(), record);
   }
 
-  // co_spawn() threw: the task never existed.
+  // co_spawn() threw: the task never existed, nor does its record.
   void remove_unstarted(const std::shared_ptr<task_record>& record) CUSTODY_EXCLUDES(mutex_) {
     std::lock_guard lock(mutex_);
     live_.erase(record->position);
+    if (record->inspected) {
+      auto& records = name_.get()->records;
+      records.erase(std::find_if(records.begin(), records.end(),
+                                 [&](const auto& r) { return r.get() == record->inspected; }));
+      record->inspected = nullptr;
+    }
   }
 
   // co_spawn() returned. A stop requested before the stop callback could see this task is
@@ -259,6 +300,7 @@ class group_state {
     std::vector<std::unique_ptr<group_waiter>> to_complete;
     std::exception_ptr result;
     bool finished = false;
+    if (record.inspected) record.inspected->finished();
     {
       std::lock_guard lock(mutex_);
       live_.erase(record.position);
@@ -343,6 +385,24 @@ class group_state {
   }
 
  private:
+  // The registry's view of a named group: each task's record, in spawn order.
+  static void describe(const void* object, const custody::detail::registration& self,
+                       inspection& into) {
+    const auto& state = *static_cast<const group_state*>(object);
+    // A named group registers itself with a task_group_registration, and only it calls this.
+    // NOLINTNEXTLINE(*-static-cast-downcast)
+    const auto& named = static_cast<const custody::detail::task_group_registration&>(self);
+    task_group_report r;
+    r.name = self.name();
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(state.mutex_);
+      r.tasks.reserve(named.records.size());
+      for (const auto& record : named.records) r.tasks.push_back(record->report(now));
+    }
+    into.task_groups.push_back(std::move(r));
+  }
+
   // Stop callback: cancels every started task's pending operation, on its strand.
   struct cancel_all {
     group_state* state;
@@ -394,6 +454,8 @@ class group_state {
   std::atomic<std::uint64_t> next_waiter_id_{0};
   std::exception_ptr error_ CUSTODY_GUARDED_BY(mutex_);
   std::optional<std::string> failed_task_ CUSTODY_GUARDED_BY(mutex_);
+  // Null unless named; then its records (one per task spawned) are guarded by mutex_.
+  custody::detail::basic_name_tag<custody::detail::task_group_registration> name_;
   // Last member: destroyed first, so it never runs on a half-destroyed state.
   std::stop_callback<cancel_all> stop_callback_;
 };
@@ -446,7 +508,12 @@ class task_end {
 /// the top of this header.
 class TaskGroup {
  public:
-  TaskGroup() : state_(std::make_shared<detail::group_state>()) {}
+  TaskGroup() : TaskGroup(std::string()) {}
+  /// A group named for custody::inspect(), which then lists its tasks and their states (see the
+  /// top of this header). An empty name makes an unnamed group, as TaskGroup(). Throws
+  /// std::bad_alloc.
+  explicit TaskGroup(std::string name)
+      : state_(std::make_shared<detail::group_state>(std::move(name))) {}
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   TaskGroup(TaskGroup&&) = delete;
@@ -469,7 +536,9 @@ class TaskGroup {
     }
   }
 
-  /// Starts `task` on its own strand of `executor`. `task` is an asio::awaitable<void>, or a
+  /// Starts `task` on its own strand of `executor` (in a named group, that strand wrapped in a
+  /// custody::detail::task_executor, which asio::this_coro::executor then yields: see the top of
+  /// this header). `task` is an asio::awaitable<void>, or a
   /// callable returning one, invoked on that strand as `task(stop_token())` if that is
   /// well-formed, otherwise as `task()`; the callable (decay-copied on the calling thread) lives
   /// until the coroutine ends, so a lambda coroutine's captures stay valid.
@@ -496,20 +565,11 @@ class TaskGroup {
     try {
       auto done =
           ::asio::bind_cancellation_slot(record->cancel.slot(), detail::task_end(state_, record));
-      if constexpr (detail::is_void_awaitable<std::remove_cvref_t<F>>::value) {
-        ::asio::co_spawn(strand, std::forward<F>(task), std::move(done));
+      if (record->inspected) {
+        start(custody::detail::task_executor(strand, record->inspected), std::forward<F>(task),
+              std::move(done));
       } else {
-        using Fn = std::decay_t<F>;
-        ::asio::co_spawn(
-            strand,
-            [fn = Fn(std::forward<F>(task)), token = state_->source().get_token()]() mutable {
-              if constexpr (detail::returns_void_awaitable<Fn, std::stop_token>) {
-                return std::invoke(fn, token);
-              } else {
-                return std::invoke(fn);
-              }
-            },
-            std::move(done));
+        start(strand, std::forward<F>(task), std::move(done));
       }
     } catch (...) {
       state_->remove_unstarted(record);
@@ -601,6 +661,26 @@ class TaskGroup {
   [[nodiscard]] std::optional<std::string> failed_task() const { return state_->failed_task(); }
 
  private:
+  // co_spawn on `executor`, with the group's token for a callable that takes one.
+  template <class SpawnExecutor, class F, class Done>
+  void start(const SpawnExecutor& executor, F&& task, Done&& done) {
+    if constexpr (detail::is_void_awaitable<std::remove_cvref_t<F>>::value) {
+      ::asio::co_spawn(executor, std::forward<F>(task), std::forward<Done>(done));
+    } else {
+      using Fn = std::decay_t<F>;
+      ::asio::co_spawn(
+          executor,
+          [fn = Fn(std::forward<F>(task)), token = state_->source().get_token()]() mutable {
+            if constexpr (detail::returns_void_awaitable<Fn, std::stop_token>) {
+              return std::invoke(fn, token);
+            } else {
+              return std::invoke(fn);
+            }
+          },
+          std::forward<Done>(done));
+    }
+  }
+
   std::shared_ptr<detail::group_state> state_;
 };
 
