@@ -47,9 +47,11 @@ struct set_answer_counts {
   /// Indexed by the status's value; operator[] reads it by status.
   std::array<std::uint64_t, set_status_count> by_status{};
 
+  /// The count of `s`.
   std::uint64_t operator[](set_status s) const noexcept {
     return by_status[static_cast<std::size_t>(s)];
   }
+  /// The count of `s`, to change.
   std::uint64_t& operator[](set_status s) noexcept {
     return by_status[static_cast<std::size_t>(s)];
   }

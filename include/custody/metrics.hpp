@@ -30,6 +30,7 @@ namespace custody::metrics {
 /// What the HTTP server asks for at each scrape: the families of a fresh snapshot.
 class inspection_collector final : public prometheus::Collectable {
  public:
+  /// Takes one custody::inspect() snapshot and returns its metric families.
   std::vector<prometheus::MetricFamily> Collect() const override {
     return families(custody::inspect());
   }

@@ -219,41 +219,57 @@ class wait_for_graph {
   }
 
   // Depth-first search over blocked tasks: an edge A -> B through channel c when A waits on c
-  // and B, blocked too, last used c's other end. The first back edge closes a cycle.
+  // and B, blocked too, last used c's other end. The first back edge closes a cycle. Iterative:
+  // a chain of many thousand blocked tasks must not exhaust the stack.
   void find_cycle() {
     std::map<std::string, const wait_for_task*> blocked;
     for (const wait_for_task& t : tasks_) {
       if (t.state == task_state::blocked) blocked.emplace(t.name, &t);
     }
     std::map<std::string, int> colour;  // absent: unseen; 1: on the current path; 2: done
-    std::vector<std::string> path;      // task, channel, task, channel, ...
     for (const auto& [name, task] : blocked) {
-      if (colour.count(name) == 0 && visit(*task, blocked, colour, path)) return;
+      if (!colour.contains(name) && search_from(*task, blocked, colour)) return;
     }
   }
 
-  bool visit(const wait_for_task& t, const std::map<std::string, const wait_for_task*>& blocked,
-             std::map<std::string, int>& colour, std::vector<std::string>& path) {
-    colour[t.name] = 1;
-    path.push_back(t.name);
-    for (const wait_edge& w : t.waits) {
+  bool search_from(const wait_for_task& start,
+                   const std::map<std::string, const wait_for_task*>& blocked,
+                   std::map<std::string, int>& colour) {
+    struct frame {
+      const wait_for_task* task;
+      std::size_t next_wait = 0;  // the next of its waits to follow
+    };
+    std::vector<frame> stack{{&start}};
+    std::vector<std::string> path{start.name};  // task, channel, task, channel, ...
+    colour[start.name] = 1;
+    while (!stack.empty()) {
+      frame& top = stack.back();
+      if (top.next_wait == top.task->waits.size()) {
+        colour[top.task->name] = 2;
+        stack.pop_back();
+        path.pop_back();                      // the task
+        if (!stack.empty()) path.pop_back();  // the channel that led to it
+        continue;
+      }
+      const wait_edge& w = top.task->waits[top.next_wait++];
       const auto next = blocked.find(w.other_end);
       if (w.other_end.empty() || next == blocked.end()) continue;
-      path.push_back(w.channel);
       const auto seen = colour.find(w.other_end);
       if (seen != colour.end() && seen->second == 1) {
         // Back to a task on the path: the cycle runs from it to here and back to it.
+        path.push_back(w.channel);
         std::size_t from = 0;
         while (path[from] != w.other_end) from += 2;
         cycle_.assign(path.begin() + static_cast<std::ptrdiff_t>(from), path.end());
         cycle_.push_back(w.other_end);
         return true;
       }
-      if (seen == colour.end() && visit(*next->second, blocked, colour, path)) return true;
-      path.pop_back();
+      if (seen != colour.end()) continue;  // done: no cycle through it
+      path.push_back(w.channel);
+      path.push_back(w.other_end);
+      colour[w.other_end] = 1;
+      stack.push_back({next->second});
     }
-    path.pop_back();
-    colour[t.name] = 2;
     return false;
   }
 

@@ -122,7 +122,9 @@ class chan_core {
     r.length = size();
     r.closed = is_closed();
     r.unlisted = senders.report(r.senders, now) + receivers.report(r.receivers, now);
-    const channel_use& use = static_cast<const channel_registration&>(self).use;
+    // `self` is this object's own registration, made as that type when it was named.
+    const channel_use& use =
+        static_cast<const channel_registration&>(self).use;  // NOLINT(*-static-cast-downcast)
     r.sends = use.sends();
     r.receives = use.receives();
     r.blocked_ms_total = use.blocked_ms_total();

@@ -451,7 +451,9 @@ class store_state {
     }
     r.publishes = r.version - 1;  // versions start at 1 and grow by one with every publish
     r.pending_sets = s.requests->size();
-    r.set_answers = static_cast<const store_registration&>(self).answers();
+    // `self` is this object's own registration, made as that type when it was named.
+    r.set_answers =
+        static_cast<const store_registration&>(self).answers();  // NOLINT(*-static-cast-downcast)
     r.closed = s.closed();
     into.stores.push_back(std::move(r));
   }

@@ -28,10 +28,10 @@ using labels = std::vector<prometheus::ClientMetric::Label>;
 /// One metric with a sample per report of a kind: its name, HELP text, type and value.
 template <class Report>
 struct per_object {
-  const char* name;
-  const char* help;
-  MetricType type;
-  double (*value)(const Report&);
+  const char* name;                ///< the metric's name
+  const char* help;                ///< its HELP text
+  MetricType type;                 ///< gauge or counter
+  double (*value)(const Report&);  ///< its value for one report
 };
 
 // A new field of a report becomes a metric with one more row in its table.

@@ -21,8 +21,8 @@ namespace custody::metrics {
 /// A parsed listening address: a numeric IPv4 address and a port (0: any free port). IPv4 only:
 /// the HTTP server prometheus-cpp is built with on Debian (civetweb) has no IPv6.
 struct listen_address {
-  std::string host;  ///< dotted IPv4, as given
-  std::uint16_t port = 0;
+  std::string host;        ///< dotted IPv4, as given
+  std::uint16_t port = 0;  ///< 0: any free port
 
   /// Parses "127.0.0.1:9464". Throws std::invalid_argument naming `text` and what is wrong
   /// with it.
