@@ -129,10 +129,13 @@ TEST_P(WakingThousand, ReceiversAreWokenOneBySendWithoutAHerd) {
   receivers.clear();  // joins
   const std::uint64_t woken = counters::woken.load() - woken_before;
   EXPECT_EQ(sum.load(), threads * (threads + 1) / 2);
-  // Counted by the word, not the wake: under ThreadSanitizer a sleep is sliced (futex.hpp), and a
-  // value that lands between slices ends the next sleep before it starts.
-  EXPECT_GE(counters::settled.load() - settled_before, threads / 2)
-      << "most receivers slept until their value came";
+  // Counted by the word, not the wake. Timing decides it, so only outside the sanitizers: under
+  // ThreadSanitizer a sleep is sliced (futex.hpp), and a value that lands between slices ends
+  // the next sleep before it starts (106 of 250 once in CI). The herd check below holds anyway.
+  if (!sanitized) {
+    EXPECT_GE(counters::settled.load() - settled_before, threads / 2)
+        << "most receivers slept until their value came";
+  }
   EXPECT_LE(woken, threads + 16);
   EXPECT_EQ(counters::wakes_under_lock.load(), under_lock_before);
 }
