@@ -38,18 +38,16 @@
 #include <custody/store.hpp>
 #include <custody/task_group.hpp>
 
+#include "support/inspection.hpp"
+
 namespace {
 namespace asio_inspect_test {
 
+using custody_test::find;
+using custody_test::inspect_until;
+
 using asio::use_awaitable;
 using custody::task_state;
-
-template <class Report>
-const Report* find(const std::vector<Report>& list, const std::string& name) {
-  const auto it =
-      std::find_if(list.begin(), list.end(), [&](const Report& r) { return r.name == name; });
-  return it == list.end() ? nullptr : &*it;
-}
 
 // The named task of the named group in `snapshot`, or null.
 const custody::task_report* task_in(const custody::inspection& snapshot, const std::string& group,
@@ -313,16 +311,6 @@ TEST(AsioInspect, OperationCompletesOnTheStrandTheCoroutineRunsOn) {
   ASSERT_EQ(values.send(1), custody::status::ok);
   runner.join();
   EXPECT_TRUE(on_strand);
-}
-
-// Takes snapshots until `seen` holds for one: a blocked thread cannot say when it sleeps.
-template <class Seen>
-custody::inspection inspect_until(Seen seen) {
-  for (;;) {
-    custody::inspection now = custody::inspect();
-    if (seen(now)) return now;
-    std::this_thread::yield();
-  }
 }
 
 bool blocked_in(const custody::inspection& snapshot, const std::string& group,

@@ -14,9 +14,12 @@
 
 #include "options.hpp"
 #include "support/child_process.hpp"
+#include "support/scrape.hpp"
 
 namespace {
 namespace car_metrics_test {
+
+using custody_test::scrape;
 
 using namespace std::chrono_literals;
 
@@ -31,17 +34,6 @@ const std::regex kSummary(R"(^summary: (\d+) updates?, (\d+) set requests? accep
 constexpr std::string_view kPublishes = R"(custody_store_publishes_total{store="car data"})";
 constexpr std::string_view kAcceptedSets =
     R"(custody_store_set_answers_total{store="car data",status="accepted"})";
-
-std::string scrape(const std::string& address) {
-  const std::string command = "curl -sS --max-time 60 http://" + address + "/metrics";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return {};
-  std::string body;
-  char buffer[4096];
-  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) body.append(buffer, n);
-  EXPECT_EQ(::pclose(pipe), 0) << command;
-  return body;
-}
 
 std::uint64_t sample(const std::string& body, std::string_view series) {
   std::istringstream lines(body);

@@ -16,24 +16,13 @@
 #include <custody/select.hpp>
 #include <custody/task_group.hpp>
 
+#include "support/inspection.hpp"
+
 namespace {
 namespace channel_use_test {
 
-template <class Report>
-const Report* find(const std::vector<Report>& list, const std::string& name) {
-  const auto it =
-      std::find_if(list.begin(), list.end(), [&](const Report& r) { return r.name == name; });
-  return it == list.end() ? nullptr : &*it;
-}
-
-template <class Seen>
-custody::inspection inspect_until(Seen seen) {
-  for (;;) {
-    custody::inspection now = custody::inspect();
-    if (seen(now)) return now;
-    std::this_thread::yield();
-  }
-}
+using custody_test::find;
+using custody_test::inspect_until;
 
 TEST(ChannelUse, FieldsHaveTheNamesTheMetricsUse) {
   static_assert(std::is_same_v<decltype(custody::channel_report::sends), std::uint64_t>);

@@ -19,25 +19,13 @@
 #include <custody/store.hpp>
 #include <custody/task_group.hpp>
 
+#include "support/inspection.hpp"
+
 namespace {
 namespace inspect_test {
 
-template <class Report>
-const Report* find(const std::vector<Report>& list, const std::string& name) {
-  const auto it =
-      std::find_if(list.begin(), list.end(), [&](const Report& r) { return r.name == name; });
-  return it == list.end() ? nullptr : &*it;
-}
-
-/// Takes snapshots until `seen` holds for one (the blocked thread has registered by then).
-template <class Seen>
-custody::inspection inspect_until(Seen seen) {
-  for (;;) {
-    custody::inspection now = custody::inspect();
-    if (seen(now)) return now;
-    std::this_thread::yield();
-  }
-}
+using custody_test::find;
+using custody_test::inspect_until;
 
 TEST(InspectNames, ChannelNameCapacityLengthAndClosedRoundTrip) {
   custody::Channel<int> named(4, "jobs");

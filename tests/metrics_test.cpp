@@ -17,23 +17,15 @@
 #include <custody/metrics.hpp>
 #include <custody/store.hpp>
 
+#include "support/scrape.hpp"
+
 namespace {
 namespace metrics_test {
 
+using custody_test::scrape;
+
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-/// The body of http://<address>/metrics, fetched with curl.
-std::string scrape(const std::string& address) {
-  const std::string command = "curl -sS --max-time 60 http://" + address + "/metrics";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return {};
-  std::string body;
-  char buffer[4096];
-  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) body.append(buffer, n);
-  EXPECT_EQ(::pclose(pipe), 0) << command;
-  return body;
-}
 
 /// The value of the sample line starting with `series` (name and labels as served), if any.
 std::optional<double> sample(const std::string& body, std::string_view series) {
