@@ -67,6 +67,47 @@ TEST_P(ChannelUseByCapacity, CountsCompletionsAndNamesTheLastTaskAtEachEnd) {
 
 INSTANTIATE_TEST_SUITE_P(Capacities, ChannelUseByCapacity, ::testing::Values(0u, 4u));
 
+// A value whose move may throw goes through the locked ring instead of the lock-free one.
+struct throwing_move {
+  int value = 0;
+  throwing_move() = default;
+  explicit throwing_move(int v) : value(v) {}
+  throwing_move(throwing_move&& other) noexcept(false) : value(other.value) {}
+  throwing_move& operator=(throwing_move&& other) noexcept(false) {
+    value = other.value;
+    return *this;
+  }
+};
+
+// A buffered channel reads its counts off its ring's positions: they must hold across many
+// laps of the ring, with values left in it, for both kinds of ring.
+template <class T>
+void counts_across_laps(const std::string& name) {
+  custody::Channel<T> ring(3, name);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(ring.send(T(i)), custody::status::ok);
+    if (i % 2 == 0) {
+      ASSERT_EQ(ring.send(T(-i)), custody::status::ok);
+      ASSERT_TRUE(ring.recv());
+    }
+    ASSERT_TRUE(ring.recv());
+  }
+  ASSERT_EQ(ring.send(T(1)), custody::status::ok);
+  ASSERT_EQ(ring.send(T(2)), custody::status::ok);
+  const custody::channel_report* c = find(custody::inspect().channels, name);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->sends, 152u);
+  EXPECT_EQ(c->receives, 150u);
+  EXPECT_EQ(c->length, 2u);
+}
+
+TEST(ChannelUse, ABufferedChannelCountsAcrossTheLapsOfItsRing) {
+  static_assert(std::is_nothrow_move_constructible_v<int>);
+  counts_across_laps<int>("laps-lockfree");
+  static_assert(!std::is_nothrow_move_constructible_v<throwing_move>);
+  counts_across_laps<throwing_move>("laps-locked");
+}
+
 TEST(ChannelUse, SelectCasesCountOnTheirChannel) {
   custody::Channel<int> a(0, "select-a");
   custody::Channel<int> b(0, "select-b");

@@ -15,10 +15,12 @@ namespace custody {
 
 /// One blocked case on a channel: a plain send or receive (cases == 1) or one case of a select.
 struct blocked_report {
-  std::string task;             ///< the blocked thread's task name; empty outside a task
-  std::size_t case_index = 0;   ///< the case's position in its select (0 for a plain operation)
-  std::size_t cases = 1;        ///< the cases of its select; 1 for a plain send or receive
-  std::int64_t blocked_ms = 0;  ///< how long it has been blocked when the snapshot was taken
+  std::string task;            ///< the blocked thread's task name; empty outside a task
+  std::size_t case_index = 0;  ///< the case's position in its select (0 for a plain operation)
+  std::size_t cases = 1;       ///< the cases of its select; 1 for a plain send or receive
+  /// How long its thread has been asleep on it when the snapshot was taken; 0 while the wait
+  /// still spins (every wait spins briefly before it sleeps).
+  std::int64_t blocked_ms = 0;
 };
 
 /// A named channel.
@@ -37,9 +39,10 @@ struct channel_report {
   std::string last_sender;
   /// The task that last completed a receive on it; empty as for last_sender.
   std::string last_receiver;
-  std::uint64_t sends = 0;            ///< sends completed since it was made
-  std::uint64_t receives = 0;         ///< receives completed since it was made
-  std::int64_t blocked_ms_total = 0;  ///< time its waiters slept on it, summed once each woke
+  std::uint64_t sends = 0;     ///< sends completed since it was made
+  std::uint64_t receives = 0;  ///< receives completed since it was made
+  /// Time its waiters slept on it (after their brief spin), summed once each woke.
+  std::int64_t blocked_ms_total = 0;
 };
 
 /// How many set() calls of one store have returned each set_status, since it was made.
@@ -96,7 +99,9 @@ struct wait_report {
 /// What a task of a named task group is doing.
 enum class task_state { running, blocked, finished };
 
-/// One task of a named task group.
+/// One task of a named task group. A thread task is blocked once it falls asleep in a custody
+/// operation (after the brief spin it starts with), a coroutine task once the operation
+/// suspends it.
 struct task_report {
   std::string name;                        ///< the name it was spawned with
   task_state state = task_state::running;  ///< running, blocked or finished

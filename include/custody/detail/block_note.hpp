@@ -6,6 +6,10 @@
 // thread runs a task of a named task group. Otherwise its waiters carry a null note and the
 // operation pays nothing beyond that null pointer.
 //
+// The note says who waits from the start; since when only once the thread falls asleep (after
+// its brief spin): reading the clock costs a fifth of a hand-over between two spinning
+// threads, so a wait that ends while spinning never reads it.
+//
 // A snapshot reads the notes of linked waiters under the channel's spinlock, so it copies them
 // into a fixed-size waiter_facts (no allocation, no user code under the lock) and formats them
 // after unlocking.
@@ -19,14 +23,33 @@
 #include <vector>
 
 #include "../inspection.hpp"
+#include "interleave.hpp"
 
 namespace custody::detail {
 
 /// One blocked operation's facts; lives on the blocked thread's stack while it waits.
 struct block_note {
+  using time_point = std::chrono::steady_clock::time_point;
+
   const std::string* task = nullptr;  // the blocked thread's task name; null outside a task
   std::uint32_t cases = 1;            // the cases of its select (1: a plain send or receive)
-  std::chrono::steady_clock::time_point since;
+
+  /// The owner fell asleep at `t`. Written by the owner while a snapshot may read it.
+  void fell_asleep(time_point t) noexcept {
+    since_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  /// When the owner fell asleep; the clock's epoch while it has not.
+  time_point since() const noexcept {
+    return time_point(time_point::duration(since_.load(std::memory_order_relaxed)));
+  }
+  /// Ready for a new waiter `task`, awake so far.
+  void reset(const std::string* waiter_task) noexcept {
+    task = waiter_task;
+    since_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  atomic<time_point::rep> since_{0};
 };
 
 /// A blocked case's facts, copied by value: the note may be gone once the lock is released.
@@ -49,7 +72,7 @@ struct waiter_fact {
       task[n] = '\0';
     }
     cases = note->cases;
-    since = note->since;
+    since = note->since();
   }
 
   blocked_report report(std::chrono::steady_clock::time_point now) const {
@@ -73,13 +96,6 @@ class waiter_facts {
   void add(const block_note* note, std::uint32_t index) noexcept {
     if (listed_ < capacity) {
       facts_[listed_++].copy(note, index);
-    } else {
-      ++unlisted_;
-    }
-  }
-  void add(const waiter_fact& fact) noexcept {
-    if (listed_ < capacity) {
-      facts_[listed_++] = fact;
     } else {
       ++unlisted_;
     }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -40,7 +41,7 @@ enum class enqueued : std::uint8_t {
 class channel_registration : public registration {
  public:
   using registration::registration;
-  waiter_fact lone{};
+  block_note lone;  // the receiver in an unbuffered channel's lone slot, under the channel's lock
   channel_use use;
 };
 
@@ -102,10 +103,17 @@ class chan_core {
   /// the members destroyed after it. Waits for that snapshot.
   void leave_registry() noexcept { name_.leave(); }
   channel_registration* named() const noexcept { return name_.get(); }
-  /// The current thread completed a send (`sending`) or a receive: a named channel counts it.
+  /// The current thread completed a send (`sending`) or a receive: a named channel notes it.
   /// Called outside the channel's lock (it may intern the task's name).
   void completed(bool sending) const noexcept {
-    if (channel_registration* n = name_.get()) n->use.completed(sending);
+    if (channel_registration* n = name_.get()) n->use.completed(sending, hands_over_ && !sending);
+  }
+
+  /// Values sent and received so far, for a snapshot of a named channel. An unbuffered
+  /// channel's registration counts its hand-overs, each both a send and a receive.
+  virtual std::pair<std::uint64_t, std::uint64_t> traffic() const noexcept {
+    const std::uint64_t n = name_.get()->use.hand_overs();
+    return {n, n};
   }
 
   /// Copies the blocked senders' and receivers' notes, under the kind's own locks.
@@ -125,8 +133,7 @@ class chan_core {
     // `self` is this object's own registration, made as that type when it was named.
     const channel_use& use =
         static_cast<const channel_registration&>(self).use;  // NOLINT(*-static-cast-downcast)
-    r.sends = use.sends();
-    r.receives = use.receives();
+    std::tie(r.sends, r.receives) = traffic();
     r.blocked_ms_total = use.blocked_ms_total();
     r.last_sender = task_names::instance().name_of(use.last_sender());
     r.last_receiver = task_names::instance().name_of(use.last_receiver());
@@ -229,26 +236,29 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         if (stop && stop->stop_requested()) return status::stopped;
         if (deadline && steady_clock::now() >= *deadline) return status::timeout;
         lone_taken_.store(true, std::memory_order_relaxed);
-        // Inspection only: a named channel notes who waits in the slot and since when (a clock
-        // read under the lock, for named channels alone: the note must match the slot's user).
+        // Inspection only: a named channel notes who waits in the slot (under the lock: the
+        // note must match the slot's user).
         named = this->named();
-        if (named) {
-          const block_note note{current_task.name, 1, steady_clock::now()};
-          named->lone.copy(&note, 0);
-        }
+        if (named) named->lone.reset(current_task.name);
         lone_.reset();
       }
       std::uint32_t s;
+      std::optional<steady_clock::time_point> asleep_since;
       {
         const waited_channel waits{named, false};
-        const blocked_scope blocked("recv on", &waits, 1, 1, named ? &named->lone.since : nullptr);
+        std::optional<blocked_scope> blocked;
         // Gone before the slot is given back: a late stop must not settle its next user.
         std::optional<std::stop_callback<stop_settler>> on_stop;
         if (stop && stop->stop_possible()) on_stop.emplace(*stop, stop_settler{&lone_});
-        s = lone_.wait(deadline);
+        s = lone_.wait(deadline, true, [&] {
+          // Only what someone can read is recorded: the clock is read for that alone.
+          if (!named && !current_task.record) return;
+          asleep_since = steady_clock::now();
+          if (named) named->lone.fell_asleep(*asleep_since);
+          blocked.emplace("recv on", &waits, 1, 1, *asleep_since);
+        });
       }
-      // Only this receiver writes `lone` while it holds the slot: read without the lock.
-      if (named) named->use.blocked_for(steady_clock::now() - named->lone.since);
+      if (named && asleep_since) named->use.blocked_for(steady_clock::now() - *asleep_since);
       // Settled: nobody else touches the slot until it is given back, so no lock is needed.
       status result = status::closed;  // nothing but close() settles it otherwise
       switch (parker::how(s)) {
@@ -256,7 +266,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
           // Left engaged: the next sender's emplace destroys the moved-from value. Writing the
           // line here would cost the sender a trip of it on its next claim.
           out.emplace(std::move(*lone_value_));
-          this->completed(false);
+          if (named) named->use.completed_in_slot();
           result = status::ok;
           break;
         case settled::stopped:
@@ -322,7 +332,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   void copy_blocked(waiter_facts& senders, waiter_facts& receivers) const noexcept override {
     std::lock_guard lock(lock_);
     senders_.copy_facts(senders);
-    if (lone_.is_waiting()) receivers.add(this->named()->lone);
+    if (lone_.is_waiting()) receivers.add(&this->named()->lone, 0);
     receivers_.copy_facts(receivers);
   }
 
@@ -490,6 +500,12 @@ class buffered_core final : public chan_core<T> {
   bool is_closed() const noexcept override { return ring_.is_closed(); }
   std::size_t size() const noexcept override { return ring_.size(); }
   std::size_t capacity() const noexcept override { return ring_.capacity(); }
+
+  /// The ring counts what went through it: counting each value again would cost a spsc
+  /// channel's two ends a read-modify-write each, a fifth of a value's cost.
+  std::pair<std::uint64_t, std::uint64_t> traffic() const noexcept override {
+    return {ring_.pushed(), ring_.popped()};
+  }
 
  protected:
   void copy_blocked(waiter_facts& senders, waiter_facts& receivers) const noexcept override {

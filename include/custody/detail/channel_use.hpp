@@ -1,10 +1,12 @@
 #pragma once
-// What a named channel counts about its use, for custody::inspect(): completed sends and
-// receives, the task that last completed each, and the time its waiters spent blocked.
+// What a named channel knows about its use, for custody::inspect(): the task that last
+// completed a send and a receive, how many values an unbuffered channel handed over, and the
+// time its waiters slept.
 //
-// Only a named channel has these (in its registration); each operation that completes on it
-// adds to them from its own thread with relaxed atomics, outside every lock. An unnamed
-// channel pays the null test of its registration pointer and nothing else.
+// Only a named channel has these (in its registration); each operation adds to them from its
+// own thread with relaxed atomics, outside every lock. An unnamed channel pays the null test
+// of its registration pointer and nothing else. A buffered channel's ring counts its sends
+// and receives itself (ring.hpp), so its operations count nothing here.
 
 #include <chrono>
 #include <cstdint>
@@ -16,27 +18,32 @@ namespace custody::detail {
 
 class channel_use {
  public:
-  /// The current thread completed a send (`sending`) or a receive on the channel.
-  void completed(bool sending) noexcept {
-    end& e = sending ? sender_ : receiver_;
-    e.count.fetch_add(1, std::memory_order_relaxed);
-    // Written only when it changes: the same task at one end (the usual case) leaves the line
-    // clean for a snapshot's reads.
-    const std::uint32_t task = current_task_id();
-    if (e.last_task.load(std::memory_order_relaxed) != task) {
-      e.last_task.store(task, std::memory_order_relaxed);
-    }
+  /// The current thread completed a send (`sending`) or a receive on the channel. `hand_over`:
+  /// an unbuffered receive, which counts one value handed over (its send is the same value).
+  void completed(bool sending, bool hand_over) noexcept {
+    if (hand_over) hand_overs_.fetch_add(1, std::memory_order_relaxed);
+    note_last(sending ? sender_ : receiver_);
   }
 
-  /// A waiter that slept on the channel for `time` finished waiting (whatever ended it).
+  /// The receiver in an unbuffered channel's lone slot took its value. Only the slot's holder
+  /// counts here, and the slot passes from holder to holder through the channel, so a plain
+  /// increment needs no read-modify-write (which would cost a ping-pong a tenth of its time).
+  void completed_in_slot() noexcept {
+    slot_hand_overs_.store(slot_hand_overs_.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+    note_last(receiver_);
+  }
+
+  /// A waiter that fell asleep on the channel `time` ago finished waiting (whatever ended it).
   void blocked_for(std::chrono::steady_clock::duration time) noexcept {
     blocked_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(time).count(),
                           std::memory_order_relaxed);
   }
 
-  std::uint64_t sends() const noexcept { return sender_.count.load(std::memory_order_relaxed); }
-  std::uint64_t receives() const noexcept {
-    return receiver_.count.load(std::memory_order_relaxed);
+  /// Values an unbuffered channel handed over: both its sends and its receives.
+  std::uint64_t hand_overs() const noexcept {
+    return hand_overs_.load(std::memory_order_relaxed) +
+           slot_hand_overs_.load(std::memory_order_relaxed);
   }
   std::uint32_t last_sender() const noexcept {
     return sender_.last_task.load(std::memory_order_relaxed);
@@ -49,14 +56,25 @@ class channel_use {
   }
 
  private:
-  // One end's figures, on a cache line of their own: a producer and a consumer each write
-  // only theirs, so counting does not bounce one line between their cores.
+  // One end's last task, on a cache line of its own: a producer and a consumer each write
+  // only theirs, so noting them does not bounce one line between their cores.
   struct alignas(64) end {
-    atomic<std::uint64_t> count{0};
     atomic<std::uint32_t> last_task{0};  // task_names numbers; 0: not a task, or none yet
   };
+
+  // Written only when it changes: the same task at one end (the usual case) leaves the line
+  // clean for a snapshot's reads.
+  static void note_last(end& e) noexcept {
+    const std::uint32_t task = current_task_id();
+    if (e.last_task.load(std::memory_order_relaxed) != task) {
+      e.last_task.store(task, std::memory_order_relaxed);
+    }
+  }
+
   end sender_;
   end receiver_;
+  alignas(64) atomic<std::uint64_t> hand_overs_{0};
+  atomic<std::uint64_t> slot_hand_overs_{0};
   alignas(64) atomic<std::int64_t> blocked_ns_{0};
 };
 

@@ -176,11 +176,20 @@ class parker {
   /// Waits until the operation is settled and returns how. Spins briefly first: a wake through
   /// the kernel costs microseconds, far more than a peer usually needs to arrive. When the
   /// deadline passes the thread settles itself as timed out, unless a peer got there first.
-  std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline,
-                     bool spin_first = true) noexcept {
+  ///
+  /// `going_to_sleep()` runs once, when the spin is over and the word is still open, before
+  /// the thread first sleeps: what a wait records for inspection (since when, in what) is
+  /// recorded there, so a wait that ends while spinning pays nothing for it.
+  template <class GoingToSleep>
+  std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline, bool spin_first,
+                     GoingToSleep&& going_to_sleep) noexcept {
     interleave_point();
     std::uint32_t s = load();
     if (spin_first && open(s)) spin_until([&] { return !open(s = load()); });
+    if (open(s)) {
+      going_to_sleep();
+      s = load();
+    }
     const std::optional<steady_clock::time_point> no_deadline;
     while (open(s)) {
       if (!(s & sleeping)) {
@@ -200,6 +209,10 @@ class parker {
       s = load();
     }
     return s;
+  }
+  std::uint32_t wait(const std::optional<steady_clock::time_point>& deadline,
+                     bool spin_first = true) noexcept {
+    return wait(deadline, spin_first, [] {});
   }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -152,7 +153,18 @@ class lockfree_ring {
 
   std::size_t capacity() const noexcept { return capacity_; }
 
+  /// Values pushed and popped since the ring was made, read off the positions: a position
+  /// counts whole laps of `capacity_` values, plus its index.
+  std::uint64_t pushed() const noexcept {
+    return passed(tail_.load(std::memory_order_relaxed) & ~mark_bit_);
+  }
+  std::uint64_t popped() const noexcept { return passed(head_.load(std::memory_order_relaxed)); }
+
  private:
+  std::uint64_t passed(std::size_t position) const noexcept {
+    return position / one_lap_ * capacity_ + (position & (mark_bit_ - 1));
+  }
+
   struct slot {
     atomic<std::size_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];
@@ -207,6 +219,7 @@ class locked_ring {
       if (size_ == capacity_) return status::would_block;
       ::new (&storage_[(head_ + size_) % capacity_]) T(std::move(value));
       ++size_;
+      ++pushed_;
     }
     // Orders the push before the caller's look at the waiter list (see wait_list::add).
     full_barrier();
@@ -222,6 +235,7 @@ class locked_ring {
       front.~T();
       head_ = (head_ + 1) % capacity_;
       --size_;
+      ++popped_;
     }
     full_barrier();
     return status::ok;
@@ -255,6 +269,16 @@ class locked_ring {
   }
   std::size_t capacity() const noexcept { return capacity_; }
 
+  /// Values pushed and popped since the ring was made.
+  std::uint64_t pushed() const noexcept {
+    std::lock_guard lock(lock_);
+    return pushed_;
+  }
+  std::uint64_t popped() const noexcept {
+    std::lock_guard lock(lock_);
+    return popped_;
+  }
+
  private:
   // A sequentially consistent read-modify-write: orders the ring's state against the
   // waiter list's flag, in a form the thread sanitizer understands (unlike a bare fence).
@@ -267,6 +291,8 @@ class locked_ring {
   std::size_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::size_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
+  std::uint64_t pushed_ CUSTODY_GUARDED_BY(lock_) = 0;
+  std::uint64_t popped_ CUSTODY_GUARDED_BY(lock_) = 0;
 };
 
 }  // namespace custody::detail

@@ -197,10 +197,9 @@ class select_run {
       }
       std::uint32_t s;
       {
-        const blocked_scope blocked = blocked_as();
-        s = self_.wait(limits_.deadline, !spun_);
+        std::optional<blocked_scope> blocked;
+        s = self_.wait(limits_.deadline, !spun_, [&] { going_to_sleep(blocked); });
       }
-      slept_ = true;
       if (settled_with(s)) {
         count_blocked_time();
         return ready_;
@@ -216,6 +215,7 @@ class select_run {
         count_blocked_time();
         return done;
       }
+      fell_asleep();  // a suspended operation is asleep at once: it has no spin
       if (self_.suspend()) return std::nullopt;
       if (settled_with(self_.load())) {
         count_blocked_time();
@@ -226,7 +226,6 @@ class select_run {
 
   /// Goes on after the resumer was called: as start().
   std::optional<outcome> resume() {
-    slept_ = true;
     if (settled_with(self_.load())) {
       count_blocked_time();
       return ready_;
@@ -343,22 +342,29 @@ class select_run {
       inspectable = order_[k] != stop_entry && ops_[order_[k]].name != nullptr;
     }
     if (!inspectable) return;
-    note_.task = current_task.name;
+    note_.reset(current_task.name);
     note_.cases = static_cast<std::uint32_t>(enabled_);
-    note_.since = steady_clock::now();
     note_ptr_ = &note_;
   }
 
-  const steady_clock::time_point* since() const noexcept {
-    return note_ptr_ ? &note_ptr_->since : nullptr;
+  // The first time a noted select falls asleep: it is blocked from now on, for a snapshot and
+  // for the time its channels count. Nothing to do for one nobody can inspect.
+  void fell_asleep() noexcept {
+    if (!note_ptr_ || slept_) return;
+    slept_ = true;
+    note_.fell_asleep(steady_clock::now());
   }
 
-  // What the current task (if it has a record) is blocked in: every channel case, in case
-  // order, so that a wait-for graph can draw an edge to each.
-  blocked_scope blocked_as() const {
-    if (enabled_ == 0) return blocked_scope("wait for a stop or a deadline", nullptr, 0, since());
-    // Without a record the scope does nothing: skip gathering the cases.
-    if (!current_task.record) return blocked_scope("select of", nullptr, 0, enabled_, nullptr);
+  // parker::wait's going_to_sleep: also marks the current task blocked, when it has a record,
+  // in every channel case (in case order, so that a wait-for graph can draw an edge to each).
+  void going_to_sleep(std::optional<blocked_scope>& blocked) {
+    fell_asleep();
+    if (!current_task.record) return;
+    const steady_clock::time_point since = note_ptr_ ? note_.since() : steady_clock::now();
+    if (enabled_ == 0) {
+      blocked.emplace("wait for a stop or a deadline", nullptr, 0, 0, since);
+      return;
+    }
     waited_channel waits[task_record::kept_waits];
     std::size_t n = 0;
     for (std::size_t k = 0, seen = 0; seen < enabled_ && n < task_record::kept_waits; ++k) {
@@ -366,15 +372,15 @@ class select_run {
       ++seen;
       waits[n++] = {ops_[k].name, ops_[k].sending};
     }
-    if (enabled_ != 1) return blocked_scope("select of", waits, n, enabled_, since());
-    return blocked_scope(waits[0].sending ? "send on" : "recv on", waits, n, 1, since());
+    const char* operation = enabled_ != 1 ? "select of" : waits[0].sending ? "send on" : "recv on";
+    blocked.emplace(operation, waits, n, enabled_, since);
   }
 
-  // Once the select that slept is over: each named channel it waited on adds the time since
-  // it first registered (only a noted select has that time; a noted one is inspectable).
+  // Once the select that fell asleep is over: each named channel it waited on adds the time
+  // since then.
   void count_blocked_time() const noexcept {
-    if (!slept_ || !note_ptr_) return;
-    const auto slept_for = steady_clock::now() - note_.since;
+    if (!slept_) return;
+    const auto slept_for = steady_clock::now() - note_.since();
     for (std::size_t k = 0; k < candidates_; ++k) {
       if (order_[k] == stop_entry) continue;
       if (channel_registration* n = ops_[order_[k]].name) n->use.blocked_for(slept_for);
@@ -441,7 +447,9 @@ class select_run {
     switch (how) {
       case settled::done:
         // A peer moved the value: this thread completed the case, and counts it.
-        if (channel_registration* n = ops_[index].name) n->use.completed(ops_[index].sending);
+        if (channel_registration* n = ops_[index].name) {
+          n->use.completed(ops_[index].sending, ops_[index].hands_over && !ops_[index].sending);
+        }
         ready_ = {index, status::ok};
         return true;
       case settled::closed:
@@ -477,7 +485,7 @@ class select_run {
   std::size_t preferred_ = outcome::none;  // the case whose channel notified us
   outcome ready_{outcome::none, status::would_block};
   bool noted_ = false;
-  bool slept_ = false;  // waited (or suspended) at least once: count_blocked_time() adds
+  bool slept_ = false;  // a noted select that fell asleep: count_blocked_time() adds
   block_note note_;
   const block_note* note_ptr_ = nullptr;  // &note_ once written
   // Declared after everything it may touch: its destructor waits for a running callback.

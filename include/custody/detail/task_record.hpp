@@ -124,21 +124,16 @@ struct task_identity {
 
 inline thread_local task_identity current_task;
 
-/// Marks the current task blocked for the scope of one sleep, when it has a record; `since` is
-/// the time the operation noted when it noted one (else the clock is read here).
+/// Marks the current task blocked, from `since`, for the rest of one wait, when it has a
+/// record: made when the thread falls asleep (parker::wait's going_to_sleep), so a wait that
+/// ends while spinning leaves the record alone.
 class blocked_scope {
  public:
-  blocked_scope(const char* operation, const registration* on, std::size_t cases,
-                const std::chrono::steady_clock::time_point* since)
-      : record_(current_task.record) {
-    if (!record_) return;
-    record_->blocked(operation, on, cases, since ? *since : std::chrono::steady_clock::now());
-  }
   blocked_scope(const char* operation, const waited_channel* waits, std::size_t n,
-                std::size_t cases, const std::chrono::steady_clock::time_point* since)
+                std::size_t cases, std::chrono::steady_clock::time_point since)
       : record_(current_task.record) {
     if (!record_) return;
-    record_->blocked(operation, waits, n, cases, since ? *since : std::chrono::steady_clock::now());
+    record_->blocked(operation, waits, n, cases, since);
   }
   ~blocked_scope() {
     if (record_) record_->running();
