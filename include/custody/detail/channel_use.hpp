@@ -21,17 +21,17 @@ class channel_use {
   /// The current thread completed a send (`sending`) or a receive on the channel. `hand_over`:
   /// an unbuffered receive, which counts one value handed over (its send is the same value).
   void completed(bool sending, bool hand_over) noexcept {
-    if (hand_over) hand_overs_.fetch_add(1, std::memory_order_relaxed);
-    note_last(sending ? sender_ : receiver_);
+    if (hand_over) receiver_.hand_overs.fetch_add(1, std::memory_order_relaxed);
+    note_last(sending ? sender_.last_task : receiver_.last_task);
   }
 
   /// The receiver in an unbuffered channel's lone slot took its value. Only the slot's holder
   /// counts here, and the slot passes from holder to holder through the channel, so a plain
   /// increment needs no read-modify-write (which would cost a ping-pong a tenth of its time).
   void completed_in_slot() noexcept {
-    slot_hand_overs_.store(slot_hand_overs_.load(std::memory_order_relaxed) + 1,
-                           std::memory_order_relaxed);
-    note_last(receiver_);
+    atomic<std::uint64_t>& count = receiver_.slot_hand_overs;
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    note_last(receiver_.last_task);
   }
 
   /// A waiter that fell asleep on the channel `time` ago finished waiting (whatever ended it).
@@ -42,8 +42,8 @@ class channel_use {
 
   /// Values an unbuffered channel handed over: both its sends and its receives.
   std::uint64_t hand_overs() const noexcept {
-    return hand_overs_.load(std::memory_order_relaxed) +
-           slot_hand_overs_.load(std::memory_order_relaxed);
+    return receiver_.hand_overs.load(std::memory_order_relaxed) +
+           receiver_.slot_hand_overs.load(std::memory_order_relaxed);
   }
   std::uint32_t last_sender() const noexcept {
     return sender_.last_task.load(std::memory_order_relaxed);
@@ -56,25 +56,29 @@ class channel_use {
   }
 
  private:
-  // One end's last task, on a cache line of its own: a producer and a consumer each write
-  // only theirs, so noting them does not bounce one line between their cores.
-  struct alignas(64) end {
-    atomic<std::uint32_t> last_task{0};  // task_names numbers; 0: not a task, or none yet
+  // Each end's figures on a cache line of their own: a producer and a consumer each write
+  // only theirs, so noting them does not bounce one line between their cores. Task numbers
+  // are task_names'; 0: not a task, or none yet.
+  struct alignas(64) sender_end {
+    atomic<std::uint32_t> last_task{0};
+  };
+  struct alignas(64) receiver_end {
+    atomic<std::uint32_t> last_task{0};
+    atomic<std::uint64_t> hand_overs{0};
+    atomic<std::uint64_t> slot_hand_overs{0};
   };
 
   // Written only when it changes: the same task at one end (the usual case) leaves the line
   // clean for a snapshot's reads.
-  static void note_last(end& e) noexcept {
+  static void note_last(atomic<std::uint32_t>& last_task) noexcept {
     const std::uint32_t task = current_task_id();
-    if (e.last_task.load(std::memory_order_relaxed) != task) {
-      e.last_task.store(task, std::memory_order_relaxed);
+    if (last_task.load(std::memory_order_relaxed) != task) {
+      last_task.store(task, std::memory_order_relaxed);
     }
   }
 
-  end sender_;
-  end receiver_;
-  alignas(64) atomic<std::uint64_t> hand_overs_{0};
-  atomic<std::uint64_t> slot_hand_overs_{0};
+  sender_end sender_;
+  receiver_end receiver_;
   alignas(64) atomic<std::int64_t> blocked_ns_{0};
 };
 
