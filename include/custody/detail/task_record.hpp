@@ -38,6 +38,11 @@ class task_record {
 
   const std::string& name() const noexcept { return name_; }
 
+  /// The name's number in task_names once a step of a coroutine task interned it (0 before),
+  /// kept across its steps (task_identity_scope). Only the task's own steps, one at a time,
+  /// touch it.
+  std::uint32_t name_number = 0;
+
   /// The task sleeps in `operation` ("send on", "recv on", "select of", or with `cases` 0 one
   /// that names no channel) on `on` (a channel's registration, null for an unnamed one), a
   /// select of `cases` cases, from `since`. `on` must stay alive until running() is called: a
