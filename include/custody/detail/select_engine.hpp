@@ -173,6 +173,7 @@ class select_run {
       if (!ops[i].core) continue;
       order_[enabled_++] = static_cast<std::uint32_t>(i);
       hands_over_ |= ops[i].hands_over;
+      named_ |= ops[i].name != nullptr;
     }
     stoppable_ = limits.stop && limits.stop->stop_possible();
     candidates_ = enabled_;
@@ -337,11 +338,7 @@ class select_run {
   void note_once() {
     if (noted_) return;
     noted_ = true;
-    bool inspectable = current_task.record != nullptr;
-    for (std::size_t k = 0; k < candidates_ && !inspectable; ++k) {
-      inspectable = order_[k] != stop_entry && ops_[order_[k]].name != nullptr;
-    }
-    if (!inspectable) return;
+    if (!named_ && !current_task.record) return;
     note_.reset(current_task.name);
     note_.cases = static_cast<std::uint32_t>(enabled_);
     note_ptr_ = &note_;
@@ -479,6 +476,7 @@ class select_run {
   std::size_t candidates_ = 0;  // enabled_, plus the stop entry when there is a token
   std::size_t registered_ = 0;  // entries of order_ that may hold a linked waiter
   bool hands_over_ = false;
+  bool named_ = false;  // a case's channel is named
   bool stoppable_ = false;
   bool attempt_first_ = true;
   bool spun_ = false;
