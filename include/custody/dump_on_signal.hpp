@@ -14,7 +14,6 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -22,12 +21,13 @@
 #include <cerrno>
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <utility>
 
+#include "detail/signal_pipe.hpp"
 #include "inspect.hpp"
 #include "wait_for.hpp"
 
@@ -35,22 +35,13 @@ namespace custody {
 
 namespace detail::dump_on_signal {
 
-static_assert(std::atomic<int>::is_always_lock_free);
+inline std::atomic<bool> active{false};  // a DumpOnSignal exists
 
-// Process-wide because a signal handler has no other way to find its state.
-inline std::atomic<bool> active{false};       // a DumpOnSignal exists
-inline std::atomic<int> write_fd{-1};         // the self-pipe's write end; -1 while none
-inline std::atomic<int> handlers_running{0};  // handlers in flight, drained before close()
+struct tag {};  // its self-pipe's (signal_pipe.hpp)
 
 inline void handler(int sig) noexcept {
   const int saved_errno = errno;
-  handlers_running.fetch_add(1);
-  if (const int fd = write_fd.load(); fd >= 0) {
-    const auto byte = static_cast<unsigned char>(sig);
-    // Non-blocking: a full pipe already holds a request for a dump, which is enough.
-    [[maybe_unused]] const auto written = ::write(fd, &byte, 1);
-  }
-  handlers_running.fetch_sub(1);
+  signal_pipe_end<tag>::forward(sig);  // a full pipe already holds a request for a dump
   errno = saved_errno;
 }
 
@@ -101,9 +92,7 @@ class DumpOnSignal {
       throw std::logic_error("custody::DumpOnSignal: another DumpOnSignal is already active");
     }
     try {
-      open_pipe();
-      watcher_ = std::thread([this] { watch(); });
-      state::write_fd.store(write_end_);
+      pipe_.emplace("custody::DumpOnSignal", [this](int sig) { dump(sig); });
       install_handler();
     } catch (...) {
       teardown();
@@ -128,21 +117,6 @@ class DumpOnSignal {
     throw std::system_error(errno, std::generic_category(), what);
   }
 
-  void open_pipe() {
-    int fds[2];
-    if (::pipe(fds) != 0) throw_errno("custody::DumpOnSignal: pipe");
-    read_end_ = fds[0];
-    write_end_ = fds[1];
-    const int flags = ::fcntl(write_end_, F_GETFL);
-    // Close-on-exec: a child must not inherit the pipe. Only the write end is non-blocking:
-    // the handler must never block, the watcher should.
-    if (::fcntl(read_end_, F_SETFD, FD_CLOEXEC) != 0 ||
-        ::fcntl(write_end_, F_SETFD, FD_CLOEXEC) != 0 || flags < 0 ||
-        ::fcntl(write_end_, F_SETFL, flags | O_NONBLOCK) != 0) {
-      throw_errno("custody::DumpOnSignal: fcntl");
-    }
-  }
-
   void install_handler() {
     struct sigaction action {};
     action.sa_handler = &detail::dump_on_signal::handler;
@@ -152,21 +126,6 @@ class DumpOnSignal {
       throw_errno("custody::DumpOnSignal: sigaction");
     }
     installed_ = true;
-  }
-
-  // One byte per signal; EOF means the destructor closed the write end.
-  void watch() noexcept {
-    for (;;) {
-      unsigned char byte = 0;
-      const auto n = ::read(read_end_, &byte, 1);
-      if (n == 1) {
-        dump(byte);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        return;
-      }
-    }
   }
 
   void dump(int sig) noexcept {
@@ -194,27 +153,17 @@ class DumpOnSignal {
     namespace state = detail::dump_on_signal;
     if (installed_) ::sigaction(signal_, &previous_, nullptr);
     installed_ = false;
-    // No new handler picks the fd up after this; wait out any that already did, so the fd
-    // number cannot be reused under a late write().
-    state::write_fd.store(-1);
-    while (state::handlers_running.load() != 0) std::this_thread::yield();
-    if (write_end_ >= 0) ::close(write_end_);
-    write_end_ = -1;
-    if (watcher_.joinable()) watcher_.join();
-    if (read_end_ >= 0) ::close(read_end_);
-    read_end_ = -1;
+    pipe_.reset();
     state::active.store(false);
   }
 
   const int signal_;
   const int fd_;
   const std::string dot_path_;  // empty: no DOT file
-  int read_end_ = -1;
-  int write_end_ = -1;
   bool installed_ = false;
   struct sigaction previous_ {};
   std::atomic<unsigned long> dumps_{0};
-  std::thread watcher_;
+  std::optional<detail::signal_pipe<detail::dump_on_signal::tag>> pipe_;
 };
 
 }  // namespace custody

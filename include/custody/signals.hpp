@@ -20,9 +20,7 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,9 +33,10 @@
 #include <stop_token>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
+
+#include "detail/signal_pipe.hpp"
 
 namespace custody {
 
@@ -48,14 +47,13 @@ static_assert(std::atomic<int>::is_always_lock_free);
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 // Process-wide because a signal handler has no other way to find its state.
-inline std::atomic<bool> active{false};       // a SignalStop exists
-inline std::atomic<int> write_fd{-1};         // self-pipe write end; -1 while none
-inline std::atomic<int> handlers_running{0};  // handlers in flight, drained before close()
-inline std::atomic<bool> escalate{false};     // the next signal should kill the process
+inline std::atomic<bool> active{false};    // a SignalStop exists
+inline std::atomic<bool> escalate{false};  // the next signal should kill the process
+
+struct tag {};  // its self-pipe's (signal_pipe.hpp)
 
 inline void handler(int sig) noexcept {
   const int saved_errno = errno;
-  handlers_running.fetch_add(1);
   if (escalate.exchange(true)) {
     // Stop was already requested: fall back to the default action. The signal is blocked while
     // its handler runs, so the re-raised one is delivered (with SIG_DFL) as the handler returns.
@@ -64,12 +62,9 @@ inline void handler(int sig) noexcept {
     sigemptyset(&dfl.sa_mask);
     ::sigaction(sig, &dfl, nullptr);
     ::raise(sig);
-  } else if (const int fd = write_fd.load(); fd >= 0) {
-    const auto byte = static_cast<unsigned char>(sig);
-    // Non-blocking: if the pipe were somehow full, a byte is already pending, which is enough.
-    [[maybe_unused]] const auto written = ::write(fd, &byte, 1);
+  } else {
+    signal_pipe_end<tag>::forward(sig);
   }
-  handlers_running.fetch_sub(1);
   errno = saved_errno;
 }
 
@@ -121,12 +116,14 @@ class SignalStop {
           "custody::SignalStop: another SignalStop is already active in this process");
     }
     try {
-      open_pipe();
       // Reset before registering: the callback fires at once if stop was already requested.
       state::escalate.store(false);
       escalation_.emplace(source_.get_token(), state::ArmEscalation{});
-      watcher_ = std::thread([this] { watch(); });
-      state::write_fd.store(write_end_);
+      // The watcher records the signal, then requests stop.
+      pipe_.emplace("custody::SignalStop", [this](int sig) {
+        last_signal_.store(sig);
+        source_.request_stop();
+      });
       install_handlers();
     } catch (...) {
       teardown();
@@ -163,28 +160,6 @@ class SignalStop {
     throw std::system_error(errno, std::generic_category(), what);
   }
 
-  void open_pipe() {
-    int fds[2];
-#if defined(__linux__)
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("custody::SignalStop: pipe2");
-    read_end_ = fds[0];
-    write_end_ = fds[1];
-#else
-    if (::pipe(fds) != 0) throw_errno("custody::SignalStop: pipe");
-    read_end_ = fds[0];
-    write_end_ = fds[1];
-    if (::fcntl(read_end_, F_SETFD, FD_CLOEXEC) != 0 ||
-        ::fcntl(write_end_, F_SETFD, FD_CLOEXEC) != 0) {
-      throw_errno("custody::SignalStop: fcntl(FD_CLOEXEC)");
-    }
-#endif
-    // Only the write end is non-blocking: the handler must never block, the watcher should.
-    const int flags = ::fcntl(write_end_, F_GETFL);
-    if (flags < 0 || ::fcntl(write_end_, F_SETFL, flags | O_NONBLOCK) != 0) {
-      throw_errno("custody::SignalStop: fcntl(O_NONBLOCK)");
-    }
-  }
-
   void install_handlers() {
     struct sigaction action {};
     action.sa_handler = &detail::signal_stop::handler;
@@ -202,22 +177,6 @@ class SignalStop {
     }
   }
 
-  // The watcher's loop: one byte per signal; EOF means the destructor closed the write end.
-  void watch() noexcept {
-    for (;;) {
-      unsigned char byte = 0;
-      const auto n = ::read(read_end_, &byte, 1);
-      if (n == 1) {
-        last_signal_.store(byte);
-        source_.request_stop();
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        return;
-      }
-    }
-  }
-
   // Undoes whatever the constructor completed, in reverse order.
   void teardown() noexcept {
     namespace state = detail::signal_stop;
@@ -225,15 +184,7 @@ class SignalStop {
       ::sigaction(it->signal, &it->action, nullptr);
     }
     previous_.clear();
-    // No new handler picks the fd up after this; wait out any that already did, so the fd
-    // number cannot be reused under a late write().
-    state::write_fd.store(-1);
-    while (state::handlers_running.load() != 0) std::this_thread::yield();
-    if (write_end_ >= 0) ::close(write_end_);
-    write_end_ = -1;
-    if (watcher_.joinable()) watcher_.join();
-    if (read_end_ >= 0) ::close(read_end_);
-    read_end_ = -1;
+    pipe_.reset();
     // Deregistered before releasing `active`, so it cannot arm escalation for a successor.
     escalation_.reset();
     state::active.store(false);
@@ -242,11 +193,9 @@ class SignalStop {
   std::stop_source source_;
   std::vector<int> signals_;
   std::vector<Previous> previous_;
-  int read_end_ = -1;
-  int write_end_ = -1;
   std::atomic<int> last_signal_{0};
   std::optional<std::stop_callback<detail::signal_stop::ArmEscalation>> escalation_;
-  std::thread watcher_;
+  std::optional<detail::signal_pipe<detail::signal_stop::tag>> pipe_;
 };
 
 /// Convenience: `auto guard = custody::stop_on_signals(group.stop_source());`
