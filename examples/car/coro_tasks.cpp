@@ -82,26 +82,12 @@ asio::awaitable<void> print_out_data(std::stop_token stop, custody::Subscription
                                      custody::Subscription<CarStatus> changes, LineSink out,
                                      RunStats& stats, bool quiet) {
   co_await stopped_operations_do_not_throw();
-  InCommitOrder screen(readings, changes, out, stats, quiet);
-  bool readings_open = true, changes_open = true, stopping = false, gave_up = false;
-  SteadyTime give_up_at{};
-  while ((readings_open || changes_open) && !gave_up) {
-    co_await custody::async_select(
-        custody::on_recv(
-            readings, [&](CarData d) { screen.add_reading(d); }, [&] { readings_open = false; })
-            .when(readings_open),
-        custody::on_recv(
-            changes, [&](CarStatus s) { screen.add_change(std::move(s)); },
-            [&] { changes_open = false; })
-            .when(changes_open),
-        custody::on_stop(stop,
-                         [&] {
-                           stopping = true;
-                           give_up_at = std::chrono::steady_clock::now() + kDrainGrace;
-                         })
-            .when(!stopping),
-        custody::on_deadline(give_up_at, [&] { gave_up = true; }).when(stopping), use_awaitable);
-    if (stopping) co_await drain_without_cancellation();
+  ScreenLoop screen(readings, changes, out, stats, quiet);
+  while (screen.running()) {
+    co_await screen.wait(stop, [](auto&&... cases) {
+      return custody::async_select(std::forward<decltype(cases)>(cases)..., use_awaitable);
+    });
+    if (screen.stopping()) co_await drain_without_cancellation();
     screen.show_due();
   }
   screen.show_rest();

@@ -4,6 +4,7 @@
 // tick, a set request, an answer, an update) and never waits on a channel or store itself, so
 // the runtimes differ only in how they wait, and print, log and count the same things.
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include <custody/channel.hpp>
+#include <custody/select.hpp>
 #include <custody/store.hpp>
 
 #include "car_data.hpp"
@@ -129,6 +131,57 @@ class InCommitOrder {
   std::deque<CarStatus> held_changes_;
   CarStatus shown_;           // the link as last shown
   std::uint64_t missed_ = 0;  // readings dropped before the next one shown
+};
+
+/// The print task's loop around InCommitOrder: which subscriptions are still open, and the grace
+/// a stop leaves them to drain. Each round waits in the runtime's own select over wait()'s cases.
+class ScreenLoop {
+ public:
+  ScreenLoop(custody::Subscription<CarData>& readings, custody::Subscription<CarStatus>& changes,
+             const LineSink& out, RunStats& stats, bool quiet)
+      : readings_(readings), changes_(changes), screen_(readings, changes, out, stats, quiet) {}
+
+  /// Until both stores are closed, or the grace after a stop is over.
+  bool running() const { return (readings_open_ || changes_open_) && !gave_up_; }
+  /// A stop was requested: the rounds go on until the stores close or the grace ends.
+  bool stopping() const { return stopping_; }
+
+  /// One round: `select` (the runtime's, blocking or asynchronous) over a reading, a link
+  /// change, the stop and, once stopping, the end of the grace. `stop` must outlive the round.
+  template <class Select>
+  decltype(auto) wait(const std::stop_token& stop, Select&& select) {
+    return std::forward<Select>(select)(
+        custody::on_recv(
+            readings_, [this](CarData d) { screen_.add_reading(d); },
+            [this] { readings_open_ = false; })
+            .when(readings_open_),
+        custody::on_recv(
+            changes_, [this](CarStatus s) { screen_.add_change(std::move(s)); },
+            [this] { changes_open_ = false; })
+            .when(changes_open_),
+        custody::on_stop(stop,
+                         [this] {
+                           stopping_ = true;
+                           give_up_at_ = std::chrono::steady_clock::now() + kDrainGrace;
+                         })
+            .when(!stopping_),
+        custody::on_deadline(give_up_at_, [this] { gave_up_ = true; }).when(stopping_));
+  }
+
+  /// After each round: shows what is due.
+  void show_due() { screen_.show_due(); }
+  /// After the last round.
+  void show_rest() { screen_.show_rest(); }
+
+ private:
+  custody::Subscription<CarData>& readings_;
+  custody::Subscription<CarStatus>& changes_;
+  InCommitOrder screen_;
+  bool readings_open_ = true;
+  bool changes_open_ = true;
+  bool stopping_ = false;
+  bool gave_up_ = false;
+  SteadyTime give_up_at_{};
 };
 
 /// The file task's step: writes one reading to the log, counting what the subscription missed

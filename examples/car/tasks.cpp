@@ -401,25 +401,11 @@ namespace {
 void print_out_data(std::stop_token stop, custody::Subscription<CarData> readings,
                     custody::Subscription<CarStatus> changes, const LineSink& out, RunStats& stats,
                     bool quiet) {
-  InCommitOrder screen(readings, changes, out, stats, quiet);
-  bool readings_open = true, changes_open = true, stopping = false, gave_up = false;
-  SteadyTime give_up_at{};
-  while ((readings_open || changes_open) && !gave_up) {
-    custody::select(
-        custody::on_recv(
-            readings, [&](CarData d) { screen.add_reading(d); }, [&] { readings_open = false; })
-            .when(readings_open),
-        custody::on_recv(
-            changes, [&](CarStatus s) { screen.add_change(std::move(s)); },
-            [&] { changes_open = false; })
-            .when(changes_open),
-        custody::on_stop(stop,
-                         [&] {
-                           stopping = true;
-                           give_up_at = std::chrono::steady_clock::now() + kDrainGrace;
-                         })
-            .when(!stopping),
-        custody::on_deadline(give_up_at, [&] { gave_up = true; }).when(stopping));
+  ScreenLoop screen(readings, changes, out, stats, quiet);
+  while (screen.running()) {
+    screen.wait(stop, [](auto&&... cases) {
+      return custody::select(std::forward<decltype(cases)>(cases)...);
+    });
     screen.show_due();
   }
   screen.show_rest();
