@@ -32,6 +32,23 @@ const std::vector<std::string> kRuntimes = car::coroutines_available()
                                                ? std::vector<std::string>{"threads", "coroutines"}
                                                : std::vector<std::string>{"threads"};
 
+// Sends SIGUSR1 to the running car and returns its standard error once the dump in it has
+// ended (the child writes it to a file: read it until the last line is there).
+std::string dump_on_sigusr1(custody_test::Process& car) {
+  car.signal(SIGUSR1);
+  const auto give_up = Clock::now() + kTimeout;
+  std::string err;
+  for (err = car.err(); err.find("custody: end of inspection\n") == std::string::npos;
+       err = car.err()) {
+    if (Clock::now() >= give_up) {
+      ADD_FAILURE() << "no dump on standard error: " << err;
+      break;
+    }
+    std::this_thread::yield();
+  }
+  return err;
+}
+
 class CarDump : public ::testing::TestWithParam<std::string> {};
 
 INSTANTIATE_TEST_SUITE_P(Runtimes, CarDump, ::testing::ValuesIn(kRuntimes),
@@ -45,15 +62,8 @@ TEST_P(CarDump, SigusrOneDumpsTasksStoresAndChannelsAndTheRunGoesOn) {
       {"--runtime", GetParam(), "--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms"},
       dir.path(), {kTimeout, 0, {}});
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
-  car.signal(SIGUSR1);
-  // The dump goes to standard error, which the child writes to a file: read it until it ends.
-  const auto give_up = Clock::now() + kTimeout;
-  std::string err;
-  for (err = car.err(); err.find("custody: end of inspection\n") == std::string::npos;
-       err = car.err()) {
-    ASSERT_LT(Clock::now(), give_up) << "no dump on standard error: " << err;
-    std::this_thread::yield();
-  }
+  const std::string err = dump_on_sigusr1(car);
+  ASSERT_FALSE(HasFailure());
   // Still running: readings go on after the dump.
   ASSERT_TRUE(car.read_until(kScreenReading)) << err;
   car.signal(SIGINT);
@@ -108,14 +118,8 @@ TEST(CarDump, DumpDotWritesTheWaitForGraphOfTheSameSnapshot) {
       {"--log-file", dir.path() + "/log.txt", "--poll-interval", "100ms", "--dump-dot", dot_path},
       dir.path(), {kTimeout, 0, {}});
   ASSERT_TRUE(car.read_until(kScreenReading)) << car.err();
-  car.signal(SIGUSR1);
-  const auto give_up = Clock::now() + kTimeout;
-  std::string err;
-  for (err = car.err(); err.find("custody: end of inspection\n") == std::string::npos;
-       err = car.err()) {
-    ASSERT_LT(Clock::now(), give_up) << "no dump on standard error: " << err;
-    std::this_thread::yield();
-  }
+  const std::string err = dump_on_sigusr1(car);
+  ASSERT_FALSE(HasFailure());
   car.signal(SIGINT);
   (void)car.finish();
   EXPECT_NE(err.find("custody: wait-for graph written to " + dot_path +
