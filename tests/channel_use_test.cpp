@@ -94,7 +94,8 @@ void counts_across_laps(const std::string& name) {
   }
   ASSERT_EQ(ring.send(T(1)), custody::status::ok);
   ASSERT_EQ(ring.send(T(2)), custody::status::ok);
-  const custody::channel_report* c = find(custody::inspect().channels, name);
+  const custody::inspection now = custody::inspect();  // kept: `c` points into it
+  const custody::channel_report* c = find(now.channels, name);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->sends, 152u);
   EXPECT_EQ(c->receives, 150u);
