@@ -61,18 +61,21 @@ struct waiter_fact {
 
   /// Copies `note` (case `index`); a null note (nobody recorded it) leaves the facts empty.
   void copy(const block_note* note, std::uint32_t index) noexcept {
-    task[0] = '\0';
+    copy_task(nullptr);
     case_index = index;
     cases = 1;
     since = {};
     if (!note) return;
-    if (note->task) {
-      const std::size_t n = std::min(note->task->size(), sizeof task - 1);
-      std::memcpy(task, note->task->data(), n);
-      task[n] = '\0';
-    }
+    copy_task(note->task);
     cases = note->cases;
     since = note->since();
+  }
+
+  /// Copies the first 31 bytes of the task name `name` (none when null).
+  void copy_task(const std::string* name) noexcept {
+    const std::size_t n = name ? std::min(name->size(), sizeof task - 1) : 0;
+    if (n > 0) std::memcpy(task, name->data(), n);
+    task[n] = '\0';
   }
 
   blocked_report report(std::chrono::steady_clock::time_point now) const {
@@ -96,6 +99,13 @@ class waiter_facts {
   void add(const block_note* note, std::uint32_t index) noexcept {
     if (listed_ < capacity) {
       facts_[listed_++].copy(note, index);
+    } else {
+      ++unlisted_;
+    }
+  }
+  void add(const waiter_fact& fact) noexcept {
+    if (listed_ < capacity) {
+      facts_[listed_++] = fact;
     } else {
       ++unlisted_;
     }

@@ -41,7 +41,11 @@ enum class enqueued : std::uint8_t {
 class channel_registration : public registration {
  public:
   using registration::registration;
-  block_note lone;  // the receiver in an unbuffered channel's lone slot, under the channel's lock
+  /// The receiver in an unbuffered channel's lone slot, for a snapshot. Its task's name is
+  /// copied in under the channel's lock as it takes the slot (it may leave the slot without the
+  /// lock, and end, its name with it); the time it fell asleep it writes itself, in lone_asleep.
+  waiter_fact lone{"", 0, 1, {}};
+  block_note lone_asleep;  // only its time is used
   channel_use use;
 };
 
@@ -109,10 +113,12 @@ class chan_core {
     if (channel_registration* n = name_.get()) n->use.completed(sending, hands_over_ && !sending);
   }
 
-  /// Values sent and received so far, for a snapshot of a named channel. An unbuffered
-  /// channel's registration counts its hand-overs, each both a send and a receive.
-  virtual std::pair<std::uint64_t, std::uint64_t> traffic() const noexcept {
-    const std::uint64_t n = name_.get()->use.hand_overs();
+  /// Values sent and received so far, for a snapshot of a named channel whose registration
+  /// holds `use` (read through the snapshot's registration: a snapshot may run while the name
+  /// is still being given). An unbuffered channel counts its hand-overs there, each both a
+  /// send and a receive.
+  virtual std::pair<std::uint64_t, std::uint64_t> traffic(const channel_use& use) const noexcept {
+    const std::uint64_t n = use.hand_overs();
     return {n, n};
   }
 
@@ -133,7 +139,7 @@ class chan_core {
     // `self` is this object's own registration, made as that type when it was named.
     const channel_use& use =
         static_cast<const channel_registration&>(self).use;  // NOLINT(*-static-cast-downcast)
-    std::tie(r.sends, r.receives) = traffic();
+    std::tie(r.sends, r.receives) = traffic(use);
     r.blocked_ms_total = use.blocked_ms_total();
     r.last_sender = task_names::instance().name_of(use.last_sender());
     r.last_receiver = task_names::instance().name_of(use.last_receiver());
@@ -239,7 +245,10 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
         // Inspection only: a named channel notes who waits in the slot (under the lock: the
         // note must match the slot's user).
         named = this->named();
-        if (named) named->lone.reset(current_task.name);
+        if (named) {
+          named->lone.copy_task(current_task.name);
+          named->lone_asleep.reset(nullptr);
+        }
         lone_.reset();
       }
       std::uint32_t s;
@@ -254,7 +263,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
           // Only what someone can read is recorded: the clock is read for that alone.
           if (!named && !current_task.record) return;
           asleep_since = steady_clock::now();
-          if (named) named->lone.fell_asleep(*asleep_since);
+          if (named) named->lone_asleep.fell_asleep(*asleep_since);
           blocked.emplace("recv on", &waits, 1, 1, *asleep_since);
         });
       }
@@ -332,7 +341,12 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   void copy_blocked(waiter_facts& senders, waiter_facts& receivers) const noexcept override {
     std::lock_guard lock(lock_);
     senders_.copy_facts(senders);
-    if (lone_.is_waiting()) receivers.add(&this->named()->lone, 0);
+    if (lone_.is_waiting()) {
+      const channel_registration& named = *this->named();
+      waiter_fact lone = named.lone;
+      lone.since = named.lone_asleep.since();
+      receivers.add(lone);
+    }
     receivers_.copy_facts(receivers);
   }
 
@@ -503,7 +517,7 @@ class buffered_core final : public chan_core<T> {
 
   /// The ring counts what went through it: counting each value again would cost a spsc
   /// channel's two ends a read-modify-write each, a fifth of a value's cost.
-  std::pair<std::uint64_t, std::uint64_t> traffic() const noexcept override {
+  std::pair<std::uint64_t, std::uint64_t> traffic(const channel_use&) const noexcept override {
     return {ring_.pushed(), ring_.popped()};
   }
 
