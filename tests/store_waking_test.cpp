@@ -5,18 +5,42 @@
 // CUSTODY_COUNT_WAKEUPS (defined before any custody header, as waking_test's build does) makes
 // detail/futex.hpp count the threads asleep and the sleeps a wake ended, so the tests know
 // when the owner waits and how often it was woken.
+//
+// This binary also replaces the global operator new with one that counts the calling thread's
+// allocations, to show what an update costs the allocator.
 #define CUSTODY_COUNT_WAKEUPS 1
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <stop_token>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include <custody/detail/futex.hpp>
 #include <custody/store.hpp>
+
+namespace {
+thread_local std::uint64_t allocations = 0;  // by this thread, through operator new
+}  // namespace
+
+// The array and nothrow forms call these; aligned allocations are not counted.
+void* operator new(std::size_t n) {
+  ++allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+// The replacement operator new above allocates with malloc, so free is the matching release.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -106,6 +130,42 @@ TEST(StoreWaking, AnUnsubscribingSubscriberNoLongerHoldsTheOwner) {
   publisher.join();
   EXPECT_EQ(*a.try_recv(), 2);
   EXPECT_EQ(owner.subscriber_count(), 1u);
+}
+
+// A small trivially copyable value is held in the rings by value: once a subscription's ring
+// has grown, publishing and receiving allocate nothing. Any other value is copied once per
+// update into memory the rings share.
+TEST(StoreWaking, ASmallTriviallyCopyableUpdateCostsNoAllocation) {
+  static_assert(custody::detail::held_inline<value_t>);
+  static_assert(!custody::detail::held_inline<std::string>);
+  constexpr value_t capacity = 8;
+  auto made = make_store<value_t>(0);
+  auto& owner = made.owner;
+  auto a = made.store.subscribe(policy::block(capacity));
+  auto b = made.store.subscribe(policy::block(capacity));
+  value_t next = 1;
+  const auto publish_and_drain = [&] {
+    for (value_t k = 0; k < capacity; ++k) ASSERT_EQ(owner.publish(next + k), status::ok);
+    for (value_t k = 0; k < capacity; ++k) {
+      EXPECT_EQ(*a.try_recv(), next + k);
+      EXPECT_EQ(*b.try_recv(), next + k);
+    }
+    next += capacity;
+  };
+  publish_and_drain();  // the rings grow to their capacity
+  const std::uint64_t before = allocations;
+  publish_and_drain();
+  EXPECT_EQ(allocations - before, 0u);
+
+  // The same steps with a string allocate for every update.
+  auto strings = make_store<std::string>("");
+  auto s = strings.store.subscribe(policy::block(capacity));
+  ASSERT_EQ(strings.owner.publish("a"), status::ok);
+  EXPECT_EQ(*s.try_recv(), "a");
+  const std::uint64_t before_strings = allocations;
+  ASSERT_EQ(strings.owner.publish("b"), status::ok);
+  EXPECT_EQ(*s.try_recv(), "b");
+  EXPECT_GE(allocations - before_strings, 1u);
 }
 
 }  // namespace

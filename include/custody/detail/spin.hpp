@@ -66,6 +66,7 @@ class spinner_limit {
   }
   void leave() noexcept { count_.fetch_sub(1, std::memory_order_relaxed); }
   unsigned inside() const noexcept { return count_.load(std::memory_order_relaxed); }
+  bool full() const noexcept { return inside() >= limit_; }
 
  private:
   const unsigned limit_;
@@ -105,6 +106,12 @@ inline spin_history& this_thread_spins() noexcept {
 /// A thread whose last spins all failed waits for something far away (a network reply, a
 /// timer, a rare event): it then spins only once in a while, to notice when that changes, and
 /// otherwise checks once and sleeps, leaving the cores to the threads that do the work.
+///
+/// While every core has a spinner, a spin offers its core to the scheduler every 16 rounds:
+/// the thread the spinners wait for may then have no core (three threads on two cores, two of
+/// them spinning), and spins that only pause end in sleeps, each woken later by a system call
+/// of the thread that was held off. With a core to spare nobody yields: the peer has a core,
+/// and a yield would only delay the hand-over.
 template <class Done>
 bool spin_until(Done&& done, unsigned max_pauses = 1) {
   using clock = std::chrono::steady_clock;
@@ -140,7 +147,9 @@ bool spin_until(Done&& done, unsigned max_pauses = 1) {
     if (done()) return succeeded();
     for (unsigned k = 0; k < pauses; ++k) cpu_relax();
     pauses = std::min(pauses * 2, max_pauses);
-    if (i % 16 == 0 && clock::now() >= until) {
+    if (i % 16 != 0) continue;
+    if (limit.full()) std::this_thread::yield();
+    if (clock::now() >= until) {
       h.budget = std::max(h.budget / 2, spin_history::min_budget);
       if (h.misses < spin_history::misses_before_probing) ++h.misses;
       return false;

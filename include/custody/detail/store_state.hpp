@@ -191,7 +191,7 @@ class store_state {
     const bool registered = push_new(core);
     if (p.current_first()) {
       auto [value, version] = cell.load_versioned();
-      core->offer_current(std::make_shared<const T>(std::move(value)), version);
+      core->offer_current(make_held<T>(std::move(value)), version);
     }
     if (!registered) {
       core->close_store();
@@ -214,13 +214,13 @@ class store_state {
     std::size_t i = 0;
     claimed_waiters wake;  // woken once every subscription is served (or on the way out)
     try {
-      offered_ = std::make_shared<const T>(cell.current());
+      offered_ = make_held<T>(cell.current());
       offer_from(i, version, wake);
     } catch (...) {
       for (; i < subs_.size(); ++i) subs_[i]->skip(version);
       for (sub_core<T>* full : blocked_) full->skip(version);
       blocked_.clear();
-      offered_.reset();
+      offered_ = held_update<T>{};
       throw;
     }
   }
@@ -242,7 +242,7 @@ class store_state {
   /// on room_case()), then call end_blocked().
   bool leave_blocked() noexcept {
     // The rings hold their own references to the value: the owner's one goes now.
-    std::shared_ptr<const T> offered = std::move(offered_);
+    held_update<T> offered = std::exchange(offered_, held_update<T>{});
     if (blocked_.empty()) return false;
     const std::uint64_t version = cell.version();
     // One more than can arrive, so that no subscription settles the wait before all are left.
@@ -471,8 +471,8 @@ class store_state {
   // Owner-only.
   std::vector<sub_core<T>*> subs_;
   std::vector<sub_core<T>*> blocked_;
-  room_wait room_;                           // the owner waiting for the full ones among blocked_
-  std::shared_ptr<const T> offered_;         // the committed value, from offer_all to wait_blocked
+  room_wait room_;            // the owner waiting for the full ones among blocked_
+  held_update<T> offered_{};  // the committed value, from offer_all to wait_blocked
 };
 
 }  // namespace detail

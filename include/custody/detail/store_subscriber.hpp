@@ -7,7 +7,8 @@
 // subscription's ring holds pointers to such copies; a receiver makes its own T from the
 // pointer. So under the ring's short spinlock only pointers and counters move: no T is
 // copied, moved or destroyed there, nothing is allocated and nobody is woken (whom to wake is
-// claimed under the lock and woken after it).
+// claimed under the lock and woken after it). A small trivially copyable T is the exception
+// (held_inline): its copy runs no user code, so the rings hold it by value (held_update).
 //
 // The ring holds up to `capacity` unread updates (its storage starts inside the core and
 // grows, allocated outside the lock, only when the subscriber falls behind):
@@ -45,6 +46,8 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "chan_core.hpp"
@@ -59,6 +62,31 @@
 namespace custody::detail {
 
 enum class offer_result : std::uint8_t { ok, full, gone };
+
+/// Whether a subscription's ring holds updates by value: a T whose copy, move and destruction
+/// run no user code and that fits in a cache line. Copying it under the ring's lock is then a
+/// plain copy of bytes, and an update costs no allocation and no shared reference count, which
+/// the owner and every receiver would otherwise write from their cores (the count's line and
+/// the allocator's frees measured most of notify_fanout2_block256's time per update).
+template <class T>
+inline constexpr bool held_inline =
+    std::conjunction_v<std::bool_constant<sizeof(T) <= 64>, std::is_trivially_copyable<T>,
+                       std::is_nothrow_default_constructible<T>>;
+
+/// An update as the rings hold it: the value itself (held_inline), else the owner's one copy.
+template <class T>
+using held_update = std::conditional_t<held_inline<T>, T, std::shared_ptr<const T>>;
+
+/// The owner's copy of a committed value, made once for every subscription. Throws what
+/// copying T throws, or std::bad_alloc.
+template <class T, class From>
+held_update<T> make_held(From&& value) {
+  if constexpr (held_inline<T>) {
+    return value;
+  } else {
+    return std::make_shared<const T>(std::forward<From>(value));
+  }
+}
 
 /// The owner waiting until every full lossless subscription has taken the update it left
 /// there: one wait per publish, however many subscriptions were full. The owner registers a
@@ -180,21 +208,24 @@ class claimed_waiters {
 
 /// The subscription's channel, as its receivers see it; the owner writes into it directly.
 ///
-/// It counts as a hand-over channel (chan_core(true)): a receiver that finds the ring empty
-/// registers at once and spins on its own state word, which the owner settles when it puts a
-/// value in, instead of polling the ring, whose lock the owner needs to put it there.
-/// recv_alone() keeps the fast path of a value already waiting.
+/// A subscription of capacity 1 (block(1), latest) counts as a hand-over channel
+/// (chan_core(true)): every update is handed over in lockstep, so a receiver that finds the
+/// ring empty registers at once and spins on its own state word, which the owner settles when
+/// it puts a value in. A larger ring is a buffered channel: a receiver that finds it empty
+/// first spins on `filled_`, without the lock, as on any buffered channel, and finds the
+/// owner's next updates there without either side settling or waking the other per update.
 template <class T>
 class sub_core final : public chan_core<T> {
+  using held = held_update<T>;
   struct slot {
-    std::shared_ptr<const T> value;
+    held value{};
     std::uint64_t version = 0;
     std::uint64_t missed_before = 0;
   };
 
  public:
   sub_core(bool lossless, std::size_t capacity)
-      : chan_core<T>(true),
+      : chan_core<T>(capacity <= 1),
         capacity_(static_cast<std::uint32_t>(
             std::min<std::size_t>(capacity, std::numeric_limits<std::uint32_t>::max()))),
         lossless_(lossless) {}
@@ -215,15 +246,14 @@ class sub_core final : public chan_core<T> {
   /// A receiver waiting for it is claimed into `wake`: the owner wakes them once it has served
   /// every subscription, so that a woken receiver taking the owner's core cannot hold back
   /// the others' updates. Throws std::bad_alloc when the ring must grow (nothing changes then).
-  offer_result offer(const std::shared_ptr<const T>& value, std::uint64_t version,
-                     claimed_waiters& wake) {
+  offer_result offer(const held& value, std::uint64_t version, claimed_waiters& wake) {
     return put(value, version, false, wake);
   }
 
   /// The store's current value, put in by subscribe(). Unlike offer() it also works after the
   /// store closed (the subscriber still gets the last value first), and it never waits: a
   /// full ring holds updates from the owner, which then delivers this version too.
-  void offer_current(const std::shared_ptr<const T>& value, std::uint64_t version) {
+  void offer_current(const held& value, std::uint64_t version) {
     claimed_waiters wake;
     put(value, version, true, wake);
   }
@@ -239,13 +269,12 @@ class sub_core final : public chan_core<T> {
   /// move into the ring once it is half empty, and counts it in `room.left`. False when there
   /// is nothing to wait for: room appeared meanwhile (the update went in now), or the
   /// subscription is gone.
-  bool leave_pending(const std::shared_ptr<const T>& value, std::uint64_t version,
-                     room_wait& room) noexcept {
+  bool leave_pending(const held& value, std::uint64_t version, room_wait& room) noexcept {
     claimed_waiters wake;
     std::lock_guard lock(lock_);
     if (detached_ || closed_ || version <= last_version_) return false;
     if (size_ < allocated_) {
-      insert(std::shared_ptr<const T>(value), version);
+      insert(held(value), version);
       wake.claim(receivers_, false);
       return false;
     }
@@ -258,7 +287,7 @@ class sub_core final : public chan_core<T> {
   /// The owner stopped waiting: takes back the update it left here, if no receiver has moved
   /// it into the ring yet, and counts it as missed. True if it did.
   bool withdraw(const room_wait& room) noexcept {
-    std::shared_ptr<const T> taken_back;  // released after the lock
+    [[maybe_unused]] held taken_back;  // released after the lock
     std::lock_guard lock(lock_);
     if (pending_for_ != &room) return false;
     pending_for_ = nullptr;
@@ -274,9 +303,9 @@ class sub_core final : public chan_core<T> {
   /// an owner waiting for room here.
   void detach() noexcept {
     wake_list wakes;  // declared first: wakes after the lock is released
-    std::shared_ptr<const T> first;
+    [[maybe_unused]] held first;
     std::unique_ptr<slot[]> rest;
-    std::shared_ptr<const T> pending;
+    [[maybe_unused]] held pending;
     std::lock_guard lock(lock_);
     detached_ = true;
     first = std::move(inline_slot_.value);
@@ -284,6 +313,7 @@ class sub_core final : public chan_core<T> {
     slots_ = &inline_slot_;
     allocated_ = 1;
     head_ = size_ = 0;
+    filled_.store(0, std::memory_order_release);
     pending = release_owner(wakes);
   }
 
@@ -302,45 +332,45 @@ class sub_core final : public chan_core<T> {
   // --- chan_core: the receiving side --------------------------------------------------------
 
   status try_recv(std::optional<T>& out) override {
-    for (;;) {
-      std::shared_ptr<const T> head;
-      std::uint64_t version = 0;
+    // Nothing to take, judged without the lock: a spinning receiver polls here, and must not
+    // take the lock the owner needs to put the next update in. A closed ring takes the lock.
+    if (filled_.load(std::memory_order_acquire) == 0 && !is_closed()) return status::would_block;
+    if constexpr (held_inline<T>) {
+      // The copy cannot throw and runs no user code: one hold of the lock copies and takes.
+      wake_list wakes;       // declared first: wakes after the lock is released
+      claimed_waiters wake;  // other receivers, when a pending update goes in
+      T value{};
       {
         std::lock_guard lock(lock_);
         if (size_ == 0) return closed_ ? status::closed : status::would_block;
-        head = slots_[head_].value;
-        version = slots_[head_].version;
+        value = slots_[head_].value;
+        take_head(wakes, wake);
       }
-      out.emplace(*head);    // outside the lock; if it throws, the value stays in the ring
-      wake_list wakes;       // declared first: wakes after the lock is released
-      claimed_waiters wake;  // other receivers, when a pending update goes in
-      std::shared_ptr<const T> taken;  // released after the lock
-      std::shared_ptr<const T> stale;
-      {
-        std::lock_guard lock(lock_);
-        if (size_ != 0 && slots_[head_].version == version) {
-          slot& s = slots_[head_];
-          taken = std::move(s.value);
-          if (s.missed_before != 0) {
-            missed_.fetch_add(s.missed_before, std::memory_order_relaxed);
-            s.missed_before = 0;
-          }
-          head_ = next(head_);
-          --size_;
-          // A full lossless subscriber takes the owner's update in once half of it is free,
-          // not at the first free slot: otherwise the owner sleeps and wakes once per update
-          // while the subscriber catches up (measured: 2 to 3 times slower with 64 slots).
-          if (pending_for_ && size_ <= capacity_ / 2) {
-            if (pending_version_ > last_version_) {
-              insert(std::move(pending_), pending_version_);
-              wake.claim(receivers_, false);
-            }
-            stale = release_owner(wakes);
-          }
-          return status::ok;
+      out.emplace(value);
+      return status::ok;
+    } else {
+      for (;;) {
+        std::shared_ptr<const T> head;
+        std::uint64_t version = 0;
+        {
+          std::lock_guard lock(lock_);
+          if (size_ == 0) return closed_ ? status::closed : status::would_block;
+          head = slots_[head_].value;
+          version = slots_[head_].version;
         }
+        out.emplace(*head);    // outside the lock; if it throws, the value stays in the ring
+        wake_list wakes;       // declared first: wakes after the lock is released
+        claimed_waiters wake;  // other receivers, when a pending update goes in
+        held taken, stale;     // released after the lock
+        {
+          std::lock_guard lock(lock_);
+          if (size_ != 0 && slots_[head_].version == version) {
+            std::tie(taken, stale) = take_head(wakes, wake);
+            return status::ok;
+          }
+        }
+        out.reset();  // another receiver took it, or the owner overwrote it: look again
       }
-      out.reset();  // another receiver took it, or the owner overwrote it: look again
     }
   }
 
@@ -377,7 +407,7 @@ class sub_core final : public chan_core<T> {
   bool close() noexcept override {
     wake_list wakes;  // declared first: wakes after the lock is released
     claimed_waiters wake;
-    std::shared_ptr<const T> pending;
+    [[maybe_unused]] held pending;
     std::lock_guard lock(lock_);
     if (closed_) return false;
     closed_ = true;
@@ -426,12 +456,11 @@ class sub_core final : public chan_core<T> {
         capacity_, std::max<std::uint64_t>(std::uint64_t{allocated} * 2, 4)));
   }
 
-  offer_result put(const std::shared_ptr<const T>& value, std::uint64_t version, bool current,
-                   claimed_waiters& wake) {
+  offer_result put(const held& value, std::uint64_t version, bool current, claimed_waiters& wake) {
     std::unique_ptr<slot[]> fresh;  // allocated outside the lock when the ring must grow
     std::uint32_t fresh_size = 0;
     for (;;) {
-      std::shared_ptr<const T> evicted;   // released after the lock
+      [[maybe_unused]] held evicted;      // released after the lock
       std::unique_ptr<slot[]> old_slots;  // freed after the lock
       {
         std::lock_guard lock(lock_);
@@ -446,7 +475,7 @@ class sub_core final : public chan_core<T> {
           evicted = std::move(oldest.value);
           oldest.missed_before = 0;
           head_ = next(head_);
-          --size_;
+          filled_.store(--size_, std::memory_order_release);
           if (size_ == 0) {
             carry_ += lost;
           } else {
@@ -461,7 +490,7 @@ class sub_core final : public chan_core<T> {
           }
         }
         if (size_ < allocated_) {
-          insert(std::shared_ptr<const T>(value), version);
+          insert(held(value), version);
           wake.claim(receivers_, false);
           return offer_result::ok;
         }
@@ -470,14 +499,40 @@ class sub_core final : public chan_core<T> {
     }
   }
 
-  // Appends an update to a ring with room. The slot is empty: nothing is destroyed here.
-  void insert(std::shared_ptr<const T> value, std::uint64_t version) noexcept
+  // Takes the head out of the ring, charges its missed count, and moves the owner's pending
+  // update in once half of the ring is free. Returns the taken value and the owner's stale
+  // copy, for the caller to release after the lock.
+  std::pair<held, held> take_head(wake_list& wakes, claimed_waiters& wake) noexcept
       CUSTODY_REQUIRES(lock_) {
+    slot& s = slots_[head_];
+    held taken = std::move(s.value);
+    held stale{};
+    if (s.missed_before != 0) {
+      missed_.fetch_add(s.missed_before, std::memory_order_relaxed);
+      s.missed_before = 0;
+    }
+    head_ = next(head_);
+    filled_.store(--size_, std::memory_order_release);
+    // A full lossless subscriber takes the owner's update in once half of it is free, not at
+    // the first free slot: otherwise the owner sleeps and wakes once per update while the
+    // subscriber catches up (measured: 2 to 3 times slower with 64 slots).
+    if (pending_for_ && size_ <= capacity_ / 2) {
+      if (pending_version_ > last_version_) {
+        insert(std::move(pending_), pending_version_);
+        wake.claim(receivers_, false);
+      }
+      stale = release_owner(wakes);
+    }
+    return {std::move(taken), std::move(stale)};
+  }
+
+  // Appends an update to a ring with room. The slot is empty: nothing is destroyed here.
+  void insert(held value, std::uint64_t version) noexcept CUSTODY_REQUIRES(lock_) {
     slot& s = slots_[(head_ + size_) % allocated_];
     s.value = std::move(value);
     s.version = version;
     s.missed_before = std::exchange(carry_, 0);
-    ++size_;
+    filled_.store(++size_, std::memory_order_release);
     last_version_ = version;
   }
 
@@ -489,7 +544,7 @@ class sub_core final : public chan_core<T> {
 
   // The owner no longer waits here: tells it so, and returns the update it left, for the
   // caller to release after the lock.
-  std::shared_ptr<const T> release_owner(wake_list& wakes) noexcept CUSTODY_REQUIRES(lock_) {
+  held release_owner(wake_list& wakes) noexcept CUSTODY_REQUIRES(lock_) {
     room_wait* room = std::exchange(pending_for_, nullptr);
     if (room) room->placed(wakes);
     return std::move(pending_);
@@ -530,13 +585,14 @@ class sub_core final : public chan_core<T> {
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
   bool detached_ CUSTODY_GUARDED_BY(lock_) = false;
   atomic<bool> closed_flag_{false};
+  atomic<std::uint32_t> filled_{0};  // size_ as last written under the lock, read without it
   atomic<std::uint32_t> refs_{1};
   std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
   atomic<std::uint64_t> missed_{0};
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
-  std::shared_ptr<const T> pending_ CUSTODY_GUARDED_BY(lock_);
+  held pending_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t pending_version_ CUSTODY_GUARDED_BY(lock_) = 0;
   room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
   slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other
