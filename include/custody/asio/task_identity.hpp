@@ -34,13 +34,10 @@ inline thread_local task_record* current_coroutine_task = nullptr;
 class task_identity_scope {
  public:
   explicit task_identity_scope(task_record* record) noexcept
-      : record_(record),
-        outer_(std::exchange(current_task,
+      : outer_(std::exchange(current_task,
                              task_identity{&record->name(), record, record->name_number})),
         outer_coroutine_(std::exchange(current_coroutine_task, record)) {}
   ~task_identity_scope() {
-    // The name's number, once a step interned it, serves the task's next steps.
-    record_->name_number = current_task.id;
     current_task = outer_;
     current_coroutine_task = outer_coroutine_;
   }
@@ -48,7 +45,6 @@ class task_identity_scope {
   task_identity_scope& operator=(const task_identity_scope&) = delete;
 
  private:
-  task_record* record_;
   task_identity outer_;
   task_record* outer_coroutine_;
 };

@@ -66,6 +66,9 @@ inline std::uint32_t current_task_id() noexcept {
     } catch (...) {
       return 0;
     }
+    // Kept in the task's record for its next steps: a coroutine task's identity is set again
+    // at each step (asio/task_identity.hpp). Written while the task runs, never after.
+    if (self.record) self.record->name_number = self.id;
   }
   return self.id;
 }

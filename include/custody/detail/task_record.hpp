@@ -38,9 +38,9 @@ class task_record {
 
   const std::string& name() const noexcept { return name_; }
 
-  /// The name's number in task_names once a step of a coroutine task interned it (0 before),
-  /// kept across its steps (task_identity_scope). Only the task's own steps, one at a time,
-  /// touch it.
+  /// The name's number in task_names once the task interned it (0 before; current_task_id),
+  /// kept across a coroutine task's steps (task_identity_scope). Only the task's own steps, one
+  /// at a time and while it runs, touch it.
   std::uint32_t name_number = 0;
 
   /// The task sleeps in `operation` ("send on", "recv on", "select of", or with `cases` 0 one
