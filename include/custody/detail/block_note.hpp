@@ -7,8 +7,8 @@
 // operation pays nothing beyond that null pointer.
 //
 // The note says who waits from the start; since when only once the thread falls asleep (after
-// its brief spin): reading the clock costs a fifth of a hand-over between two spinning
-// threads, so a wait that ends while spinning never reads it.
+// its brief spin): reading the clock costs about 30 ns on a VM, and a hand-over between two
+// spinning threads a few hundred, so a wait that ends while spinning never reads it.
 //
 // A snapshot reads the notes of linked waiters under the channel's spinlock, so it copies them
 // into a fixed-size waiter_facts (no allocation, no user code under the lock) and formats them

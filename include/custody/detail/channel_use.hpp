@@ -27,7 +27,7 @@ class channel_use {
 
   /// The receiver in an unbuffered channel's lone slot took its value. Only the slot's holder
   /// counts here, and the slot passes from holder to holder through the channel, so a plain
-  /// increment needs no read-modify-write (which would cost a ping-pong a tenth of its time).
+  /// increment needs no read-modify-write (a locked instruction on every hand-over).
   void completed_in_slot() noexcept {
     atomic<std::uint64_t>& count = receiver_.slot_hand_overs;
     count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
