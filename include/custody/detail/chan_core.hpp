@@ -110,7 +110,7 @@ class chan_core {
   /// The current thread completed a send (`sending`) or a receive: a named channel notes it.
   /// Called outside the channel's lock (it may intern the task's name).
   void completed(bool sending) const noexcept {
-    if (channel_registration* n = name_.get()) n->use.completed(sending, hands_over_ && !sending);
+    if (channel_registration* n = name_.get()) n->use.completed(sending, hands_over_);
   }
 
   /// Values sent and received so far, for a snapshot of a named channel whose registration

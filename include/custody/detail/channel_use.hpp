@@ -18,10 +18,10 @@ namespace custody::detail {
 
 class channel_use {
  public:
-  /// The current thread completed a send (`sending`) or a receive on the channel. `hand_over`:
-  /// an unbuffered receive, which counts one value handed over (its send is the same value).
-  void completed(bool sending, bool hand_over) noexcept {
-    if (hand_over) receiver_.hand_overs.fetch_add(1, std::memory_order_relaxed);
+  /// The current thread completed a send (`sending`) or a receive on the channel, unbuffered
+  /// when `hands_over`: there a receive counts one value handed over (its send is the same).
+  void completed(bool sending, bool hands_over) noexcept {
+    if (hands_over && !sending) receiver_.hand_overs.fetch_add(1, std::memory_order_relaxed);
     note_last(sending ? sender_.last_task : receiver_.last_task);
   }
 

@@ -445,7 +445,7 @@ class select_run {
       case settled::done:
         // A peer moved the value: this thread completed the case, and counts it.
         if (channel_registration* n = ops_[index].name) {
-          n->use.completed(ops_[index].sending, ops_[index].hands_over && !ops_[index].sending);
+          n->use.completed(ops_[index].sending, ops_[index].hands_over);
         }
         ready_ = {index, status::ok};
         return true;
