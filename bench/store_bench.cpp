@@ -185,6 +185,98 @@ nanoseconds coro_notify_fanout2_block1(std::int64_t n) {
   }
   return elapsed;
 }
+
+// The same two workloads with custody's own coroutine task (custody::asio::Task, the token
+// custody::asio::use_task) for asio::awaitable.
+custody::asio::Task<void> task_store_owner(custody::Owner<item>& owner, std::stop_token stop) {
+  auto requests = owner.requests();
+  for (bool running = true; running;) {
+    co_await custody::async_select(
+        custody::on_recv(requests,
+                         [&](custody::SetRequest<item> r) { owner.accept(std::move(r)); }),
+        custody::on_stop(stop, [&] { running = false; }), custody::asio::use_task);
+  }
+}
+
+custody::asio::Task<item> task_store_setter(custody::Setter<item> setter, std::int64_t n,
+                                            std::stop_source& stop) {
+  constexpr const char* name = "task_store_set_roundtrip";
+  item sum = 0;
+  for (item i = 0; i < n; ++i) {
+    auto r = co_await custody::async_set(setter, i, custody::asio::use_task);
+    if (!r || r.value() != i) fail(name, "async_set was not accepted with its own value");
+    sum += r.value();
+  }
+  stop.request_stop();
+  co_return sum;
+}
+
+// store_set_roundtrip between an owner task and a setter task on an io_context run by `threads`
+// threads, unbuffered requests.
+nanoseconds task_store_set_roundtrip(std::int64_t n, int threads) {
+  auto made = custody::make_store<item>(-1, custody::store_options{0});
+  asio::io_context ctx(threads);
+  std::stop_source stop;
+  item sum = 0;
+  custody::asio::spawn(ctx.get_executor(), task_store_owner(made.owner, stop.get_token()), rethrow);
+  custody::asio::spawn(ctx.get_executor(), task_store_setter(made.store, n, stop),
+                       [&](std::exception_ptr e, item s) {
+                         rethrow(e);
+                         sum = s;
+                       });
+  auto start = bench_clock::now();
+  std::vector<std::jthread> helpers;
+  for (int t = 1; t < threads; ++t) helpers.emplace_back([&] { ctx.run(); });
+  ctx.run();
+  helpers.clear();
+  auto elapsed = since(start);
+  if (sum != n * (n - 1) / 2) fail("task_store_set_roundtrip", "wrong sum of answers");
+  return elapsed;
+}
+
+custody::asio::Task<void> task_publisher(custody::Owner<item>& owner, std::int64_t n) {
+  for (item i = 0; i < n; ++i) {
+    if (co_await custody::async_publish(owner, i, custody::asio::use_task) != custody::status::ok) {
+      fail("task_notify_fanout2_block1", "publish failed");
+    }
+  }
+  owner.close();
+}
+
+custody::asio::Task<item> task_subscriber(custody::Subscription<item>& sub) {
+  item sum = 0;
+  for (;;) {
+    auto r = co_await custody::async_recv(sub, custody::asio::use_task);
+    if (!r) break;
+    sum += *r;
+  }
+  co_return sum;
+}
+
+// notify_fanout2_block1 with the owner and its two policy::block(1) subscribers as tasks on one
+// io_context thread. One op = one publish (delivered twice).
+nanoseconds task_notify_fanout2_block1(std::int64_t n) {
+  auto made = custody::make_store<item>(-1);
+  std::array<custody::Subscription<item>, 2> subs{made.store.subscribe(custody::policy::block(1)),
+                                                  made.store.subscribe(custody::policy::block(1))};
+  std::array<item, 2> sums{};
+  asio::io_context ctx(1);
+  custody::asio::spawn(ctx.get_executor(), task_publisher(made.owner, n), rethrow);
+  for (std::size_t k = 0; k < 2; ++k) {
+    custody::asio::spawn(ctx.get_executor(), task_subscriber(subs[k]),
+                         [&sums, k](std::exception_ptr e, item s) {
+                           rethrow(e);
+                           sums[k] = s;
+                         });
+  }
+  auto start = bench_clock::now();
+  ctx.run();
+  auto elapsed = since(start);
+  for (item s : sums) {
+    if (s != n * (n - 1) / 2) fail("task_notify_fanout2_block1", "a subscriber lost updates");
+  }
+  return elapsed;
+}
 #endif
 
 struct Pair {
@@ -377,6 +469,10 @@ const bench::workload workloads[] = {
      [](std::int64_t n) { return coro_store_set_roundtrip(n, 1); }},
     {"coro_pool2_store_set_roundtrip", round_trips,
      [](std::int64_t n) { return coro_store_set_roundtrip(n, 2); }},
+    {"task_store_set_roundtrip", round_trips,
+     [](std::int64_t n) { return task_store_set_roundtrip(n, 1); }},
+    {"task_pool2_store_set_roundtrip", round_trips,
+     [](std::int64_t n) { return task_store_set_roundtrip(n, 2); }},
 #endif
     {"store_get_2readers_pod", gets_n, store_get_2readers_pod},
     {"store_get_2readers_string", gets_n, store_get_2readers_string},
@@ -386,6 +482,7 @@ const bench::workload workloads[] = {
      [](std::int64_t n) { return notify_fanout2(n, custody::policy::block(1)); }},
 #if defined(CUSTODY_BENCH_ASIO)
     {"coro_notify_fanout2_block1", lockstep_updates, coro_notify_fanout2_block1},
+    {"task_notify_fanout2_block1", lockstep_updates, task_notify_fanout2_block1},
 #endif
     // block()'s default capacity (Go: outputs of that capacity).
     {"notify_fanout2_block256", updates_n,
