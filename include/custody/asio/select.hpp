@@ -39,6 +39,7 @@
 
 #include "../select.hpp"
 #include "operation.hpp"
+#include "task_operation.hpp"
 
 namespace custody {
 
@@ -82,14 +83,21 @@ auto async_select(Args&&... args) {
     static_assert(
         detail::check_cases<std::decay_t<std::tuple_element_t<I, std::tuple<Args...>>>...>());
     using token = std::tuple_element_t<n, std::tuple<Args...>>;
-    return ::asio::async_initiate<token, void(std::exception_ptr, selected)>(
-        [](auto handler, body b) {
-          detail::async_operation<body, std::decay_t<decltype(handler)>>::start(std::move(handler),
-                                                                                std::move(b));
-        },
-        std::get<n>(all),
-        body{{std::forward<std::tuple_element_t<I, std::tuple<Args...>>>(std::get<I>(all))...},
-             std::nullopt});
+    if constexpr (std::is_same_v<std::decay_t<token>, asio::use_task_t>) {
+      // Inside a custody::asio::Task: the operation's state in the task's frame.
+      return detail::task_body_awaiter<body>(
+          body{{std::forward<std::tuple_element_t<I, std::tuple<Args...>>>(std::get<I>(all))...},
+               std::nullopt});
+    } else {
+      return ::asio::async_initiate<token, void(std::exception_ptr, selected)>(
+          [](auto handler, body b) {
+            detail::async_operation<body, std::decay_t<decltype(handler)>>::start(
+                std::move(handler), std::move(b));
+          },
+          std::get<n>(all),
+          body{{std::forward<std::tuple_element_t<I, std::tuple<Args...>>>(std::get<I>(all))...},
+               std::nullopt});
+    }
   }
   (std::make_index_sequence<n>{});
 }

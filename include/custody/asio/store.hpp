@@ -89,6 +89,7 @@
 #include "../store.hpp"
 #include "channel.hpp"
 #include "operation.hpp"
+#include "task_operation.hpp"
 
 namespace custody {
 
@@ -278,40 +279,163 @@ struct blocked_in<publish_wait_body<T>> {
   static constexpr const char* text = "publish waiting for full subscribers";
 };
 
+/// `co_await async_set(..., use_task)`: the set's steps (as async_set_steps) with both waits in
+/// the task's frame. Yields the set_result; what the allocated form hands its handler as the
+/// exception is thrown.
+template <class T>
+class task_set_awaiter {
+ public:
+  task_set_awaiter(std::shared_ptr<store_state<T>> store, T value, std::stop_token stop,
+                   std::optional<time_point> deadline)
+      : store_(std::move(store)),
+        value_(std::move(value)),
+        stop_(std::move(stop)),
+        deadline_(deadline) {}
+  task_set_awaiter(const task_set_awaiter&) = delete;
+  task_set_awaiter& operator=(const task_set_awaiter&) = delete;
+
+  /// Makes the request; ready when its result is known at once.
+  bool await_ready() {
+    result_ = call_.open(*store_, std::move(value_), &stop_, deadline_);
+    return result_.has_value();
+  }
+
+  template <task_promise_type Promise>
+  bool await_suspend(std::coroutine_handle<Promise> h) {
+    root_ = h.promise().root;
+    // Set before the word can be reached: whoever settles it next runs the task on through
+    // advance().
+    root_->set_step(&task_set_awaiter::advance, this);
+    bool completed = false;
+    try {
+      completed = call_.forward() ? await_reply() : send();
+    } catch (...) {
+      root_->set_step(nullptr, nullptr);
+      throw;
+    }
+    if (completed) root_->set_step(nullptr, nullptr);
+    return !completed;
+  }
+
+  set_result<T> await_resume() {
+    if (error_) std::rethrow_exception(error_);
+    return std::move(*result_);
+  }
+
+ private:
+  // Each step returns true when the set completed, false when it waits.
+  bool send() {
+    sending_ = true;
+    send_body_.emplace(store_->requests, std::move(call_.request()), stop_, deadline_);
+    const std::optional<outcome> first = send_run_.start(*root_, *send_body_);
+    return first && sent(first->status);
+  }
+
+  bool sent(status s) {
+    sending_ = false;
+    if (s != status::ok) {
+      result_.emplace(call_.unsent(s));
+      return true;
+    }
+    return await_reply();
+  }
+
+  bool await_reply() {
+    reply_body_.emplace(set_reply_body{&call_.reply(), stop_, deadline_});
+    const std::optional<outcome> first = reply_run_.start(*root_, *reply_body_);
+    if (!first) return false;
+    result_.emplace(call_.finish(first->status));
+    return true;
+  }
+
+  // On the task's executor, after the word was settled: true when the set completed.
+  static bool advance(void* self_ptr) noexcept {
+    auto* self = static_cast<task_set_awaiter*>(self_ptr);
+    // Set again before a step can wait once more: a loop takes the step off the task before
+    // calling it.
+    self->root_->set_step(&task_set_awaiter::advance, self);
+    try {
+      if (self->sending_) {
+        const std::optional<outcome> done = self->send_run_.resume();
+        if (!done || !self->sent(done->status)) return false;
+      } else {
+        const std::optional<outcome> done = self->reply_run_.resume();
+        if (!done) return false;
+        self->result_.emplace(self->call_.finish(done->status));
+      }
+    } catch (...) {
+      self->error_ = std::current_exception();
+    }
+    self->root_->set_step(nullptr, nullptr);
+    return true;
+  }
+
+  std::shared_ptr<store_state<T>> store_;  // the call's reply cell is linked with it
+  T value_;
+  std::stop_token stop_;
+  std::optional<time_point> deadline_;
+  typename store_state<T>::set_call call_;
+  // Each run is destroyed before its body, whose cases it refers to.
+  std::optional<set_send_body<T>> send_body_;
+  task_engine_run<set_send_body<T>> send_run_;
+  std::optional<set_reply_body> reply_body_;
+  task_engine_run<set_reply_body> reply_run_;
+  task_root* root_ = nullptr;
+  std::optional<set_result<T>> result_;
+  std::exception_ptr error_;
+  bool sending_ = false;
+};
+
 template <class T, class Token>
 auto initiate_publish(Owner<T>& owner, T value, std::stop_token stop,
                       std::optional<time_point> deadline, Token&& token) {
-  return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
-      [](auto handler, Owner<T>* o, T v, std::stop_token st, std::optional<time_point> d) {
-        using handler_type = std::decay_t<decltype(handler)>;
-        // publish()'s steps up to its wait: store, commit, offer to all, leave with the full.
-        std::shared_ptr<store_state<T>> store = store_access::shared_state(*o);
-        status at_once = status::closed;
-        if (!store_access::closed(*o)) {
-          store->cell.stage_slot() = std::move(v);
-          commit_cells(store->cell);
-          store->offer_all();
-          if (store->leave_blocked()) {
-            async_operation<publish_wait_body<T>, handler_type>::start(
-                std::move(handler), publish_wait_body<T>(std::move(store), std::move(st), d));
-            return;
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    // Inside a custody::asio::Task: the same steps, the wait for room in the task's frame.
+    using awaiter = task_body_awaiter<publish_wait_body<T>>;
+    std::shared_ptr<store_state<T>> store = store_access::shared_state(owner);
+    if (store_access::closed(owner)) return awaiter(status::closed);
+    store->cell.stage_slot() = std::move(value);
+    commit_cells(store->cell);
+    store->offer_all();
+    if (!store->leave_blocked()) return awaiter(status::ok);
+    return awaiter(publish_wait_body<T>(std::move(store), std::move(stop), deadline));
+  } else {
+    return ::asio::async_initiate<Token, void(std::exception_ptr, status)>(
+        [](auto handler, Owner<T>* o, T v, std::stop_token st, std::optional<time_point> d) {
+          using handler_type = std::decay_t<decltype(handler)>;
+          // publish()'s steps up to its wait: store, commit, offer to all, leave with the full.
+          std::shared_ptr<store_state<T>> store = store_access::shared_state(*o);
+          status at_once = status::closed;
+          if (!store_access::closed(*o)) {
+            store->cell.stage_slot() = std::move(v);
+            commit_cells(store->cell);
+            store->offer_all();
+            if (store->leave_blocked()) {
+              async_operation<publish_wait_body<T>, handler_type>::start(
+                  std::move(handler), publish_wait_body<T>(std::move(store), std::move(st), d));
+              return;
+            }
+            at_once = status::ok;
           }
-          at_once = status::ok;
-        }
-        auto executor = ::asio::get_associated_executor(handler);
-        ::asio::post(executor, [h = std::move(handler), at_once]() mutable {
-          std::move(h)(std::exception_ptr(), at_once);
-        });
-      },
-      token, &owner, std::move(value), std::move(stop), deadline);
+          auto executor = ::asio::get_associated_executor(handler);
+          ::asio::post(executor, [h = std::move(handler), at_once]() mutable {
+            std::move(h)(std::exception_ptr(), at_once);
+          });
+        },
+        token, &owner, std::move(value), std::move(stop), deadline);
+  }
 }
 
 template <class T, class Token>
 auto initiate_set(std::shared_ptr<store_state<T>> store, T value, std::stop_token stop,
                   std::optional<time_point> deadline, Token&& token) {
   if (!store) throw std::logic_error("custody: operation on a nil store view");
-  return ::asio::async_compose<Token, void(std::exception_ptr, set_result<T>)>(
-      async_set_steps<T>(std::move(store), std::move(value), std::move(stop), deadline), token);
+  if constexpr (std::is_same_v<std::decay_t<Token>, asio::use_task_t>) {
+    return task_set_awaiter<T>(std::move(store), std::move(value), std::move(stop), deadline);
+  } else {
+    return ::asio::async_compose<Token, void(std::exception_ptr, set_result<T>)>(
+        async_set_steps<T>(std::move(store), std::move(value), std::move(stop), deadline), token);
+  }
 }
 
 }  // namespace detail

@@ -150,10 +150,14 @@ class task_direct_op {
   static bool advance(void* self_ptr) noexcept {
     auto* self = static_cast<task_direct_op*>(self_ptr);
     task_record* const task = self->task_;
+    // Set again before the operation can wait once more: a loop takes the step off the task
+    // before calling it, and a wait without it would resume the task with nothing received.
+    self->root_->set_step(&task_direct_op::advance, self);
     bool completed = true;
     try {
       completed = self->settled(self->root_->word().load()) || self->round(/*attempt=*/true);
     } catch (...) {
+      self->root_->set_step(nullptr, nullptr);
       self->error_ = std::current_exception();
     }
     if (completed && task) task->running();
@@ -256,6 +260,8 @@ class task_select_op {
   // On the task's executor, after the word was settled.
   static bool advance(void* self_ptr) noexcept {
     auto* self = static_cast<task_select_op*>(self_ptr);
+    // As in task_direct_op::advance(): set again before the engine can wait once more.
+    self->root_->set_step(&task_select_op::advance, self);
     std::optional<outcome> done;
     try {
       done = self->run_->resume();
