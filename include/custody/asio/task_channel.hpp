@@ -67,8 +67,8 @@ class task_direct_op {
     }
     bool completed = false;
     try {
-      // An unbuffered channel completes while registering if a peer waits; await_ready() has
-      // attempted any other kind.
+      // await_ready() has just attempted: register, which completes at once if a peer arrived
+      // meanwhile.
       completed = round(/*attempt=*/false);
     } catch (...) {
       if (task) task->running();
@@ -316,10 +316,10 @@ class task_recv_awaiter {
   bool await_ready() {
     // As the blocking receive: a fired stop wins over a ready value.
     if (op_.stop_requested()) return finish_now(status::stopped);
-    if (!op_.core().hands_over()) {
-      const status s = op_.core().try_recv(slot());
-      if (s != status::would_block) return finish_now(s);
-    }
+    // Every kind, unbuffered too: a try that finds nobody waiting answers without the lock, and
+    // one that finds a peer completes without arming the task's word or registering.
+    const status s = op_.core().try_recv(slot());
+    if (s != status::would_block) return finish_now(s);
     return false;
   }
 
@@ -359,12 +359,10 @@ class task_send_awaiter {
   bool await_ready() {
     // As the blocking send: a fired stop wins over room in the channel.
     if (op_.stop_requested()) return finish_now(status::stopped);
-    if (!op_.core().hands_over()) {
-      const status s = op_.core().try_send(value_);
-      if (s != status::would_block) return finish_now(s);
-    } else if (op_.core().try_send_to_lone(value_)) {
-      return finish_now(status::ok);
-    }
+    // As in task_recv_awaiter::await_ready(); an unbuffered channel's try also hands the value
+    // to a thread waiting in its lone slot.
+    const status s = op_.core().try_send(value_);
+    if (s != status::would_block) return finish_now(s);
     return false;
   }
 

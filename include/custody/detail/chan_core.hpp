@@ -378,7 +378,9 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
 
   /// The receiver in the lone slot, else the first queued one. Called under the lock.
   waiter* claim_receiver(const parker* self) noexcept CUSTODY_REQUIRES(lock_) {
-    if (lone_.try_claim()) return &lone_waiter_;
+    // Looked at first: the word shares the lock's line, which is ours now, and a claim that
+    // fails would still be a locked instruction.
+    if (lone_.is_waiting() && lone_.try_claim()) return &lone_waiter_;
     return claim_peer(receivers_, self);
   }
 
