@@ -167,6 +167,27 @@ TEST(AsioStoreTask, ASetEndsStoppedOrOwnerGoneWithoutAnAnswer) {
   EXPECT_EQ(gone.value, custody::set_status::owner_gone);
 }
 
+// The setter first: its request waits in the unbuffered channel (and then for the answer)
+// until the owner's task runs.
+TEST(AsioStoreTask, ASetWaitsForTheOwnerToReceiveAndAnswer) {
+  constexpr std::int64_t n = 3;
+  auto made = custody::make_store<std::int64_t>(-1, custody::store_options{0});
+  asio::io_context io(1);
+  std::stop_source stop;
+  outcome<std::int64_t> sum;
+  outcome<int> accepted;
+  spawn(io.get_executor(), set_all(made.store, n, stop), into(sum));
+  io.poll();
+  EXPECT_FALSE(sum.value);
+  EXPECT_EQ(made.store.get(), -1);
+  spawn(io.get_executor(), owner_loop(made.owner, stop.get_token()), into(accepted));
+  io.run();
+  EXPECT_FALSE(sum.error);
+  EXPECT_EQ(sum.value, sum_below(n));
+  EXPECT_EQ(accepted.value, n);
+  EXPECT_EQ(made.store.get(), n - 1);
+}
+
 Task<void> publish_all(custody::Owner<std::int64_t>& owner, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     if (co_await custody::async_publish(owner, i, use_task) != status::ok) {

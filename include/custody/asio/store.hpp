@@ -80,6 +80,7 @@
 #include <asio/compose.hpp>
 #include <asio/post.hpp>
 #include <chrono>
+#include <coroutine>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -281,7 +282,9 @@ struct blocked_in<publish_wait_body<T>> {
 
 /// `co_await async_set(..., use_task)`: the set's steps (as async_set_steps) with both waits in
 /// the task's frame. Yields the set_result; what the allocated form hands its handler as the
-/// exception is thrown.
+/// exception is thrown. The plain form, which has one way to end each wait, sends the request
+/// and waits for the answer registered on the two channels directly (task_direct_op); the stop
+/// and deadline forms run the select engine.
 template <class T>
 class task_set_awaiter {
  public:
@@ -290,7 +293,8 @@ class task_set_awaiter {
       : store_(std::move(store)),
         value_(std::move(value)),
         stop_(std::move(stop)),
-        deadline_(deadline) {}
+        deadline_(deadline),
+        direct_(!stop_.stop_possible() && !deadline_) {}
   task_set_awaiter(const task_set_awaiter&) = delete;
   task_set_awaiter& operator=(const task_set_awaiter&) = delete;
 
@@ -303,9 +307,6 @@ class task_set_awaiter {
   template <task_promise_type Promise>
   bool await_suspend(std::coroutine_handle<Promise> h) {
     root_ = h.promise().root;
-    // Set before the word can be reached: whoever settles it next runs the task on through
-    // advance().
-    root_->set_step(&task_set_awaiter::advance, this);
     bool completed = false;
     try {
       completed = call_.forward() ? await_reply() : send();
@@ -323,9 +324,17 @@ class task_set_awaiter {
   }
 
  private:
-  // Each step returns true when the set completed, false when it waits.
+  // Each step returns true when the set completed, false when it waits. Each sets the task's
+  // step before its wait can be reached: whoever settles the word runs the task on through
+  // advance().
   bool send() {
     sending_ = true;
+    root_->set_step(&task_set_awaiter::advance, this);
+    if (direct_) {
+      send_direct_.emplace(*store_->requests);
+      return send_direct_->begin(*root_, &call_.request(), /*sending=*/true, /*attempt=*/true) &&
+             sent(send_direct_->result());
+    }
     send_body_.emplace(store_->requests, std::move(call_.request()), stop_, deadline_);
     const std::optional<outcome> first = send_run_.start(*root_, *send_body_);
     return first && sent(first->status);
@@ -341,11 +350,36 @@ class task_set_awaiter {
   }
 
   bool await_reply() {
+    root_->set_step(&task_set_awaiter::advance, this);
+    if (direct_) {
+      reply_direct_.emplace(call_.reply());
+      if (!reply_direct_->begin(*root_, &reply_, /*sending=*/false, /*attempt=*/true)) {
+        return false;
+      }
+      result_.emplace(call_.finish(reply_direct_->result()));
+      return true;
+    }
     reply_body_.emplace(set_reply_body{&call_.reply(), stop_, deadline_});
     const std::optional<outcome> first = reply_run_.start(*root_, *reply_body_);
     if (!first) return false;
     result_.emplace(call_.finish(first->status));
     return true;
+  }
+
+  // The step that waited, once its word was settled: its status, or nothing when it waits
+  // once more.
+  std::optional<status> resumed() {
+    if (direct_ && sending_) {
+      if (!send_direct_->resume()) return std::nullopt;
+      return send_direct_->result();
+    }
+    if (direct_) {
+      if (!reply_direct_->resume()) return std::nullopt;
+      return reply_direct_->result();
+    }
+    const std::optional<outcome> done = sending_ ? send_run_.resume() : reply_run_.resume();
+    if (!done) return std::nullopt;
+    return done->status;
   }
 
   // On the task's executor, after the word was settled: true when the set completed.
@@ -355,13 +389,12 @@ class task_set_awaiter {
     // calling it.
     self->root_->set_step(&task_set_awaiter::advance, self);
     try {
+      const std::optional<status> s = self->resumed();
+      if (!s) return false;
       if (self->sending_) {
-        const std::optional<outcome> done = self->send_run_.resume();
-        if (!done || !self->sent(done->status)) return false;
+        if (!self->sent(*s)) return false;
       } else {
-        const std::optional<outcome> done = self->reply_run_.resume();
-        if (!done) return false;
-        self->result_.emplace(self->call_.finish(done->status));
+        self->result_.emplace(self->call_.finish(*s));
       }
     } catch (...) {
       self->error_ = std::current_exception();
@@ -374,8 +407,13 @@ class task_set_awaiter {
   T value_;
   std::stop_token stop_;
   std::optional<time_point> deadline_;
+  bool direct_;
   typename store_state<T>::set_call call_;
-  // Each run is destroyed before its body, whose cases it refers to.
+  std::optional<reply_ready> reply_;
+  // Each operation is destroyed before what it refers to: the call's request and reply
+  // channel, the bodies' cases.
+  std::optional<task_direct_op<SetRequest<T>>> send_direct_;
+  std::optional<task_direct_op<reply_ready>> reply_direct_;
   std::optional<set_send_body<T>> send_body_;
   task_engine_run<set_send_body<T>> send_run_;
   std::optional<set_reply_body> reply_body_;

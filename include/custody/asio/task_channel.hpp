@@ -52,12 +52,23 @@ class task_direct_op {
   /// be handed over; true when the task must suspend.
   template <class Promise>
   bool suspend(std::coroutine_handle<Promise> h, void* slot, bool sending) {
-    root_ = h.promise().root;
-    slot_ = slot;
-    sending_ = sending;
+    task_root& root = *h.promise().root;
     // Set before the word can be reached: whoever settles it next runs the task on through
     // advance().
-    root_->set_step(&task_direct_op::advance, this);
+    root.set_step(&task_direct_op::advance, this);
+    // await_ready() has just attempted: register, which completes at once if a peer arrived
+    // meanwhile.
+    return !begin(root, slot, sending, /*attempt=*/false);
+  }
+
+  /// As a step of another operation of the task, which has set the task's step and calls
+  /// resume() from it: attempts (when `attempt`) and registers; true when completed, false
+  /// when it waits (the word may be settled, and the task run, at once). Throws what moving
+  /// the value throws, std::bad_alloc.
+  bool begin(task_root& root, void* slot, bool sending, bool attempt) {
+    root_ = &root;
+    slot_ = slot;
+    sending_ = sending;
     // Marked before the first round: once it waits, the task may run on at once elsewhere, and
     // nothing of this operation is touched after.
     task_record* const task = task_ = current_coroutine_task;
@@ -67,15 +78,21 @@ class task_direct_op {
     }
     bool completed = false;
     try {
-      // await_ready() has just attempted: register, which completes at once if a peer arrived
-      // meanwhile.
-      completed = round(/*attempt=*/false);
+      completed = round(attempt);
     } catch (...) {
       if (task) task->running();
       throw;
     }
     if (completed && task) task->running();
-    return !completed;
+    return completed;
+  }
+
+  /// After the word was settled, for an operation that called begin(): true when completed,
+  /// false when it waits once more. Throws as begin() does.
+  bool resume() {
+    const bool completed = settled(root_->word().load()) || round(/*attempt=*/true);
+    if (completed && task_) task_->running();
+    return completed;
   }
 
   status result() {
@@ -153,15 +170,14 @@ class task_direct_op {
     // Set again before the operation can wait once more: a loop takes the step off the task
     // before calling it, and a wait without it would resume the task with nothing received.
     self->root_->set_step(&task_direct_op::advance, self);
-    bool completed = true;
     try {
-      completed = self->settled(self->root_->word().load()) || self->round(/*attempt=*/true);
+      return self->resume();
     } catch (...) {
       self->root_->set_step(nullptr, nullptr);
       self->error_ = std::current_exception();
+      if (task) task->running();
+      return true;
     }
-    if (completed && task) task->running();
-    return completed;
   }
 
   void unlink() noexcept {
