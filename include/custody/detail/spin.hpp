@@ -163,11 +163,8 @@ class CUSTODY_CAPABILITY("spinlock") spinlock {
  public:
   void lock() noexcept CUSTODY_ACQUIRE() {
     interleave_point();
-    for (;;) {
-      if (!locked_.exchange(true, std::memory_order_acquire)) break;
-      backoff b;
-      while (locked_.load(std::memory_order_relaxed)) b.snooze();
-    }
+    // Uncontended, the lock is one exchange, inlined; the contended loop is a call.
+    if (locked_.exchange(true, std::memory_order_acquire)) lock_contended();
 #ifdef CUSTODY_COUNT_WAKEUPS
     ++wakeup_counters::spinlocks_held;
 #endif
@@ -182,6 +179,13 @@ class CUSTODY_CAPABILITY("spinlock") spinlock {
   }
 
  private:
+  [[gnu::noinline]] void lock_contended() noexcept {
+    do {
+      backoff b;
+      while (locked_.load(std::memory_order_relaxed)) b.snooze();
+    } while (locked_.exchange(true, std::memory_order_acquire));
+  }
+
   atomic<bool> locked_{false};
 };
 
