@@ -55,9 +55,12 @@ class registration {
 /// snapshot are rare, and a snapshot may allocate while it holds it.
 class registry {
  public:
+  /// Never destroyed: a named object may be destroyed on another thread while the process
+  /// exits (a completion on Asio's system thread pool drops the last reference to a store), and
+  /// it must then find the registry still there.
   static registry& instance() {
-    static registry the_registry;
-    return the_registry;
+    static registry* const the_registry = new registry();
+    return *the_registry;
   }
 
   /// Throws std::bad_alloc (nothing is registered then).

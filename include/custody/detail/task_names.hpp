@@ -22,9 +22,11 @@ namespace custody::detail {
 
 class task_names {
  public:
+  /// Never destroyed, as the registry (registry.hpp): a task may be named while the process
+  /// exits.
   static task_names& instance() {
-    static task_names the_names;
-    return the_names;
+    static task_names* const the_names = new task_names();
+    return *the_names;
   }
 
   /// The number of `name`, 0 for an empty one. Throws std::bad_alloc.
