@@ -93,9 +93,71 @@ struct receivers {
 
 constexpr int budget = task_root::ready_budget;
 
+// The inbox alone, without tasks: pushers in tight loops meet far more often than wakes do.
+// Each link is taken exactly once, each pusher's links in its order, and the inbox is owned by
+// one drain at a time (pushes that found it idle alternate with takes that found it empty).
+TEST(TaskInbox, PushesFromSeveralThreadsAreEachTakenOnceInTheirOrder) {
+  using custody::detail::task_inbox;
+  using custody::detail::task_link;
+  constexpr int pushers = 4;
+  constexpr int per_pusher = 50'000;
+  task_inbox inbox;
+  std::vector<task_link> links(pushers * per_pusher);
+  std::vector<int> taken(links.size());
+  std::atomic<int> opened{0};  // pushes that found the inbox idle: drains owed
+  std::atomic<int> active{0};
+  std::atomic<int> overlaps{0};
+  int drains = 0;
+  int out_of_order = 0;
+  std::jthread drainer([&] {
+    std::vector<std::ptrdiff_t> last(pushers, -1);
+    for (std::size_t got = 0; got < links.size();) {
+      opened.wait(drains);  // until a push owes a drain
+      ++drains;
+      // The drain: takes until it finds the inbox empty, which gives the ownership up.
+      for (custody::detail::task_batch b = inbox.take(); !b.empty(); b = inbox.take()) {
+        while (task_link* t = b.pop_front()) {
+          const std::ptrdiff_t i = t - links.data();
+          ++taken[static_cast<std::size_t>(i)];
+          const std::size_t pusher = static_cast<std::size_t>(i / per_pusher);
+          out_of_order += i <= last[pusher];
+          last[pusher] = i;
+          ++got;
+        }
+      }
+    }
+  });
+  std::latch start(pushers);
+  {
+    std::vector<std::jthread> threads;
+    for (int p = 0; p < pushers; ++p) {
+      threads.emplace_back([&, p] {
+        // Counted in before all start: the first push overlaps the others' loops.
+        active.fetch_add(1);
+        start.arrive_and_wait();
+        for (int i = p * per_pusher; i < (p + 1) * per_pusher; ++i) {
+          if (active.load(std::memory_order_relaxed) > 1) overlaps.fetch_add(1);
+          if (inbox.push(links[static_cast<std::size_t>(i)])) {
+            opened.fetch_add(1);
+            opened.notify_one();
+          }
+        }
+        active.fetch_sub(1);
+      });
+    }
+  }
+  drainer.join();
+  int wrong = 0;
+  for (int n : taken) wrong += n != 1;
+  EXPECT_EQ(wrong, 0) << "links not taken exactly once";
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(opened.load(), drains) << "one drain per push that found the inbox idle";
+  EXPECT_GT(overlaps.load(), 0);
+}
+
 TEST(AsioTaskInbox, WakesFromSeveralThreadsReachEveryTaskOnce) {
   constexpr int wakers = 4;
-  constexpr int per_waker = 2'000;
+  constexpr int per_waker = 5'000;
   asio::io_context io(2);
   receivers r(io, wakers * per_waker);
   ASSERT_EQ(r.waiting.load(), r.count);
