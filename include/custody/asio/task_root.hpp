@@ -43,8 +43,6 @@
 
 namespace custody::detail {
 
-class task_root;
-
 /// The tasks one thread resumes one after another, all of one io_context.
 struct task_loop {
   const ::asio::execution_context* context;
@@ -56,7 +54,7 @@ inline thread_local task_loop* current_task_loop = nullptr;
 
 class task_root : private task_link {
  public:
-  /// Tasks a loop resumes in a row before it posts the rest to their executor.
+  /// Tasks a loop resumes in a row before it hands the rest on; also the most one drain runs.
   static constexpr int ready_budget = 64;
 
   task_root(const task_root&) = delete;
@@ -87,7 +85,7 @@ class task_root : private task_link {
   virtual void abandon() noexcept = 0;
 
   /// Makes the task runnable from any thread: the current loop's queue when that may run it,
-  /// otherwise a post to its executor.
+  /// otherwise post().
   void schedule() noexcept {
     task_loop* loop = current_task_loop;
     if (loop && fast_context_ && loop->context == fast_context_) {
