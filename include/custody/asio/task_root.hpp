@@ -18,8 +18,8 @@
 // batch. A drain runs at most `ready_budget` tasks and posts the rest as the next drain before it
 // runs its own part, so that the context's other threads share a large batch. A task of any
 // other executor (a strand, a thread pool's) is posted to it, one post per wake. A loop resumes
-// at most `ready_budget` tasks in a row, then hands the rest on (inbox or post), so that a pair of
-// tasks handing values to each other cannot keep the executor's other handlers waiting.
+// at most `ready_budget` tasks in a row, then posts the rest (tasks it woke) in one step, so that
+// a pair of tasks handing values to each other cannot keep the executor's other handlers waiting.
 //
 // Shutdown. A spawned task is listed with its context (pending.hpp). The context's shutdown
 // settles a task waiting on a custody operation as stopped; its resumer pushes it into the inbox
@@ -124,26 +124,43 @@ class task_root : private task_link {
   }
 
  private:
-  /// What is posted: owns the task until it runs. Destroyed unrun (the executor shut down), it
-  /// abandons the task.
+  /// What is posted to run tasks of one executor outside an inbox: owns them until they run.
+  /// Destroyed unrun (the executor shut down), it abandons them.
   class step {
    public:
-    explicit step(task_root* root) noexcept : root_(root) {}
-    step(step&& other) noexcept : root_(std::exchange(other.root_, nullptr)) {}
+    explicit step(task_batch tasks) noexcept : tasks_(std::move(tasks)) {}
+    step(step&& other) noexcept = default;
     step& operator=(step&&) = delete;
     ~step() {
-      if (root_) root_->abandon();
+      while (task_link* t = tasks_.pop_front()) of(t).abandon();
     }
     void operator()() {
-      // Through a pointer: run() posts a step when it stops early, a cycle through the
+      // Through a pointer: run_loop() posts a step when it stops early, a cycle through the
       // executor's queue that is not a recursion.
-      void (*const run_posted)(task_root*) noexcept = &task_root::run;
-      run_posted(std::exchange(root_, nullptr));
+      void (*const run_posted)(task_batch) noexcept = &task_root::run_batch;
+      run_posted(std::move(tasks_));
     }
 
    private:
-    task_root* root_;
+    task_batch tasks_;
   };
+
+  /// Posts `tasks`, all of one executor, as one step to it.
+  static void post_step(task_batch tasks) noexcept {
+    task_root& via = of(tasks.front());
+    if (pending_list* pending = via.pending_.get()) {
+      // A context that has shut down is not touched: the tasks are left unfreed (pending.hpp).
+      pending->post_unless_shut([&] { via.resumer_.post(step(std::move(tasks))); });
+    } else {
+      via.resumer_.post(step(std::move(tasks)));
+    }
+  }
+
+  /// Runs `tasks` and every task they make ready on this thread, within one budget.
+  static void run_batch(task_batch tasks) noexcept {
+    task_loop loop{of(tasks.front()).fast_context_, std::move(tasks)};
+    run_loop(loop, ready_budget);
+  }
 
   /// What is posted to run the tasks of an io_context's inbox: one link of its chain
   /// (task_inbox.hpp), owning the inbox and `batch_`, tasks taken from it earlier. Destroyed
@@ -217,33 +234,32 @@ inline void task_root::post() noexcept {
     // Only the push that finds the inbox idle posts; nothing else can take this task until the
     // drain it posts runs, so it may still be used to post it.
     if (list.inbox().push(*this)) post_drain(list, *this, {});
-  } else if (pending_list* pending = pending_.get()) {
-    // A context that has shut down is not touched: the task is left unfreed (pending.hpp).
-    pending->post_unless_shut([this] { resumer_.post(step(this)); });
   } else {
-    resumer_.post(step(this));
+    task_batch alone;
+    alone.push_back(*this);
+    post_step(std::move(alone));
   }
 }
 
 inline int task_root::run_loop(task_loop& loop, int budget) noexcept {
   task_loop* const outer = std::exchange(current_task_loop, &loop);
-  // Off the queue before it runs: once resumed a task may be woken and queued again.
-  while (task_link* t = loop.ready.pop_front()) {
-    if (budget > 0) {
-      --budget;
-      of(t).resume_once();
-    } else {
-      of(t).post();
-    }
+  for (; budget > 0; --budget) {
+    // Off the queue before it runs: once resumed a task may be woken and queued again.
+    task_link* t = loop.ready.pop_front();
+    if (!t) break;
+    of(t).resume_once();
   }
   current_task_loop = outer;
+  // Out of budget: the rest (tasks of the loop's own executor: only those are queued) go behind
+  // the executor's other handlers, in one post.
+  if (!loop.ready.empty()) post_step(std::move(loop.ready));
   return budget;
 }
 
 inline void task_root::run(task_root* first) noexcept {
-  task_loop loop{first->fast_context_, {}};
-  loop.ready.push_back(*first);
-  run_loop(loop, ready_budget);
+  task_batch alone;
+  alone.push_back(*first);
+  run_batch(std::move(alone));
 }
 
 inline void task_root::run_drain(pending_list& list, task_batch batch) noexcept {
