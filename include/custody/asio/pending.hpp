@@ -10,6 +10,17 @@
 // too. Afterwards nothing is posted: a peer that settled an operation in the few instructions
 // between the last of these waits and its own post leaves that operation unfreed rather than
 // touch a context that is going away.
+//
+// The list also holds its context's task inbox (task_inbox.hpp; used by the tasks of an
+// io_context only): one per context, reached through the list every task already holds. The
+// shutdown covers the tasks in it as follows. (1) shut_down() settles every waiting task; each
+// settled task is pushed, and the push that finds the inbox idle posts a drain, still before
+// `shut_` is set (a post under way is waited for). (2) Then the context's own shutdown destroys
+// every handler it holds unrun, among them the drain that owns the inbox, if there is one: that
+// drain abandons its batch, then takes and abandons whatever the inbox holds until it finds it
+// empty. A push that races the shutdown either lands before that last take (an owned inbox: it is
+// taken and abandoned) or finds the inbox idle after it; it then cannot post (`shut_` is set), and
+// its task, with any pushed after it, stays in the inbox unfreed, the same narrow race as above.
 
 #include <asio/execution_context.hpp>
 #include <atomic>
@@ -22,6 +33,7 @@
 #include "../detail/mutex.hpp"
 #include "../detail/parker.hpp"
 #include "../detail/thread_annotations.hpp"
+#include "task_inbox.hpp"
 
 namespace custody::detail {
 
@@ -61,6 +73,9 @@ class pending_list {
     return !shut;
   }
 
+  /// The inbox of the context's tasks woken from outside its loops.
+  task_inbox& inbox() noexcept { return inbox_; }
+
   /// False once the context shut down: a list cached by its context's address is stale then.
   bool live() const noexcept { return !shut_.load(std::memory_order_acquire); }
 
@@ -86,6 +101,7 @@ class pending_list {
   pending_entry* head_ CUSTODY_GUARDED_BY(list_lock_) = nullptr;
   atomic<std::uint32_t> posting_{0};
   atomic<bool> shut_{false};
+  task_inbox inbox_;
 };
 
 /// The execution context's service that shuts its pending_list down.
