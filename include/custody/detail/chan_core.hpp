@@ -460,8 +460,16 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
   alignas(64) atomic<bool> lone_taken_{false};
 };
 
-/// Buffered channel: values go through a ring without locks; blocked senders and receivers
-/// wait in lists and are told to try again when room or a value appears.
+/// Buffered channel: values go through a ring; blocked senders and receivers wait in lists.
+///
+/// With the lock-free ring (`Ring::hands_over_directly`), a waiter is handed its value when
+/// that saves it a retry, as Go's channels do:
+/// - a send that finds a receiver waiting and the ring empty moves its value straight into the
+///   receiver's slot (no push, no pop, no retry);
+/// - a receive that popped a value and finds a sender waiting pushes that sender's value for
+///   it, so the sender completes instead of retrying.
+/// Otherwise (and always with the locked ring) a waiter is told to try again when room or a
+/// value appears.
 template <class T, class Ring>
 class buffered_core final : public chan_core<T> {
  public:
@@ -469,6 +477,12 @@ class buffered_core final : public chan_core<T> {
   ~buffered_core() override { this->leave_registry(); }
 
   status try_send(T& value) override {
+    if constexpr (Ring::hands_over_directly) {
+      if (hand_to_receiver(value)) {
+        this->completed(true);
+        return status::ok;
+      }
+    }
     const status s = ring_.try_push(value);
     if (s == status::ok) {
       receivers_.notify_one();
@@ -480,7 +494,11 @@ class buffered_core final : public chan_core<T> {
   status try_recv(std::optional<T>& out) override {
     const status s = ring_.try_pop(out);
     if (s == status::ok) {
-      senders_.notify_one();
+      if constexpr (Ring::hands_over_directly) {
+        refill_from_sender();
+      } else {
+        senders_.notify_one();
+      }
       this->completed(false);
     }
     return s;
@@ -493,12 +511,14 @@ class buffered_core final : public chan_core<T> {
     return ring_.has_room(ring_.capacity() / 8 + 1) ? try_send(value) : status::would_block;
   }
 
-  enqueued enqueue_send(waiter& w, T&) override {
+  enqueued enqueue_send(waiter& w, T& value) override {
+    w.slot = &value;  // a receiver may push it for us (refill_from_sender)
     senders_.add(w);
     return ring_.can_push() ? retry(w) : enqueued::waiting;
   }
 
-  enqueued enqueue_recv(waiter& w, std::optional<T>&) override {
+  enqueued enqueue_recv(waiter& w, std::optional<T>& out) override {
+    w.slot = &out;  // a sender may hand us its value (hand_to_receiver)
     receivers_.add(w);
     return ring_.can_pop() ? retry(w) : enqueued::waiting;
   }
@@ -519,8 +539,11 @@ class buffered_core final : public chan_core<T> {
 
   /// The ring counts what went through it: counting each value again would cost a spsc
   /// channel's two ends a read-modify-write each per value (about 6 ns each, on a value of 30).
+  /// A value handed to a waiting receiver passed no ring: the receivers' list counts those
+  /// claims, each one send and one receive. A value pushed for a waiting sender is a push.
   std::pair<std::uint64_t, std::uint64_t> traffic(const channel_use&) const noexcept override {
-    return {ring_.pushed(), ring_.popped()};
+    const std::uint64_t handed = receivers_.claims();
+    return {ring_.pushed() + handed, ring_.popped() + handed};
   }
 
  protected:
@@ -532,9 +555,42 @@ class buffered_core final : public chan_core<T> {
  private:
   /// The ring became ready between the caller's attempt and its registration.
   static enqueued retry(waiter& w) noexcept {
-    return w.owner->try_settle_self(parker::make(settled::restart, w.index))
-               ? enqueued::restart
-               : enqueued::settled_elsewhere;
+    if (w.owner->try_settle_self(parker::make(settled::restart, w.index))) return enqueued::restart;
+    // A peer claimed the owner meanwhile and is moving a value: it settles the word when done,
+    // so the owner waits for that as for any peer (a settled word reads as settled elsewhere).
+    const std::uint32_t s = w.owner->load();
+    return (s & ~parker::wakers) == parker::busy ? enqueued::waiting : enqueued::settled_elsewhere;
+  }
+
+  /// A receiver waits while the ring is empty: moves `value` into its slot and settles it done.
+  /// Only when the ring is empty and open, judged under the receivers' lock: a value of ours
+  /// still in the ring must be received first (per-sender order), and close() notifies the
+  /// receivers under that lock after marking the ring, so a claim made before the mark is a send
+  /// made before the close, whose value is received. False, the value untouched, otherwise.
+  bool hand_to_receiver(T& value) noexcept {
+    waiter* r = receivers_.claim_one([this]() noexcept { return !ring_.can_pop(); });
+    if (!r) return false;
+    parker& owner = *r->owner;
+    const std::uint32_t done = parker::make(settled::done, r->index);
+    // Outside the lock: T's move is user code. It cannot throw (lock-free ring).
+    static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
+    owner.finish(done);
+    return true;
+  }
+
+  /// After a pop made room: pushes the value of a waiting sender for it and settles it done,
+  /// so it need not wake to retry. The sender's earlier values are ahead of it in the ring.
+  /// If the room was taken meanwhile or the ring closed, the sender is told to try again.
+  void refill_from_sender() noexcept {
+    waiter* s = senders_.claim_one([]() noexcept { return true; });
+    if (!s) return;
+    parker& owner = *s->owner;
+    const std::uint32_t index = s->index;
+    const bool pushed = ring_.try_push(*static_cast<T*>(s->slot)) == status::ok;
+    owner.finish(parker::make(pushed ? settled::done : settled::notified, index));
+    // A value arrived: a receiver that registered since our pop must hear of it, as after any
+    // push.
+    if (pushed) receivers_.notify_one();
   }
 
   Ring ring_;

@@ -29,6 +29,10 @@ class lockfree_ring {
   static_assert(std::is_nothrow_move_constructible_v<T>);
 
  public:
+  /// can_pop() takes no lock and moving a T cannot throw: a buffered channel may look at the
+  /// ring under a wait list's spinlock and hand a value to a waiter directly (chan_core.hpp).
+  static constexpr bool hands_over_directly = true;
+
   explicit lockfree_ring(std::size_t capacity)
       : capacity_(capacity),
         mark_bit_(round_up_pow2(capacity + 1)),
@@ -199,6 +203,9 @@ class lockfree_ring {
 template <class T>
 class locked_ring {
  public:
+  /// Looking at the ring takes its mutex, and a move may throw: waiters are only notified.
+  static constexpr bool hands_over_directly = false;
+
   explicit locked_ring(std::size_t capacity)
       : capacity_(capacity),
         storage_(

@@ -116,6 +116,33 @@ class wait_list {
     nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
   }
 
+  /// Claims the first still-open waiter, unlinking it, so that the caller can move a value to
+  /// or from its slot and then finish() it; null when nobody waits or when `may_claim()`,
+  /// asked under the lock, says no. Costs one load when nobody waits. `may_claim` must not
+  /// block, allocate or run user code: it runs under the spinlock.
+  template <class MayClaim>
+  waiter* claim_one(MayClaim&& may_claim) noexcept {
+    // Only a shortcut: the lock below decides. Callers that find nobody go on as before.
+    if (!nonempty_.load(std::memory_order_seq_cst)) return nullptr;
+    std::lock_guard lock(lock_);
+    if (!may_claim()) return nullptr;
+    waiter* claimed = nullptr;
+    while (waiter* w = queue_.pop_front()) {
+      if (w->owner->try_claim()) {
+        claimed = w;
+        break;
+      }
+    }
+    nonempty_.store(!queue_.empty(), std::memory_order_relaxed);
+    // Claims happen under the lock alone: a plain increment, no read-modify-write.
+    if (claimed)
+      claims_.store(claims_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return claimed;
+  }
+
+  /// Waiters claimed by claim_one() so far.
+  std::uint64_t claims() const noexcept { return claims_.load(std::memory_order_relaxed); }
+
   /// Copies the blocked cases' notes; the lock is held only while copying.
   void copy_facts(waiter_facts& into) const noexcept {
     std::lock_guard lock(lock_);
@@ -137,6 +164,7 @@ class wait_list {
   mutable spinlock lock_;
   waiter_queue queue_ CUSTODY_GUARDED_BY(lock_);
   atomic<bool> nonempty_{false};
+  atomic<std::uint64_t> claims_{0};  // written under lock_, read without it
 };
 
 }  // namespace custody::detail
