@@ -176,7 +176,7 @@ class task_root : private task_link {
       // Abandoning may wake other tasks of the context (a frame's destructor sends): they land
       // in the inbox this drain owns, and are taken here too.
       do {
-        while (task_link* t = batch_.pop_front()) static_cast<task_root*>(t)->abandon();
+        while (task_link* t = batch_.pop_front()) of(t).abandon();
         batch_ = list_->inbox().take();
       } while (!batch_.empty());
     }
@@ -192,7 +192,10 @@ class task_root : private task_link {
     task_batch batch_;
   };
 
-  static task_root& of(task_link* t) noexcept { return *static_cast<task_root*>(t); }
+  /// Every task_link is a task_root's: the lists hold nothing else.
+  static task_root& of(task_link* t) noexcept {
+    return *static_cast<task_root*>(t);  // NOLINT(*-static-cast-downcast)
+  }
 
   /// Posts the drain that owns `list`'s inbox from now on, through the executor of `via`, a task
   /// of the context that only that drain can run.
