@@ -47,13 +47,19 @@ struct blocked_in {
   static constexpr const char* text = nullptr;
 };
 
-/// Marks `task` blocked in the operation over `ops[0..n)`, named as a blocked thread's operation
-/// is (select_run::blocked_as): a send or receive on one channel, a select of several, or a wait
-/// for a stop or deadline alone. Each channel stays alive while its operation waits.
-inline void mark_blocked(task_record& task, const op* ops, std::size_t n) {
+/// Marks `task` blocked in the operation with `Body` over `ops[0..Body::cases)`: as blocked_in
+/// names it, or else as a blocked thread's operation is named (select_run::blocked_as): a send or
+/// receive on one channel, a select of several, or a wait for a stop or deadline alone. Each
+/// channel stays alive while its operation waits.
+template <class Body>
+void mark_blocked(task_record& task, const op* ops) {
+  if constexpr (blocked_in<Body>::text != nullptr) {
+    task.blocked(blocked_in<Body>::text, nullptr, 0, steady_clock::now());
+    return;
+  }
   std::size_t enabled = 0;
   const op* only = nullptr;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < Body::cases; ++i) {
     if (!ops[i].core) continue;
     ++enabled;
     only = &ops[i];
@@ -191,13 +197,7 @@ class async_operation {
         }
         // Before the first round: once it waits, the step that completes it (and marks the
         // task running) may run at once on another thread.
-        if (task) {
-          if constexpr (blocked_in<Body>::text != nullptr) {
-            task->blocked(blocked_in<Body>::text, nullptr, 0, steady_clock::now());
-          } else {
-            mark_blocked(*task, ops_, Body::cases);
-          }
-        }
+        if (task) mark_blocked<Body>(*task, ops_);
         done = run_->start();
         // Nothing: waiting, and the resumer may already have posted the next step, which may
         // run on another thread: the operation is not touched again here.

@@ -57,13 +57,7 @@ class task_engine_run {
     word.reset();
     // Marked before the first round: once it waits, the task may run on at once elsewhere.
     task_ = current_coroutine_task;
-    if (task_) {
-      if constexpr (blocked_in<Body>::text != nullptr) {
-        task_->blocked(blocked_in<Body>::text, nullptr, 0, steady_clock::now());
-      } else {
-        mark_blocked(*task_, ops_, Body::cases);
-      }
-    }
+    if (task_) mark_blocked<Body>(*task_, ops_);
     std::optional<outcome> first;
     try {
       run_.emplace(word, ops_, Body::cases, limits_, order_, waiters_);
