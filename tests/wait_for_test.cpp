@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -21,10 +22,14 @@
 #include <custody/wait_for.hpp>
 #include <custody/watchdog.hpp>
 
+#include "support/inspection.hpp"
+
 namespace {
 namespace wait_for_test {
 
 using namespace std::chrono_literals;
+using custody_test::find;
+using custody_test::inspect_until;
 
 custody::task_report blocked_task(std::string name, std::string channel, bool sending = false) {
   custody::task_report t;
@@ -300,6 +305,37 @@ TEST(Watchdog, GoesOnAfterAnActionThrows) {
   ASSERT_TRUE(reports.recv());
   ASSERT_EQ(poke.send(1), custody::status::ok);
   ASSERT_TRUE(reports.recv()) << "no report after the action threw";
+  group.request_stop();
+  group.wait();
+}
+
+// A task that runs and blocks again while the watchdog looks away (here: its thread is held
+// in the action; on a loaded machine, not scheduled) makes a new stall, reported again although
+// no snapshot saw the group running.
+TEST(Watchdog, ReportsANewStallThatNoSnapshotSawBegin) {
+  custody::Channel<custody::wait_for_graph> reports(4);
+  custody::Channel<int> resume(1);
+  custody::Channel<int> poke(0, "poke-unseen");
+  custody::TaskGroup group("unseen");
+  custody::Watchdog watchdog(
+      group, 10ms, [reports, resume, first = true](const custody::wait_for_graph& graph) mutable {
+        (void)reports.try_send(graph);
+        if (std::exchange(first, false)) (void)resume.recv();
+      });
+  group.spawn("target", [poke](std::stop_token stop) mutable {
+    while (poke.recv(stop)) {
+    }
+  });
+  ASSERT_TRUE(reports.recv());
+  ASSERT_EQ(poke.send(1), custody::status::ok);
+  // The target took the value and is waiting again, for longer than the threshold.
+  inspect_until([](const custody::inspection& i) {
+    const custody::task_group_report* g = find(i.task_groups, "unseen");
+    return g && g->tasks.size() == 1 && g->tasks[0].state == custody::task_state::blocked &&
+           g->tasks[0].blocked_ms > 10 && find(i.channels, "poke-unseen")->receives == 1;
+  });
+  ASSERT_EQ(resume.send(1), custody::status::ok);
+  EXPECT_TRUE(reports.recv_for(10s)) << "the new stall was taken for the reported one";
   group.request_stop();
   group.wait();
 }

@@ -3,6 +3,7 @@
 // moment, safe to keep, print and compare after those objects are gone.
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -113,6 +114,9 @@ struct task_report {
   /// While blocked: every channel it waits on (each case of a select, at most 8 kept), in
   /// case order; empty when it waits for a stop or a deadline only.
   std::vector<wait_report> waits_on;
+  /// While blocked: when this wait began. Each wait has its own, so a later one here means
+  /// the task ran since (not rendered; a watchdog tells stalls apart by it).
+  std::chrono::steady_clock::time_point blocked_since{};
 };
 
 /// A named task group and its tasks, in the order they were spawned.

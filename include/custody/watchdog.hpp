@@ -8,10 +8,11 @@
 // A stall: the group has at least one live (not finished) task and every live task has been
 // blocked in a channel operation for longer than the threshold. The watchdog's thread takes a
 // custody::inspect() snapshot every threshold/4 (at least every millisecond) and, on a stall,
-// calls its action once with the graph of that snapshot; it calls it again only after a
-// snapshot in which the group was not stalled (some task ran, or a blocked one had not yet
-// waited that long). It runs beside the group and touches nothing of it but its snapshots, so
-// it may be made before or after the tasks are spawned, and destroyed before or after the group.
+// calls its action once with the graph of that snapshot. It calls it again only for a new
+// stall: after a snapshot in which the group was not stalled, or when some task began its wait
+// after the reported ones (it ran in between, even if no snapshot saw it running). It runs
+// beside the group and touches nothing of it but its snapshots, so it may be made before or
+// after the tasks are spawned, and destroyed before or after the group.
 //
 // Actions: log_wait_for() writes the report to stderr; abort_with_wait_for() writes it and calls
 // std::abort(); any callable taking `const custody::wait_for_graph&` gets the graph itself.
@@ -23,6 +24,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -116,7 +118,8 @@ class Watchdog {
 
  private:
   void watch(const std::stop_token& stop) {
-    bool reported = false;  // the current stall was reported
+    // The reported stall, by the latest start of its tasks' waits; none when not stalled.
+    std::optional<std::chrono::steady_clock::time_point> reported;
     for (;;) {
       {
         // Nothing notifies it but the stop: a deadline wait that a stop cuts short.
@@ -134,16 +137,34 @@ class Watchdog {
     }
   }
 
-  // One look at the group: `reported` says whether the current stall was reported. An
-  // exception from the action propagates (the stall stays reported).
-  void look(bool& reported) {
+  // One look at the group: `reported` is the stall reported last, if the group has stayed
+  // stalled since. A stall whose latest wait began later is a new one: a task ran after the
+  // last report, even if no snapshot caught it running (a loaded machine may delay this
+  // thread for longer than the threshold). An exception from the action propagates (the stall
+  // stays reported).
+  void look(std::optional<std::chrono::steady_clock::time_point>& reported) {
     const inspection snapshot = inspect();
     if (!stalled(snapshot, group_, threshold_)) {
-      reported = false;
-    } else if (!reported) {
-      reported = true;
-      action_(wait_for_graph(snapshot));
+      reported.reset();
+      return;
     }
+    const std::chrono::steady_clock::time_point began = latest_wait(snapshot);
+    if (reported && began <= *reported) return;
+    reported = began;
+    action_(wait_for_graph(snapshot));
+  }
+
+  // When the last of the group's live tasks began its wait, in a snapshot where it is stalled.
+  std::chrono::steady_clock::time_point latest_wait(const inspection& snapshot) const {
+    std::chrono::steady_clock::time_point latest{};
+    for (const task_group_report& g : snapshot.task_groups) {
+      if (g.name != group_) continue;
+      for (const task_report& t : g.tasks) {
+        if (t.state == task_state::blocked) latest = std::max(latest, t.blocked_since);
+      }
+      break;
+    }
+    return latest;
   }
 
   const std::string group_;

@@ -83,6 +83,7 @@ class task_record {
         r.operation += on_ ? " \"" + on_->name() + "\"" : std::string(" an unnamed channel");
       }
       r.blocked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since_).count();
+      r.blocked_since = since_;
       for (std::size_t i = 0; i < waits_count_; ++i) {
         r.waits_on.push_back(
             {waits_[i].channel ? waits_[i].channel->name() : std::string(), waits_[i].sending});
