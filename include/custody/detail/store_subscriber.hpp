@@ -181,7 +181,9 @@ class claimed_waiters {
   claimed_waiters() = default;
   claimed_waiters(const claimed_waiters&) = delete;
   claimed_waiters& operator=(const claimed_waiters&) = delete;
-  ~claimed_waiters() { wake_all(); }
+  ~claimed_waiters() {
+    if (first_) wake_all();  // inline: almost every claim finds nobody waiting
+  }
 
   /// Pops waiters from `queue` until one is claimed (or every one when `all`). Under the
   /// queue's lock.
@@ -217,9 +219,16 @@ class claimed_waiters {
 template <class T>
 class sub_core final : public chan_core<T> {
   using held = held_update<T>;
-  struct slot {
-    held value{};
+  // A receiver of a shared copy checks by version that the head it copied from is still the
+  // head; an update held inline is copied and taken in one hold of the lock, so its slot has no
+  // version and is a third smaller: more updates share each cache line the owner fills and a
+  // receiver then reads.
+  struct versioned {
     std::uint64_t version = 0;
+  };
+  struct unversioned {};
+  struct slot : std::conditional_t<held_inline<T>, unversioned, versioned> {
+    held value{};
     std::uint64_t missed_before = 0;
   };
 
@@ -456,7 +465,24 @@ class sub_core final : public chan_core<T> {
         capacity_, std::max<std::uint64_t>(std::uint64_t{allocated} * 2, 4)));
   }
 
+  // The owner's every update for every subscription comes here: the common case (room in
+  // the storage as it is) takes the lock once and has nothing to free or allocate, so it is
+  // kept apart from the rest, which the compiler then leaves out of line.
   offer_result put(const held& value, std::uint64_t version, bool current, claimed_waiters& wake) {
+    {
+      std::lock_guard lock(lock_);
+      if (size_ < allocated_ && !detached_ && (!closed_ || current) && version > last_version_) {
+        insert(held(value), version);
+        if (!receivers_.empty()) wake.claim(receivers_, false);
+        return offer_result::ok;
+      }
+    }
+    return put_slow(value, version, current, wake);
+  }
+
+  // put() when the ring is full, must grow, or the update goes nowhere.
+  [[gnu::noinline]] offer_result put_slow(const held& value, std::uint64_t version, bool current,
+                                          claimed_waiters& wake) {
     std::unique_ptr<slot[]> fresh;  // allocated outside the lock when the ring must grow
     std::uint32_t fresh_size = 0;
     for (;;) {
@@ -528,9 +554,12 @@ class sub_core final : public chan_core<T> {
 
   // Appends an update to a ring with room. The slot is empty: nothing is destroyed here.
   void insert(held value, std::uint64_t version) noexcept CUSTODY_REQUIRES(lock_) {
-    slot& s = slots_[(head_ + size_) % allocated_];
+    // head_ + size_ < 2 * allocated_: one subtraction instead of a division.
+    std::uint32_t i = head_ + size_;
+    if (i >= allocated_) i -= allocated_;
+    slot& s = slots_[i];
     s.value = std::move(value);
-    s.version = version;
+    if constexpr (!held_inline<T>) s.version = version;
     s.missed_before = std::exchange(carry_, 0);
     filled_.store(++size_, std::memory_order_release);
     last_version_ = version;
@@ -576,28 +605,32 @@ class sub_core final : public chan_core<T> {
                : enqueued::settled_elsewhere;
   }
 
+  // What the owner's offer and a receiver's take both touch, kept together: between the two
+  // threads every update then moves the lines of these few fields and of its slot, no others.
   mutable spinlock lock_;
-  const std::uint32_t capacity_;
-  const bool lossless_;
-  std::uint32_t allocated_ CUSTODY_GUARDED_BY(lock_) = 1;
-  std::uint32_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
-  std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
   bool detached_ CUSTODY_GUARDED_BY(lock_) = false;
   atomic<bool> closed_flag_{false};
+  const std::uint32_t capacity_;
+  std::uint32_t allocated_ CUSTODY_GUARDED_BY(lock_) = 1;
+  std::uint32_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
+  std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
   atomic<std::uint32_t> filled_{0};  // size_ as last written under the lock, read without it
-  atomic<std::uint32_t> refs_{1};
+  slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;
+  // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
+  room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
+  // Touched on every update by the owner alone (receivers link here only to wait).
+  waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
+  // Seldom touched.
+  const bool lossless_;
+  atomic<std::uint32_t> refs_{1};
   atomic<std::uint64_t> missed_{0};
-  waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
-  // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
   held pending_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t pending_version_ CUSTODY_GUARDED_BY(lock_) = 0;
-  room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
   slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other
   std::unique_ptr<slot[]> heap_slots_ CUSTODY_GUARDED_BY(lock_);
-  slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;
 };
 
 /// The deleter of the receivers' shared_ptr: unsubscribes when the last Receiver goes.
