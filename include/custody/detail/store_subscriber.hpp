@@ -182,7 +182,7 @@ class claimed_waiters {
   claimed_waiters(const claimed_waiters&) = delete;
   claimed_waiters& operator=(const claimed_waiters&) = delete;
   ~claimed_waiters() {
-    if (first_) wake_all();  // inline: almost every claim finds nobody waiting
+    if (first_) wake_all();  // inline: usually nobody was claimed
   }
 
   /// Pops waiters from `queue` until one is claimed (or every one when `all`). Under the
@@ -237,7 +237,8 @@ class sub_core final : public chan_core<T> {
       : chan_core<T>(capacity <= 1),
         capacity_(static_cast<std::uint32_t>(
             std::min<std::size_t>(capacity, std::numeric_limits<std::uint32_t>::max()))),
-        lossless_(lossless) {}
+        lossless_(lossless),
+        latest_(!lossless && capacity <= 1) {}
 
   sub_core(const sub_core&) = delete;
   sub_core& operator=(const sub_core&) = delete;
@@ -467,13 +468,15 @@ class sub_core final : public chan_core<T> {
 
   // The owner's every update for every subscription comes here: the common case (room in
   // the storage as it is) takes the lock once and has nothing to free or allocate, so it is
-  // kept apart from the rest, which the compiler then leaves out of line.
+  // kept apart from the rest, which the compiler then leaves out of line. A `latest`
+  // subscription usually still holds its last update, which the next one overwrites: it goes
+  // to the rest at once rather than take the lock twice.
   offer_result put(const held& value, std::uint64_t version, bool current, claimed_waiters& wake) {
-    {
+    if (!latest_) {
       std::lock_guard lock(lock_);
       if (size_ < allocated_ && !detached_ && (!closed_ || current) && version > last_version_) {
         insert(held(value), version);
-        if (!receivers_.empty()) wake.claim(receivers_, false);
+        if (!receivers_.empty()) wake.claim(receivers_, false);  // usually nobody waits
         return offer_result::ok;
       }
     }
@@ -517,7 +520,7 @@ class sub_core final : public chan_core<T> {
         }
         if (size_ < allocated_) {
           insert(held(value), version);
-          wake.claim(receivers_, false);
+          if (!receivers_.empty()) wake.claim(receivers_, false);
           return offer_result::ok;
         }
       }
@@ -612,6 +615,8 @@ class sub_core final : public chan_core<T> {
   bool detached_ CUSTODY_GUARDED_BY(lock_) = false;
   atomic<bool> closed_flag_{false};
   const std::uint32_t capacity_;
+  const bool lossless_;
+  const bool latest_;  // policy::latest: one slot, which the next update usually overwrites
   std::uint32_t allocated_ CUSTODY_GUARDED_BY(lock_) = 1;
   std::uint32_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
@@ -624,7 +629,6 @@ class sub_core final : public chan_core<T> {
   std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
   // Seldom touched.
-  const bool lossless_;
   atomic<std::uint32_t> refs_{1};
   atomic<std::uint64_t> missed_{0};
   held pending_ CUSTODY_GUARDED_BY(lock_);
