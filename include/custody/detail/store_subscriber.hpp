@@ -640,6 +640,8 @@ class sub_core final : public chan_core<T> {
   slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;
   // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
   room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
+  // The first slot, which policy::latest uses alone: every update is written there and read.
+  slot inline_slot_ CUSTODY_GUARDED_BY(lock_);
   // Touched on every update by the owner alone (receivers link here only to wait).
   waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
@@ -649,7 +651,6 @@ class sub_core final : public chan_core<T> {
   atomic<std::uint64_t> missed_{0};
   held pending_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t pending_version_ CUSTODY_GUARDED_BY(lock_) = 0;
-  slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other
   std::unique_ptr<slot[]> heap_slots_ CUSTODY_GUARDED_BY(lock_);
 };
 
