@@ -243,17 +243,8 @@ class store_state {
   bool leave_blocked() noexcept {
     // The rings hold their own references to the value: the owner's one goes now.
     held_update<T> offered = std::exchange(offered_, held_update<T>{});
-    if (blocked_.empty()) return false;
-    const std::uint64_t version = cell.version();
-    // One more than can arrive, so that no subscription settles the wait before all are left.
-    room_.left.store(static_cast<std::uint32_t>(blocked_.size()) + 1, std::memory_order_relaxed);
-    std::uint32_t not_left = 1;
-    for (sub_core<T>* s : blocked_) {
-      if (!s->leave_pending(offered, version, room_)) ++not_left;
-    }
-    if (room_.left.fetch_sub(not_left, std::memory_order_acq_rel) != not_left) return true;
-    blocked_.clear();
-    return false;
+    if (blocked_.empty()) return false;  // every publish asks: kept to a few instructions
+    return leave_with_full(offered);
   }
 
   /// The owner's wait for room, as a select case: ok once every full subscriber took it in.
@@ -271,6 +262,20 @@ class store_state {
   }
 
  private:
+  // leave_blocked() with full subscriptions: out of line, as it is rarely needed.
+  [[gnu::noinline]] bool leave_with_full(const held_update<T>& offered) noexcept {
+    const std::uint64_t version = cell.version();
+    // One more than can arrive, so that no subscription settles the wait before all are left.
+    room_.left.store(static_cast<std::uint32_t>(blocked_.size()) + 1, std::memory_order_relaxed);
+    std::uint32_t not_left = 1;
+    for (sub_core<T>* s : blocked_) {
+      if (!s->leave_pending(offered, version, room_)) ++not_left;
+    }
+    if (room_.left.fetch_sub(not_left, std::memory_order_acq_rel) != not_left) return true;
+    blocked_.clear();
+    return false;
+  }
+
   void offer_from(std::size_t& i, std::uint64_t version, claimed_waiters& wake) {
     while (i < subs_.size()) {
       sub_core<T>* s = subs_[i];
@@ -378,7 +383,12 @@ class store_state {
   void adopt() {
     if (closed_.load(std::memory_order_relaxed)) return;  // keeps the closed mark in place
     const std::uintptr_t head = new_subs_.exchange(0, std::memory_order_acq_rel);
-    if (head == 0) return;
+    if (head != 0) adopt_new(head);
+  }
+
+  // adopt() with new subscriptions to take in; out of line, so that the check every publish
+  // makes stays a few instructions.
+  [[gnu::noinline]] void adopt_new(std::uintptr_t head) {
     std::size_t n = 0;
     for (sub_core<T>* s = as_sub(head); s; s = s->next_new) ++n;
     try {

@@ -46,7 +46,6 @@
 #include <optional>
 #include <stop_token>
 #include <string>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -181,7 +180,9 @@ class claimed_waiters {
   claimed_waiters() = default;
   claimed_waiters(const claimed_waiters&) = delete;
   claimed_waiters& operator=(const claimed_waiters&) = delete;
-  ~claimed_waiters() { wake_all(); }
+  ~claimed_waiters() {
+    if (first_) wake_all();  // inline: usually nobody was claimed
+  }
 
   /// Pops waiters from `queue` until one is claimed (or every one when `all`). Under the
   /// queue's lock.
@@ -217,9 +218,16 @@ class claimed_waiters {
 template <class T>
 class sub_core final : public chan_core<T> {
   using held = held_update<T>;
-  struct slot {
-    held value{};
+  // A receiver of a shared copy checks by version that the head it copied from is still the
+  // head; an update held inline is copied and taken in one hold of the lock, so its slot has no
+  // version and is a third smaller: more updates share each cache line the owner fills and a
+  // receiver then reads.
+  struct versioned {
     std::uint64_t version = 0;
+  };
+  struct unversioned {};
+  struct slot : std::conditional_t<held_inline<T>, unversioned, versioned> {
+    held value{};
     std::uint64_t missed_before = 0;
   };
 
@@ -228,7 +236,8 @@ class sub_core final : public chan_core<T> {
       : chan_core<T>(capacity <= 1),
         capacity_(static_cast<std::uint32_t>(
             std::min<std::size_t>(capacity, std::numeric_limits<std::uint32_t>::max()))),
-        lossless_(lossless) {}
+        lossless_(lossless),
+        latest_(!lossless && capacity <= 1) {}
 
   sub_core(const sub_core&) = delete;
   sub_core& operator=(const sub_core&) = delete;
@@ -337,15 +346,15 @@ class sub_core final : public chan_core<T> {
     if (filled_.load(std::memory_order_acquire) == 0 && !is_closed()) return status::would_block;
     if constexpr (held_inline<T>) {
       // The copy cannot throw and runs no user code: one hold of the lock copies and takes.
-      wake_list wakes;       // declared first: wakes after the lock is released
-      claimed_waiters wake;  // other receivers, when a pending update goes in
       T value{};
+      bool room_for_owner = false;
       {
         std::lock_guard lock(lock_);
         if (size_ == 0) return closed_ ? status::closed : status::would_block;
-        value = slots_[head_].value;
-        take_head(wakes, wake);
+        value = take_front();
+        room_for_owner = owner_may_come_in();
       }
+      if (room_for_owner) let_owner_in();
       out.emplace(value);
       return status::ok;
     } else {
@@ -365,7 +374,8 @@ class sub_core final : public chan_core<T> {
         {
           std::lock_guard lock(lock_);
           if (size_ != 0 && slots_[head_].version == version) {
-            std::tie(taken, stale) = take_head(wakes, wake);
+            taken = take_front();
+            if (owner_may_come_in()) stale = take_owners(wakes, wake);
             return status::ok;
           }
         }
@@ -456,7 +466,26 @@ class sub_core final : public chan_core<T> {
         capacity_, std::max<std::uint64_t>(std::uint64_t{allocated} * 2, 4)));
   }
 
+  // The owner's every update for every subscription comes here: the common case (room in
+  // the storage as it is) takes the lock once and has nothing to free or allocate, so it is
+  // kept apart from the rest, which the compiler then leaves out of line. A `latest`
+  // subscription usually still holds its last update, which the next one overwrites: it goes
+  // to the rest at once rather than take the lock twice.
   offer_result put(const held& value, std::uint64_t version, bool current, claimed_waiters& wake) {
+    if (!latest_) {
+      std::lock_guard lock(lock_);
+      if (size_ < allocated_ && !detached_ && (!closed_ || current) && version > last_version_) {
+        insert(held(value), version);
+        if (!receivers_.empty()) wake.claim(receivers_, false);  // usually nobody waits
+        return offer_result::ok;
+      }
+    }
+    return put_slow(value, version, current, wake);
+  }
+
+  // put() when the ring is full, must grow, or the update goes nowhere.
+  [[gnu::noinline]] offer_result put_slow(const held& value, std::uint64_t version, bool current,
+                                          claimed_waiters& wake) {
     std::unique_ptr<slot[]> fresh;  // allocated outside the lock when the ring must grow
     std::uint32_t fresh_size = 0;
     for (;;) {
@@ -491,7 +520,7 @@ class sub_core final : public chan_core<T> {
         }
         if (size_ < allocated_) {
           insert(held(value), version);
-          wake.claim(receivers_, false);
+          if (!receivers_.empty()) wake.claim(receivers_, false);
           return offer_result::ok;
         }
       }
@@ -499,38 +528,57 @@ class sub_core final : public chan_core<T> {
     }
   }
 
-  // Takes the head out of the ring, charges its missed count, and moves the owner's pending
-  // update in once half of the ring is free. Returns the taken value and the owner's stale
-  // copy, for the caller to release after the lock.
-  std::pair<held, held> take_head(wake_list& wakes, claimed_waiters& wake) noexcept
-      CUSTODY_REQUIRES(lock_) {
+  // Takes the head out of the ring and charges its missed count. Returns the taken value, for
+  // the caller to release after the lock.
+  held take_front() noexcept CUSTODY_REQUIRES(lock_) {
     slot& s = slots_[head_];
     held taken = std::move(s.value);
-    held stale{};
     if (s.missed_before != 0) {
       missed_.fetch_add(s.missed_before, std::memory_order_relaxed);
       s.missed_before = 0;
     }
     head_ = next(head_);
     filled_.store(--size_, std::memory_order_release);
-    // A full lossless subscriber takes the owner's update in once half of it is free, not at
-    // the first free slot: otherwise the owner sleeps and wakes once per update while the
-    // subscriber catches up (measured: 2 to 3 times slower with 64 slots).
-    if (pending_for_ && size_ <= capacity_ / 2) {
-      if (pending_version_ > last_version_) {
-        insert(std::move(pending_), pending_version_);
-        wake.claim(receivers_, false);
-      }
-      stale = release_owner(wakes);
+    return taken;
+  }
+
+  // A full lossless subscriber takes the owner's update in once half of it is free, not at
+  // the first free slot: otherwise the owner sleeps and wakes once per update while the
+  // subscriber catches up (measured: 2 to 3 times slower with 64 slots).
+  bool owner_may_come_in() const noexcept CUSTODY_REQUIRES(lock_) {
+    return pending_for_ && size_ <= capacity_ / 2;
+  }
+
+  // Moves the owner's pending update into the ring and releases the owner, once
+  // owner_may_come_in(). Returns the owner's stale copy, for the caller to release after the
+  // lock.
+  held take_owners(wake_list& wakes, claimed_waiters& wake) noexcept CUSTODY_REQUIRES(lock_) {
+    if (pending_version_ > last_version_) {
+      insert(std::move(pending_), pending_version_);
+      wake.claim(receivers_, false);
     }
-    return {std::move(taken), std::move(stale)};
+    return release_owner(wakes);
+  }
+
+  // take_owners() for a receive of an update held inline, after the lock hold that took its
+  // value: kept out of that hold's frame, which then needs no lists of whom to wake. The
+  // condition is checked again, as another receiver may have let the owner in meanwhile.
+  [[gnu::noinline]] void let_owner_in() noexcept {
+    wake_list wakes;       // declared first: wakes after the lock is released
+    claimed_waiters wake;  // other receivers, when the pending update goes in
+    [[maybe_unused]] held stale;
+    std::lock_guard lock(lock_);
+    if (owner_may_come_in()) stale = take_owners(wakes, wake);
   }
 
   // Appends an update to a ring with room. The slot is empty: nothing is destroyed here.
   void insert(held value, std::uint64_t version) noexcept CUSTODY_REQUIRES(lock_) {
-    slot& s = slots_[(head_ + size_) % allocated_];
+    // head_ + size_ < 2 * allocated_: one subtraction instead of a division.
+    std::uint32_t i = head_ + size_;
+    if (i >= allocated_) i -= allocated_;
+    slot& s = slots_[i];
     s.value = std::move(value);
-    s.version = version;
+    if constexpr (!held_inline<T>) s.version = version;
     s.missed_before = std::exchange(carry_, 0);
     filled_.store(++size_, std::memory_order_release);
     last_version_ = version;
@@ -576,28 +624,34 @@ class sub_core final : public chan_core<T> {
                : enqueued::settled_elsewhere;
   }
 
+  // What the owner's offer and a receiver's take both touch, kept together: between the two
+  // threads every update then moves the lines of these few fields and of its slot, no others.
   mutable spinlock lock_;
-  const std::uint32_t capacity_;
-  const bool lossless_;
-  std::uint32_t allocated_ CUSTODY_GUARDED_BY(lock_) = 1;
-  std::uint32_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
-  std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
   bool closed_ CUSTODY_GUARDED_BY(lock_) = false;
   bool detached_ CUSTODY_GUARDED_BY(lock_) = false;
   atomic<bool> closed_flag_{false};
+  const std::uint32_t capacity_;
+  const bool lossless_;
+  const bool latest_;  // policy::latest: one slot, which the next update usually overwrites
+  std::uint32_t allocated_ CUSTODY_GUARDED_BY(lock_) = 1;
+  std::uint32_t head_ CUSTODY_GUARDED_BY(lock_) = 0;
+  std::uint32_t size_ CUSTODY_GUARDED_BY(lock_) = 0;
   atomic<std::uint32_t> filled_{0};  // size_ as last written under the lock, read without it
-  atomic<std::uint32_t> refs_{1};
+  slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;
+  // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
+  room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
+  // The first slot, which policy::latest uses alone: every update is written there and read.
+  slot inline_slot_ CUSTODY_GUARDED_BY(lock_);
+  // Touched on every update by the owner alone (receivers link here only to wait).
+  waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t last_version_ CUSTODY_GUARDED_BY(lock_) = 0;
   std::uint64_t carry_ CUSTODY_GUARDED_BY(lock_) = 0;  // lost before the next value to arrive
+  // Seldom touched.
+  atomic<std::uint32_t> refs_{1};
   atomic<std::uint64_t> missed_{0};
-  waiter_queue receivers_ CUSTODY_GUARDED_BY(lock_);
-  // The owner's update waiting for room (lossless only), and the owner waiting for it to go in.
   held pending_ CUSTODY_GUARDED_BY(lock_);
   std::uint64_t pending_version_ CUSTODY_GUARDED_BY(lock_) = 0;
-  room_wait* pending_for_ CUSTODY_GUARDED_BY(lock_) = nullptr;
-  slot inline_slot_ CUSTODY_GUARDED_BY(lock_);  // the first slot: policy::latest needs no other
   std::unique_ptr<slot[]> heap_slots_ CUSTODY_GUARDED_BY(lock_);
-  slot* slots_ CUSTODY_GUARDED_BY(lock_) = &inline_slot_;
 };
 
 /// The deleter of the receivers' shared_ptr: unsubscribes when the last Receiver goes.
