@@ -37,17 +37,6 @@ time_point deadline_after(std::chrono::duration<Rep, Period> d) {
   return now + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
 }
 
-/// The waiting part of receive_value(): a select of one case. Out of line, so that a receive
-/// that finds a value at once does not set up the aligned frame of a wait.
-template <class T>
-[[gnu::noinline]] status wait_receive(std::optional<T>& value, chan_core<T>& core,
-                                      const std::stop_token* stop,
-                                      std::optional<time_point> deadline) {
-  alignas(64) wait_state state;
-  op o = make_recv_op(&core, &value);
-  return run_select(state, &o, 1, {false, stop, deadline}).status;
-}
-
 /// Receives into `value` (what it held is destroyed first); ok when it holds a value.
 template <class T>
 status receive_value(std::optional<T>& value, chan_core<T>& core, const std::stop_token* stop,
@@ -62,7 +51,9 @@ status receive_value(std::optional<T>& value, chan_core<T>& core, const std::sto
   } else if (const std::optional<status> s = core.recv_alone(value, stop, deadline)) {
     return *s;
   }
-  return wait_receive(value, core, stop, deadline);
+  alignas(64) wait_state state;
+  op o = make_recv_op(&core, &value);
+  return run_select(state, &o, 1, {false, stop, deadline}).status;
 }
 
 /// Sends `value`, moving from it only when the result is ok.
