@@ -28,7 +28,16 @@ struct Page {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t gets = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200'000;
+  std::size_t gets = 200'000;
+  if (argc > 1) {
+    char* end = nullptr;
+    gets = std::strtoull(argv[1], &end, 10);
+    if (argc > 2 || *end != '\0' || argv[1][0] == '-' || gets == 0) {
+      std::fprintf(stderr, "usage: %s [gets]   (gets: a positive whole number, default 200000)\n",
+                   argv[0]);
+      return 2;
+    }
+  }
   auto [owner, store] = custody::make_store<Page>(Page{});
   custody::Getter<Page> getter = store;
   std::atomic<bool> done{false};
