@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -80,7 +81,7 @@ class set_result {
   static set_result rejected_with(std::error_code code, std::string message) {
     set_result r(set_status::rejected);
     r.code_ = code;
-    r.message_ = std::move(message);
+    if (!message.empty()) r.message_ = std::make_shared<const std::string>(std::move(message));
     return r;
   }
 
@@ -107,7 +108,10 @@ class set_result {
   /// The owner's reason for a rejection, as an error code (empty otherwise).
   const std::error_code& error() const noexcept { return code_; }
   /// The owner's reason for a rejection, as a message (empty otherwise).
-  const std::string& message() const noexcept { return message_; }
+  const std::string& message() const noexcept {
+    static const std::string none;
+    return message_ ? *message_ : none;
+  }
 
  private:
   friend struct detail::result_access;
@@ -122,7 +126,9 @@ class set_result {
   std::optional<T> value_;
   std::uint64_t version_ = 0;  // the store's version holding the accepted value; 0: unknown
   std::error_code code_;
-  std::string message_;
+  // Shared and null when empty: a result is moved several times on its way to the caller, and
+  // a moved std::string costs an out-of-line call each time, for a message only a rejection has.
+  std::shared_ptr<const std::string> message_;
   set_status status_;
 };
 
