@@ -64,22 +64,34 @@ inline watchdog_action abort_with_wait_for() {
   };
 }
 
+namespace detail {
+/// The first task group named `name` in `snapshot`, or null.
+inline const task_group_report* group_named(const inspection& snapshot, std::string_view name) {
+  for (const task_group_report& g : snapshot.task_groups) {
+    if (g.name == name) return &g;
+  }
+  return nullptr;
+}
+
+/// stalled() for the group's own report.
+inline bool stalled(const task_group_report& group, std::chrono::milliseconds threshold) {
+  bool live = false;
+  for (const task_report& t : group.tasks) {
+    if (t.state == task_state::finished) continue;
+    if (t.state != task_state::blocked || t.blocked_ms <= threshold.count()) return false;
+    live = true;
+  }
+  return live;
+}
+}  // namespace detail
+
 /// Whether the task group named `group` is stalled in `snapshot`: it has a live task, and every
 /// live task is blocked and has been for longer than `threshold`. False when no group of that
 /// name is in the snapshot (the first one of that name is judged).
 inline bool stalled(const inspection& snapshot, std::string_view group,
                     std::chrono::milliseconds threshold) {
-  for (const task_group_report& g : snapshot.task_groups) {
-    if (g.name != group) continue;
-    bool live = false;
-    for (const task_report& t : g.tasks) {
-      if (t.state == task_state::finished) continue;
-      if (t.state != task_state::blocked || t.blocked_ms <= threshold.count()) return false;
-      live = true;
-    }
-    return live;
-  }
-  return false;
+  const task_group_report* g = detail::group_named(snapshot, group);
+  return g && detail::stalled(*g, threshold);
 }
 
 /// Watches one named task group for stalls (see the top of this header).
@@ -144,25 +156,22 @@ class Watchdog {
   // stays reported).
   void look(std::optional<std::chrono::steady_clock::time_point>& reported) {
     const inspection snapshot = inspect();
-    if (!stalled(snapshot, group_, threshold_)) {
+    const task_group_report* group = detail::group_named(snapshot, group_);
+    if (!group || !detail::stalled(*group, threshold_)) {
       reported.reset();
       return;
     }
-    const std::chrono::steady_clock::time_point began = latest_wait(snapshot);
+    const std::chrono::steady_clock::time_point began = latest_wait(*group);
     if (reported && began <= *reported) return;
     reported = began;
     action_(wait_for_graph(snapshot));
   }
 
-  // When the last of the group's live tasks began its wait, in a snapshot where it is stalled.
-  std::chrono::steady_clock::time_point latest_wait(const inspection& snapshot) const {
+  // When the last of a stalled group's live tasks began its wait.
+  static std::chrono::steady_clock::time_point latest_wait(const task_group_report& group) {
     std::chrono::steady_clock::time_point latest{};
-    for (const task_group_report& g : snapshot.task_groups) {
-      if (g.name != group_) continue;
-      for (const task_report& t : g.tasks) {
-        if (t.state == task_state::blocked) latest = std::max(latest, t.blocked_since);
-      }
-      break;
+    for (const task_report& t : group.tasks) {
+      if (t.state == task_state::blocked) latest = std::max(latest, t.blocked_since);
     }
     return latest;
   }
