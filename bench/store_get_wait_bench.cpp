@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -31,8 +33,11 @@ int main(int argc, char** argv) {
   std::size_t gets = 200'000;
   if (argc > 1) {
     char* end = nullptr;
+    errno = 0;
     gets = std::strtoull(argv[1], &end, 10);
-    if (argc > 2 || *end != '\0' || argv[1][0] == '-' || gets == 0) {
+    // strtoull would skip blanks and negate a '-': the count must be digits only.
+    const bool digits = std::isdigit(static_cast<unsigned char>(argv[1][0])) != 0;
+    if (argc > 2 || !digits || *end != '\0' || errno == ERANGE || gets == 0) {
       std::fprintf(stderr, "usage: %s [gets]   (gets: a positive whole number, default 200000)\n",
                    argv[0]);
       return 2;
