@@ -17,6 +17,7 @@
 
 #include "options.hpp"
 #include "support/child_process.hpp"
+#include "support/find_program.hpp"
 
 namespace {
 
@@ -135,7 +136,7 @@ TEST(CarDump, DumpDotWritesTheWaitForGraphOfTheSameSnapshot) {
         "\"store:car data\"", "\"channel:screen readings\""}) {
     EXPECT_NE(dot.str().find(node), std::string::npos) << node << "\n" << dot.str();
   }
-  if (std::system("command -v dot >/dev/null 2>&1") != 0) GTEST_SKIP() << "no Graphviz dot";
+  if (custody_test::find_program("dot").empty()) GTEST_SKIP() << "no Graphviz dot";
   EXPECT_EQ(std::system(("dot -Tsvg " + dot_path + " -o /dev/null").c_str()), 0) << dot.str();
 }
 

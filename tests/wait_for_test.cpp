@@ -22,6 +22,7 @@
 #include <custody/wait_for.hpp>
 #include <custody/watchdog.hpp>
 
+#include "support/find_program.hpp"
 #include "support/inspection.hpp"
 
 namespace {
@@ -58,7 +59,7 @@ custody::inspection crossed_snapshot() {
   return i;
 }
 
-bool has_dot() { return std::system("command -v dot >/dev/null 2>&1") == 0; }
+bool has_dot() { return !custody_test::find_program("dot").empty(); }
 
 /// Whether Graphviz's dot accepts `text`.
 bool dot_accepts(const std::string& text) {

@@ -36,6 +36,8 @@
 #include <utility>
 #include <vector>
 
+#include "find_program.hpp"
+
 extern char** environ;  // NOLINT: POSIX leaves declaring it to the program
 
 namespace custody_test {
@@ -372,20 +374,13 @@ class NatsServer {
   // Debian installs nats-server in /usr/sbin, which is not on a normal user's PATH (only
   // root's), so look there too before giving up.
   static std::string find_executable() {
-    const char* path = std::getenv("PATH");  // NOLINT(concurrency-mt-unsafe): tests don't setenv
-    const std::string dirs = std::string(path != nullptr ? path : "") + ":/usr/sbin";
-    std::size_t begin = 0;
-    while (begin < dirs.size()) {
-      const std::size_t end = std::min(dirs.find(':', begin), dirs.size());
-      std::string candidate = dirs.substr(begin, end - begin) + "/nats-server";
-      if (end > begin && ::access(candidate.c_str(), X_OK) == 0) {
-        return candidate;
-      }
-      begin = end + 1;
+    std::string found = find_program("nats-server", "/usr/sbin");
+    if (found.empty()) {
+      throw std::runtime_error(
+          "NatsServer: 'nats-server' not found on PATH or in /usr/sbin; install Debian's "
+          "package: apt-get install nats-server");
     }
-    throw std::runtime_error(
-        "NatsServer: 'nats-server' not found on PATH or in /usr/sbin; install Debian's "
-        "package: apt-get install nats-server");
+    return found;
   }
 
   Options options_;
