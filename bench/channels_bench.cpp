@@ -60,6 +60,7 @@ constexpr std::int64_t items_n = 2'000'000;             // items, buffered workl
 constexpr std::int64_t handover_items = 200'000;        // items, spsc_cap1
 constexpr std::int64_t round_trips = 200'000;           // round trips, ping-pong
 constexpr std::int64_t cacheline_round_trips = 50'000;  // round trips, cache-line floor
+constexpr std::int64_t cacheline_warm_up = 1'000;       // untimed round trips before them
 constexpr std::int64_t futex_round_trips = 20'000;      // round trips, futex floor
 
 [[noreturn]] void fail(const char* workload, const char* what) {
@@ -85,18 +86,23 @@ nanoseconds since(bench_clock::time_point start) {
 // round trip.
 
 // Two threads bounce one atomic counter, spinning bare (no pause, like the Go twin): the least
-// any hand-over between two running threads costs at the time of the run.
+// any hand-over between two running threads costs at the time of the run. The clock starts
+// after `cacheline_warm_up` untimed round trips: a new thread often starts on its creator's core,
+// and the first round trip then waits a whole time slice (about 8 ms here, more than the timed
+// loop) until the scheduler moves one of the two spinners to the other core.
 nanoseconds cacheline_roundtrip(std::int64_t n) {
   alignas(64) std::atomic<std::int64_t> flag{0};
-  auto start = bench_clock::now();
+  const std::int64_t rounds = cacheline_warm_up + n;
   std::jthread peer([&] {
-    for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t i = 0; i < rounds; ++i) {
       while (flag.load(std::memory_order_acquire) != 2 * i + 1) {
       }
       flag.store(2 * i + 2, std::memory_order_release);
     }
   });
-  for (std::int64_t i = 0; i < n; ++i) {
+  bench_clock::time_point start;
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    if (i == cacheline_warm_up) start = bench_clock::now();
     flag.store(2 * i + 1, std::memory_order_release);
     while (flag.load(std::memory_order_acquire) != 2 * i + 2) {
     }

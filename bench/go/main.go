@@ -26,6 +26,7 @@ const (
 	handoverItems       = 200_000   // items, spsc_cap1
 	roundTrips          = 200_000   // round trips, ping-pong
 	cachelineRoundTrips = 50_000    // round trips, cache-line floor
+	cachelineWarmUp     = 1_000     // untimed round trips before them
 	warmupDiv           = 10        // the warm-up run moves 1/warmupDiv of the items
 )
 
@@ -59,24 +60,30 @@ func expectSum(name string, got int64, n int) {
 // cachelineRoundtrip is no channel workload: two goroutines, each locked to
 // its own thread, bounce one atomic counter, spinning bare (as the C++ twin):
 // the least any hand-over between two running threads costs at the time of
-// the run. One op = one round trip.
+// the run. One op = one round trip. The clock starts after cachelineWarmUp
+// untimed round trips, as in the C++ twin (whose new thread may start on its
+// creator's core).
 func cachelineRoundtrip(n int) time.Duration {
 	var flag int64
+	rounds := cachelineWarmUp + n
 	done := make(chan struct{})
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	start := time.Now()
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		for i := 0; i < n; i++ {
+		for i := 0; i < rounds; i++ {
 			for atomic.LoadInt64(&flag) != int64(2*i+1) {
 			}
 			atomic.StoreInt64(&flag, int64(2*i+2))
 		}
 		close(done)
 	}()
-	for i := 0; i < n; i++ {
+	var start time.Time
+	for i := 0; i < rounds; i++ {
+		if i == cachelineWarmUp {
+			start = time.Now()
+		}
 		atomic.StoreInt64(&flag, int64(2*i+1))
 		for atomic.LoadInt64(&flag) != int64(2*i+2) {
 		}
