@@ -34,6 +34,11 @@ def median_interval_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, 
     return best
 
 
+def ordinal(k: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st: for naming an interval's ranks."""
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
 @dataclass(frozen=True)
 class RatioSummary:
     """The per-round ratios of one workload and what the table shows of them."""

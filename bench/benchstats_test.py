@@ -120,5 +120,12 @@ class Versus(unittest.TestCase):
         self.assertEqual(bs.versus({"asio": [1.0]}, {"coro": ("asio", 0.5)}), {})
 
 
+class Ordinals(unittest.TestCase):
+    def test_suffixes(self):
+        got = [bs.ordinal(k) for k in (1, 2, 3, 4, 9, 11, 12, 13, 14, 21, 22, 23, 27, 101, 111)]
+        self.assertEqual(got, ["1st", "2nd", "3rd", "4th", "9th", "11th", "12th", "13th", "14th",
+                               "21st", "22nd", "23rd", "27th", "101st", "111th"])
+
+
 if __name__ == "__main__":
     unittest.main()
