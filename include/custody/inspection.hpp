@@ -151,6 +151,17 @@ constexpr std::string_view to_string(task_state s) noexcept {
   return "running";
 }
 
+namespace detail {
+/// The first report named `name` in `reports` (channels, stores, task groups, ...), or null.
+template <class Report>
+const Report* find_named(const std::vector<Report>& reports, std::string_view name) noexcept {
+  for (const Report& r : reports) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+}  // namespace detail
+
 }  // namespace custody
 
 #include "detail/inspection_render.hpp"

@@ -198,18 +198,10 @@ class wait_for_graph {
   }
 
   const channel_report* channel(const std::string& name) const noexcept {
-    if (name.empty()) return nullptr;
-    for (const channel_report& c : channels_) {
-      if (c.name == name) return &c;
-    }
-    return nullptr;
+    return name.empty() ? nullptr : detail::find_named(channels_, name);
   }
   const subscriber_report* subscription(const std::string& name) const noexcept {
-    if (name.empty()) return nullptr;
-    for (const subscriber_report& s : subscriptions_) {
-      if (s.name == name) return &s;
-    }
-    return nullptr;
+    return name.empty() ? nullptr : detail::find_named(subscriptions_, name);
   }
 
   static std::string channel_text(const wait_edge& w) {

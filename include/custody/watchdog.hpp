@@ -65,14 +65,6 @@ inline watchdog_action abort_with_wait_for() {
 }
 
 namespace detail {
-/// The first task group named `name` in `snapshot`, or null.
-inline const task_group_report* group_named(const inspection& snapshot, std::string_view name) {
-  for (const task_group_report& g : snapshot.task_groups) {
-    if (g.name == name) return &g;
-  }
-  return nullptr;
-}
-
 /// stalled() for the group's own report.
 inline bool stalled(const task_group_report& group, std::chrono::milliseconds threshold) {
   bool live = false;
@@ -90,7 +82,7 @@ inline bool stalled(const task_group_report& group, std::chrono::milliseconds th
 /// name is in the snapshot (the first one of that name is judged).
 inline bool stalled(const inspection& snapshot, std::string_view group,
                     std::chrono::milliseconds threshold) {
-  const task_group_report* g = detail::group_named(snapshot, group);
+  const task_group_report* g = detail::find_named(snapshot.task_groups, group);
   return g && detail::stalled(*g, threshold);
 }
 
@@ -156,7 +148,7 @@ class Watchdog {
   // stays reported).
   void look(std::optional<std::chrono::steady_clock::time_point>& reported) {
     const inspection snapshot = inspect();
-    const task_group_report* group = detail::group_named(snapshot, group_);
+    const task_group_report* group = detail::find_named(snapshot.task_groups, group_);
     if (!group || !detail::stalled(*group, threshold_)) {
       reported.reset();
       return;

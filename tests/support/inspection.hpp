@@ -1,7 +1,6 @@
 #pragma once
 // Reading custody::inspect() snapshots in tests.
 
-#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,9 +12,7 @@ namespace custody_test {
 /// The report named `name` in `list`, or nullptr.
 template <class Report>
 const Report* find(const std::vector<Report>& list, const std::string& name) {
-  const auto it =
-      std::find_if(list.begin(), list.end(), [&](const Report& r) { return r.name == name; });
-  return it == list.end() ? nullptr : &*it;
+  return custody::detail::find_named(list, name);
 }
 
 /// Takes snapshots until `seen` holds for one: a blocked thread cannot say when it sleeps, so
