@@ -18,6 +18,7 @@
 #include <latch>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -306,6 +307,84 @@ TEST(AsyncChannelCancel, CancellationSlotStopsAPendingOperationOnly) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status(), status::ok);
   EXPECT_EQ(got->value(), 4);
+}
+
+// A lone case its channel can complete right away commits inside the initiating call and still
+// completes through a post; a cancellation emitted before that post runs changes nothing.
+TEST(AsyncChannelAtOnce, AReadyChannelCommitsAtInitiationAndCancellationComesTooLate) {
+  asio::io_context ctx;
+  Channel<int> ch(1);
+  asio::cancellation_signal signal;
+  std::optional<status> sent;
+  custody::async_send(
+      ch, 3,
+      asio::bind_cancellation_slot(signal.slot(),
+                                   asio::bind_executor(ctx, [&](std::exception_ptr e, status s) {
+                                     EXPECT_FALSE(e);
+                                     sent = s;
+                                   })));
+  EXPECT_EQ(ch.size(), 1u);  // in the buffer already
+  EXPECT_FALSE(sent);        // not inline
+  signal.emit(asio::cancellation_type::terminal);
+  ctx.run();
+  EXPECT_EQ(sent, status::ok);
+
+  std::optional<received<int>> got;
+  ctx.restart();
+  custody::async_recv(
+      ch, asio::bind_cancellation_slot(
+              signal.slot(), asio::bind_executor(ctx, [&](std::exception_ptr e, received<int> r) {
+                EXPECT_FALSE(e);
+                got = std::move(r);
+              })));
+  EXPECT_EQ(ch.size(), 0u);
+  signal.emit(asio::cancellation_type::terminal);
+  ctx.run();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->value(), 3);
+}
+
+// Throws on the move that `moves_left` reaches zero at (once); negative: never.
+struct CountedMove {
+  static inline int moves_left = -1;
+  int v;
+  explicit CountedMove(int x) : v(x) {}
+  CountedMove(CountedMove&& o) noexcept(false) : v(o.v) {
+    if (moves_left >= 0 && moves_left-- == 0) throw std::runtime_error("move");
+  }
+  CountedMove& operator=(CountedMove&&) = delete;
+  ~CountedMove() = default;
+};
+
+// A send whose value fails to move into a ready channel's buffer at once: the handler gets the
+// exception, and the channel is left empty and usable.
+TEST(AsyncChannelAtOnce, AThrowingMoveIntoTheBufferReachesTheHandler) {
+  auto send_counting_moves = [](asio::io_context& ctx, Channel<CountedMove>& ch) {
+    std::exception_ptr error;
+    custody::async_send(ch, CountedMove(1),
+                        asio::bind_executor(ctx, [&](std::exception_ptr e, status) { error = e; }));
+    ctx.run();
+    ctx.restart();
+    return error;
+  };
+  asio::io_context ctx;
+  Channel<CountedMove> ch(1);
+  // Counts the moves of a send that succeeds; the last of them is the one into the buffer.
+  int moves = 0;
+  CountedMove::moves_left = 1 << 20;
+  EXPECT_FALSE(send_counting_moves(ctx, ch));
+  moves = (1 << 20) - CountedMove::moves_left;
+  ASSERT_GT(moves, 0);
+  ASSERT_EQ(ch.try_recv().value().v, 1);
+
+  CountedMove::moves_left = moves - 1;
+  const std::exception_ptr error = send_counting_moves(ctx, ch);
+  CountedMove::moves_left = -1;
+  ASSERT_TRUE(error);
+  EXPECT_THROW(std::rethrow_exception(error), std::runtime_error);
+  EXPECT_EQ(ch.size(), 0u);
+  EXPECT_EQ(ch.try_send(CountedMove(2)), status::ok);
+  EXPECT_EQ(ch.try_recv().value().v, 2);
 }
 
 TEST(AsyncChannelErrors, NilHandleThrowsFromTheInitiatingCall) {

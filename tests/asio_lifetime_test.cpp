@@ -69,6 +69,35 @@ TEST(AsyncLifetime, DestroyingAnIoContextFreesAQueuedCompletion) {
   EXPECT_TRUE(frame_alive.expired());
 }
 
+// Operations that their channels completed at initiation, their completions still queued:
+// destroying the context frees them and what they hold without calling the handlers.
+TEST(AsyncLifetime, DestroyingAnIoContextFreesCompletionsMadeAtOnce) {
+  Channel<std::shared_ptr<int>> ch(1);
+  auto token = std::make_shared<int>(0);
+  const std::weak_ptr<int> value_alive = token;
+  bool callback_ran = false;
+  {
+    asio::io_context ctx;
+    custody::async_send(
+        ch, std::move(token),
+        asio::bind_executor(ctx, [&](std::exception_ptr, status) { callback_ran = true; }));
+    EXPECT_EQ(ch.size(), 1u);
+  }
+  EXPECT_FALSE(callback_ran);
+  EXPECT_FALSE(value_alive.expired());  // sent: the channel holds it
+  {
+    asio::io_context ctx;
+    custody::async_recv(
+        ch, asio::bind_executor(ctx, [&](std::exception_ptr, received<std::shared_ptr<int>>) {
+          callback_ran = true;
+        }));
+    EXPECT_EQ(ch.size(), 0u);
+    EXPECT_FALSE(value_alive.expired());  // received: the queued completion holds it
+  }
+  EXPECT_FALSE(callback_ran);
+  EXPECT_TRUE(value_alive.expired());
+}
+
 // An io_context stopped while operations wait: a peer completes one meanwhile, and the
 // coroutine resumes once the context runs again.
 TEST(AsyncLifetime, AStoppedIoContextResumesItsOperationsWhenRunAgain) {

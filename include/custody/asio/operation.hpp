@@ -10,10 +10,12 @@
 // word (a peer, close(), the stop token, the deadline, an Asio cancellation) calls its resumer
 // with one compare-exchange, exactly as it would wake a thread. The resumer posts the operation
 // to the handler's associated executor; it never runs it on the settler's thread or stack. An
-// operation that completes at once completes through a post too, as Asio requires.
+// operation that completes at once completes through a post too, as Asio requires; a lone case
+// its channel can complete right away skips the select's rounds and the listing below.
 //
-// While it is pending the operation holds outstanding work on that executor (an io_context's
-// run() does not return) and is listed with its context, whose shutdown ends it (pending.hpp).
+// Until its handler runs the operation holds outstanding work on that executor (an io_context's
+// run() does not return). While it waits it is also listed with its context, whose shutdown ends
+// it (pending.hpp).
 //
 // Started by a step of a named custody::asio::TaskGroup's task (asio/task_identity.hpp), it marks
 // that task blocked in it until it completes; anywhere else this costs one null test.
@@ -115,6 +117,10 @@ class async_operation {
       allocator_traits::deallocate(alloc, self, 1);
       throw;
     }
+    if (self->completed_at_once()) {
+      post_step(self);
+      return;
+    }
     try {
       self->prepare();
     } catch (...) {
@@ -169,6 +175,27 @@ class async_operation {
       op->self_.try_settle(parker::make(settled::stopped, 0));
     }
   };
+
+  // A lone case that its channel completes right now is done without what waiting needs (the
+  // pending entry, the cancellation handler, the select's rounds): a ready case wins over a
+  // deadline in the select too, and over a stop token that has not fired. Nobody else can reach
+  // the operation yet. True with the outcome or the error set.
+  bool completed_at_once() noexcept {
+    if constexpr (Body::cases != 1) {
+      return false;
+    } else {
+      op& only = ops_[0];
+      if (!only.core || (limits_.stop && limits_.stop->stop_requested())) return false;
+      try {
+        const status s = only.attempt(only);
+        if (s == status::would_block) return false;
+        outcome_ = outcome{0, s};
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+      return true;
+    }
+  }
 
   // What may throw (std::bad_alloc) before the operation can be reached by anyone.
   void prepare() {
