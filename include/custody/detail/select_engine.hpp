@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -117,13 +118,24 @@ inline std::uint64_t next_random() noexcept {
   return state * 0x2545F4914F6CDD1Dull;
 }
 
+/// A uniform pick in [0, n), by a multiply and a shift rather than a division (which costs more
+/// than the rest of a select's shuffle); its bias, at most n / 2^32, is that of a modulo.
+inline std::uint32_t random_below(std::uint32_t n) noexcept {
+  return static_cast<std::uint32_t>(((next_random() >> 32) * n) >> 32);
+}
+
 /// What a peer touches when it settles a blocked operation: the state word and the waiters.
 /// Kept together so that a hand-over moves as few cache lines between cores as possible;
 /// callers place it next to the value slot when they can.
 struct wait_state {
   static constexpr std::size_t inline_cases = 8;
   parker self;
-  waiter waiters[inline_cases];
+  // Left unconstructed: a select makes each waiter as it registers the case (most selects
+  // never register), and no one looks at a waiter that was never linked.
+  union {
+    waiter waiters[inline_cases];
+  };
+  wait_state() noexcept {}  // NOLINT(*-member-init): the waiters above, on purpose
 };
 
 /// How a select may end besides a channel case: its stop token, deadline, default case.
@@ -276,7 +288,7 @@ class select_run {
   // uniform choice among the ready ones.
   void shuffle() noexcept {
     for (std::size_t i = candidates_; i > 1; --i) {
-      std::swap(order_[i - 1], order_[next_random() % i]);
+      std::swap(order_[i - 1], order_[random_below(static_cast<std::uint32_t>(i))]);
     }
   }
 
@@ -396,8 +408,7 @@ class select_run {
       for (std::size_t k = 0; k < candidates_; ++k) {
         const std::uint32_t i = order_[k];
         if (i == stop_entry) continue;
-        waiter& w = waiters_[i];
-        w = waiter{};
+        waiter& w = *::new (&waiters_[i]) waiter{};
         w.owner = &self_;
         w.index = i;
         w.note = note_ptr_;
