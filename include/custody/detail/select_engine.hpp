@@ -510,7 +510,9 @@ inline outcome run_select(wait_state& local, op* ops, std::size_t n, const selec
   constexpr std::size_t inline_cases = wait_state::inline_cases;
   std::uint32_t order_inline[inline_cases + 1];
   if (n <= inline_cases) {
-    return select_run(local.self, ops, n, limits, order_inline, local.waiters).run();
+    // The select makes each waiter in that storage as it registers (wait_state).
+    auto* waiters = local.waiters;  // NOLINT(cppcoreguidelines-pro-type-union-access)
+    return select_run(local.self, ops, n, limits, order_inline, waiters).run();
   }
   std::vector<std::uint32_t> order(n + 1);
   std::vector<waiter> waiters(n);
