@@ -83,8 +83,9 @@ class chan_core {
     return std::nullopt;
   }
 
-  /// Hands `value` to a receiver waiting in recv_alone, without taking the channel's lock;
-  /// false (the value untouched) when there is none. A blocking send tries it first.
+  /// Hands `value` to a receiver waiting in recv_alone, without taking the channel's lock,
+  /// looking briefly for one about to arrive; false (the value untouched) when there is none. A
+  /// blocking send tries it first.
   virtual bool try_send_to_lone(T&) { return false; }
 
   /// Register `w` (whose owner is waiting) as a blocked sender of `value` / receiver into `out`.
@@ -191,7 +192,7 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
       // A receiver arms the word only while the channel is open, and close() settles an armed
       // word: winning the claim means the channel was open when the value left.
       // Touches the first cache line alone (not lone_waiter_): the receiver spins on it.
-      if (!lone_.try_claim()) return false;
+      if (!lone_.try_claim() && !(receiver_arriving() && lone_.try_claim())) return false;
       lone_value_.emplace(std::move(value));  // cannot throw: lone_fits
       lone_.finish(parker::make(settled::done, 0));
       this->completed(true);
@@ -376,6 +377,20 @@ class alignas(64) rendezvous_core final : public chan_core<T> {
       w = next;
     }
     return nullptr;
+  }
+
+  /// Whether a receiver armed the lone slot within a brief spin. In a ping-pong the peer comes
+  /// back for its next receive while our send starts, and one send in five found the slot not
+  /// yet armed and queued itself, which costs both sides several more cache lines than the
+  /// wait. Gives up at once when a receiver queued instead (a select, a second receiver) or the
+  /// channel closed: the caller's queued path handles those.
+  bool receiver_arriving() const noexcept {
+    bool armed = false;
+    spin_briefly([&]() noexcept {
+      armed = lone_.is_waiting();
+      return armed || !nobody_queued(receivers_) || closed_flag_.load(std::memory_order_relaxed);
+    });
+    return armed;
   }
 
   /// The receiver in the lone slot, else the first queued one. Called under the lock.

@@ -97,6 +97,34 @@ inline spin_history& this_thread_spins() noexcept {
   return history;
 }
 
+/// A hand-over between two spinning threads takes well under a microsecond. Spins that short
+/// (64 pauses) are neither counted nor timed: the spinners' counter is one cache line written by
+/// every spinner, and moving it between the cores cost a quarter of an unbuffered ping-pong;
+/// reading the clock costs 30 ns on this kind of VM, a fifth of a hand-over between close cores.
+inline constexpr unsigned uncounted_pauses = 64;
+
+/// The short first part of every spin: calls `done()` between growing pauses, up to
+/// uncounted_pauses in all. True once `done()` is.
+template <class Done>
+bool spin_uncounted(Done& done, unsigned max_pauses) {
+  unsigned pauses = 1;
+  for (unsigned paused = 0; paused < uncounted_pauses; paused += pauses) {
+    if (done()) return true;
+    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
+    pauses = std::min(pauses * 2, max_pauses);
+  }
+  return false;
+}
+
+/// Only that short part, for a thread that can still take another way if it fails (a sender
+/// looking for a receiver about to arm its slot, before it queues itself): the same 64 pauses,
+/// skipped by a thread whose recent spins all failed, and learning nothing.
+template <class Done>
+bool spin_briefly(Done&& done) {
+  if (this_thread_spins().misses >= spin_history::misses_before_probing) return done();
+  return spin_uncounted(done, 1);
+}
+
 /// Calls `done()` until it returns true or a bounded spin ends; returns its last result.
 ///
 /// Spinning pays off only while the peer we wait for is running on another core, so spinners
@@ -115,7 +143,6 @@ inline spin_history& this_thread_spins() noexcept {
 template <class Done>
 bool spin_until(Done&& done, unsigned max_pauses = 1) {
   using clock = std::chrono::steady_clock;
-  constexpr unsigned uncounted_pauses = 64;
   spin_history& h = this_thread_spins();
   if (h.misses >= spin_history::misses_before_probing &&
       ++h.waits % spin_history::probe_every != 0) {
@@ -126,16 +153,9 @@ bool spin_until(Done&& done, unsigned max_pauses = 1) {
     h.misses = 0;
     return true;
   };
-  // A hand-over between two spinning threads takes well under a microsecond. Spins that short
-  // (64 pauses) are neither counted nor timed: the counter is one cache line written by every
-  // spinner, and moving it between the cores cost a quarter of an unbuffered ping-pong; reading
-  // the clock costs 30 ns on this kind of VM, a fifth of a hand-over between close cores.
-  unsigned pauses = 1;
-  for (unsigned paused = 0; paused < uncounted_pauses; paused += pauses) {
-    if (done()) return succeeded();
-    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
-    pauses = std::min(pauses * 2, max_pauses);
-  }
+  if (spin_uncounted(done, max_pauses)) return succeeded();
+  // Where the growing pauses ended (they reach max_pauses well within the uncounted ones).
+  unsigned pauses = max_pauses;
   spinner_limit& limit = spinners();
   if (!limit.try_enter()) return false;
   struct leave {
