@@ -282,7 +282,8 @@ class Sender : public detail::handle<T> {
   ///@}
 
   ///@{
-  /// Never blocks: ok, closed, or would_block (no room, or no receiver waiting).
+  /// Never blocks: ok, closed, or would_block (no room, or no receiver waiting). A receive
+  /// still making room, one that has not returned yet, has not made it: would_block.
   [[nodiscard]] status try_send(T&& value) { return this->core().try_send(value); }
   [[nodiscard]] status try_send(const T& value) requires std::copy_constructible<T> {
     T copy(value);
@@ -325,7 +326,8 @@ class Receiver : public detail::handle<T> {
                                      std::stop_token stop = {}) {
     return run(&stop, detail::deadline_after(timeout));
   }
-  /// Never blocks: ok, closed (closed and drained), or would_block.
+  /// Never blocks: ok, closed (closed and drained), or would_block. A send still storing its
+  /// value, one that has not returned yet, has not stored it: would_block.
   [[nodiscard]] received<T> try_recv() { return detail::try_receive(this->core()); }
 
   /// Input iterator for range-for: each step is a blocking recv().

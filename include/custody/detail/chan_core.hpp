@@ -585,7 +585,7 @@ class buffered_core final : public chan_core<T> {
   /// receivers under that lock after marking the ring, so a claim made before the mark is a send
   /// made before the close, whose value is received. False, the value untouched, otherwise.
   bool hand_to_receiver(T& value) noexcept {
-    waiter* r = receivers_.claim_one([this]() noexcept { return !ring_.can_pop(); });
+    waiter* r = receivers_.claim_one([this]() noexcept { return ring_.open_and_empty(); });
     if (!r) return false;
     parker& owner = *r->owner;
     const std::uint32_t done = parker::make(settled::done, r->index);

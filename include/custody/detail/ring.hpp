@@ -24,6 +24,15 @@ namespace custody::detail {
 /// Each slot carries a stamp saying whose turn it is: `tail` when a sender may fill it,
 /// `head + 1` when a receiver may empty it. Head and tail count positions as (lap, index); the
 /// closed mark is a bit of tail, so a sender learns of close in the same load that finds its slot.
+///
+/// An attempt reads its own side's position and its slot, never the other side's position: a
+/// sender does not read head, a receiver does not read tail (unless the ring is closing). In a
+/// ring of one slot, where sender and receiver take turns, each such look moved a cache line
+/// between the cores for every value, on top of the slot's own trip (docs/bench.md has the
+/// figures of spsc_cap1 with and without). So an attempt cannot tell a full slot from one a
+/// receiver is still emptying, nor an empty slot from one a sender is still filling: it fails
+/// in both, as if it had come a moment earlier, before that peer's step. The re-checks made
+/// after a waiter registers (can_push, can_pop) do read both positions, and wait such a peer out.
 template <class T>
 class lockfree_ring {
   static_assert(std::is_nothrow_move_constructible_v<T>);
@@ -69,12 +78,8 @@ class lockfree_ring {
         }
         b.spin();
       } else if (stamp + one_lap_ == tail + 1) {
-        // The slot still holds last lap's value: full, unless a receiver just moved head and
-        // is still moving the value out. It may have been preempted right there (threads often
-        // outnumber cores), so pausing gives way to yielding.
-        if (head_.load(std::memory_order_seq_cst) + one_lap_ == tail) return status::would_block;
-        b.snooze();
-        tail = tail_.load(std::memory_order_relaxed);
+        // The slot still holds last lap's value: full, or a receiver is emptying it.
+        return status::would_block;
       } else {
         // Another sender claimed the slot and has not stored its stamp yet.
         b.snooze();
@@ -103,8 +108,10 @@ class lockfree_ring {
         }
         b.spin();
       } else if (stamp == head) {
-        // The slot is empty: so is the ring, unless a sender is between claim and store (and
-        // perhaps preempted there: pausing gives way to yielding, as in try_push).
+        // The slot is empty, or a sender is filling it. Only a ring that is closing needs a
+        // closer look: closed and drained, or a value still on its way in (its sender may be
+        // preempted between claim and store: pausing gives way to yielding).
+        if (!closing_.load(std::memory_order_relaxed)) return status::would_block;
         const std::size_t tail = tail_.load(std::memory_order_seq_cst);
         if ((tail & ~mark_bit_) == head) {
           return (tail & mark_bit_) ? status::closed : status::would_block;
@@ -118,22 +125,49 @@ class lockfree_ring {
     }
   }
 
-  /// True when a push would not block: there is room, or the ring is closed.
+  /// True when a push would not block: there is room, or the ring is closed. Reads both
+  /// positions, and waits out a receiver still emptying the slot (it is between two stores).
   bool can_push() const noexcept {
-    const std::size_t tail = tail_.load(std::memory_order_seq_cst);
-    const std::size_t head = head_.load(std::memory_order_seq_cst);
-    return (tail & mark_bit_) || head + one_lap_ != tail;
+    backoff b;
+    for (;;) {
+      const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+      const std::size_t head = head_.load(std::memory_order_seq_cst);
+      if (tail & mark_bit_) return true;
+      if (head + one_lap_ == tail) return false;
+      if (slots_[tail & (mark_bit_ - 1)].stamp.load(std::memory_order_acquire) == tail) return true;
+      // Another sender took the slot: there may be room further on; the caller tries again.
+      if (tail_.load(std::memory_order_relaxed) != tail) return true;
+      b.snooze();
+    }
   }
 
-  /// True when a pop would not block: there is a value, or the ring is closed.
+  /// True when a pop would not block: there is a value, or the ring is closed. Reads both
+  /// positions, and waits out a sender still filling the slot, as can_push does.
   bool can_pop() const noexcept {
+    backoff b;
+    for (;;) {
+      const std::size_t head = head_.load(std::memory_order_seq_cst);
+      const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+      if (tail & mark_bit_) return true;
+      if (tail == head) return false;
+      if (slots_[head & (mark_bit_ - 1)].stamp.load(std::memory_order_acquire) == head + 1) {
+        return true;
+      }
+      if (head_.load(std::memory_order_relaxed) != head) return true;
+      b.snooze();
+    }
+  }
+
+  /// True when the ring is open and empty, from one look at both positions (never waits).
+  bool open_and_empty() const noexcept {
     const std::size_t head = head_.load(std::memory_order_seq_cst);
-    const std::size_t tail = tail_.load(std::memory_order_seq_cst);
-    return (tail & mark_bit_) || (tail & ~mark_bit_) != head;
+    return tail_.load(std::memory_order_seq_cst) == head;  // a marked tail never equals head
   }
 
   /// Marks the ring closed; true if this call did it.
   bool close() noexcept {
+    // Before the mark: a receiver that sees the mark then sees closing_ too.
+    closing_.store(true, std::memory_order_seq_cst);
     return (tail_.fetch_or(mark_bit_, std::memory_order_seq_cst) & mark_bit_) == 0;
   }
 
@@ -148,11 +182,13 @@ class lockfree_ring {
     }
   }
 
-  /// At least `n` free slots (or closed), judged from one look at head and tail.
+  /// At least `n` free slots (or closed), for a spinning sender: the slot `n - 1` past tail
+  /// is free. Reads tail and that slot, not head (see the class comment).
   bool has_room(std::size_t n) const noexcept {
     const std::size_t tail = tail_.load(std::memory_order_relaxed);
-    const std::size_t head = head_.load(std::memory_order_relaxed);
-    return (tail & mark_bit_) || size_of(head, tail) + n <= capacity_;
+    if (tail & mark_bit_) return true;
+    const std::size_t last = ahead(tail, n - 1);
+    return slots_[last & (mark_bit_ - 1)].stamp.load(std::memory_order_relaxed) == last;
   }
 
   std::size_t capacity() const noexcept { return capacity_; }
@@ -167,6 +203,13 @@ class lockfree_ring {
  private:
   std::uint64_t passed(std::size_t position) const noexcept {
     return position / one_lap_ * capacity_ + (position & (mark_bit_ - 1));
+  }
+
+  /// The position `k` after `position` (k < capacity_).
+  std::size_t ahead(std::size_t position, std::size_t k) const noexcept {
+    const std::size_t index = (position & (mark_bit_ - 1)) + k;
+    const std::size_t lap = position & ~(one_lap_ - 1);
+    return index < capacity_ ? lap + index : lap + one_lap_ + (index - capacity_);
   }
 
   struct slot {
@@ -192,6 +235,7 @@ class lockfree_ring {
   const std::size_t mark_bit_;
   const std::size_t one_lap_;
   std::unique_ptr<slot[]> slots_;
+  atomic<bool> closing_{false};  // close() has begun; read by receivers that find a slot empty
   alignas(64) atomic<std::size_t> head_{0};
   alignas(64) atomic<std::size_t> tail_{0};
 };
