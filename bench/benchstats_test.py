@@ -3,10 +3,15 @@
   python3 -m unittest discover -s bench -p 'benchstats_test.py'
 """
 
+import json
 import math
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import unittest
+from pathlib import Path
 
 import benchstats as bs
 
@@ -118,6 +123,28 @@ class Versus(unittest.TestCase):
     def test_pairs_missing_a_row_are_left_out(self):
         self.assertEqual(bs.versus({"coro": [1.0]}, {"coro": ("asio", 0.5)}), {})
         self.assertEqual(bs.versus({"asio": [1.0]}, {"coro": ("asio", 0.5)}), {})
+
+
+class CompareReport(unittest.TestCase):
+    """bench/compare --report reprints the table of a saved run, of either kind."""
+
+    def report(self, data: dict) -> str:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "results.json"
+            path.write_text(json.dumps(data))
+            done = subprocess.run([sys.executable, "compare", "--report", str(path)],
+                                  capture_output=True, text=True, check=False)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done.stdout
+
+    def test_a_run_against_a_baseline_build(self):
+        out = self.report({"baseline": "/elsewhere/bench", "rounds": 10, "workloads": {
+            "spsc_cap1": {"baseline": [100.0 + k for k in range(10)],
+                          "custody": [60.0 + k for k in range(10)]},
+            "select2_cap1024": {"baseline": [50.0] * 10, "custody": [50.0] * 10}}})
+        self.assertIn("baseline /elsewhere/bench", out)
+        self.assertRegex(out, r"spsc_cap1 +104\.5 +64\.5 +0\.6\d \(.*\) +faster")
+        self.assertRegex(out, r"select2_cap1024 .* +same")
 
 
 class Ordinals(unittest.TestCase):
